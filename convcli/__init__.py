@@ -1,0 +1,45 @@
+"""convcli: image convolution from the shell, on a vectorized NumPy library.
+
+The library follows PyTorch's ``conv2d`` / ``conv_transpose2d`` semantics
+(cross-correlation over (N, C, H, W) arrays)::
+
+    >>> import numpy as np
+    >>> from convcli import conv2d
+    >>> conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), padding=1)[0, 0, 0]
+    array([4., 6., 6., 4.])
+"""
+
+from __future__ import annotations
+
+from convcli.conv import (
+    conv2d,
+    conv2d_backward,
+    conv2d_output_shape,
+    conv_transpose2d,
+    conv_transpose2d_output_shape,
+)
+from convcli.errors import (
+    ConvcliError,
+    ImageError,
+    KernelError,
+    OutputError,
+    ParameterError,
+    ResourceError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvcliError",
+    "ImageError",
+    "KernelError",
+    "OutputError",
+    "ParameterError",
+    "ResourceError",
+    "__version__",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_output_shape",
+    "conv_transpose2d",
+    "conv_transpose2d_output_shape",
+]
