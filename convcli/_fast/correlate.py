@@ -1,0 +1,89 @@
+"""Valid cross-correlation of a padded source, tile by tile, on the chosen engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcli._fast import forced_path, tile_budget
+from convcli._fast.engines import ENGINES, FFT, kernel_rank
+from convcli._fast.tiles import plan_tiles, run_parallel
+from convcli.padding import PaddedSource
+
+Pair = tuple[int, int]
+
+
+def choose_path(weight: np.ndarray, groups: int, dtype) -> str:
+    """Pick the engine for this weight; measured on 2 cores (see benchmarks/).
+
+    Per-channel kernels (one input channel per group) go to ``separable`` when a
+    low-rank decomposition needs fewer taps, ``fft`` when they are large, else
+    ``direct``. Weights that mix channels go to ``gemm`` once the channel
+    product is big enough for BLAS to win.
+    """
+    forced = forced_path()
+    if forced is not None:
+        if forced == "separable" and weight.shape[1] != 1:
+            return "direct"
+        return forced
+    f, cg, kh, kw = weight.shape
+    taps = kh * kw
+    if cg == 1:
+        if taps >= 9:
+            rank = kernel_rank(weight, dtype)
+            if rank * (kh + kw) * 1.5 <= taps:
+                return "separable"
+        return "fft" if taps >= 81 else "direct"
+    if cg * (f // groups) >= 16 or cg * taps >= 64:
+        return "gemm"
+    return "direct"
+
+
+def correlate(
+    source: PaddedSource,
+    weight: np.ndarray,
+    *,
+    stride: Pair,
+    dilation: Pair,
+    groups: int,
+    out: np.ndarray,
+) -> np.ndarray:
+    """Fill ``out`` (n, F, Ho, Wo), any strides, with the valid correlation of ``source``.
+
+    ``source.shape`` is the padded input's; ``out``'s spatial size must be the
+    valid output size of that padded input.
+    """
+    n, _, ho, wo = out.shape
+    if out.size == 0:
+        return out
+    name = choose_path(weight, groups, out.dtype)
+    options = {"groups": groups, "stride": stride, "dilation": dilation, "dtype": out.dtype}
+    if name == "fft":
+        engine = FFT(weight, padded=source.shape[-2:], **options)
+    else:
+        engine = ENGINES[name](weight, **options)
+    span = ((weight.shape[2] - 1) * dilation[0] + 1, (weight.shape[3] - 1) * dilation[1] + 1)
+    rows, cols = engine.tile_rows_cols()
+    tiles = plan_tiles(
+        n,
+        ho,
+        wo,
+        per_pixel=engine.per_pixel,
+        budget=tile_budget(engine.budget),
+        full_width=engine.full_width,
+        rows=rows,
+        block_w=cols,
+    )
+
+    def work(t) -> None:
+        window = source.window(
+            t.r0 * stride[0],
+            (t.r1 - 1) * stride[0] + span[0],
+            t.c0 * stride[1],
+            (t.c1 - 1) * stride[1] + span[1],
+            t.n0,
+            t.n1,
+        )
+        engine(window, out[t.n0 : t.n1, :, t.r0 : t.r1, t.c0 : t.c1])
+
+    run_parallel(work, tiles)
+    return out

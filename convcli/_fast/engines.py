@@ -1,0 +1,245 @@
+"""The four correlation engines. Each computes one tile: a padded input window
+(n, C, h_in, w_in) correlated (valid) into an output block view (n, F, ho, wo).
+
+Engines are built once per call from the weight (``__init__`` precomputes
+factors, spectra or matrices) and then called once per tile from worker
+threads, so ``__call__`` only reads ``self``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Pair = tuple[int, int]
+
+
+def sample(x: np.ndarray, i: int, j: int, ho: int, wo: int, stride: Pair, dilation: Pair):
+    """The view of ``x`` that kernel tap (i, j) reads for an ho x wo output."""
+    r, c = i * dilation[0], j * dilation[1]
+    return x[
+        ...,
+        r : r + (ho - 1) * stride[0] + 1 : stride[0],
+        c : c + (wo - 1) * stride[1] + 1 : stride[1],
+    ]
+
+
+def split_groups(a: np.ndarray, groups: int) -> np.ndarray:
+    """View (n, G*k, h, w) as (n, G, k, h, w) without copying (writes go through)."""
+    view = a.view()
+    view.shape = (a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
+    return view
+
+
+def im2col(
+    win: np.ndarray, kernel: Pair, out: Pair, stride: Pair, dilation: Pair, groups: int, dtype
+):
+    """Columns (n, G, Cg*kh*kw, ho*wo) of a window, ordered (c, i, j) like the weight."""
+    kh, kw = kernel
+    ho, wo = out
+    xg = split_groups(win, groups)
+    n, g, cg = xg.shape[:3]
+    cols = np.empty((n, g, cg, kh, kw, ho, wo), dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j] = sample(xg, i, j, ho, wo, stride, dilation)
+    return cols.reshape(n, g, cg * kh * kw, ho * wo)
+
+
+class Engine:
+    """Shared set-up: shapes, stride, dilation, dtype, and the tile budget."""
+
+    budget = 1 << 16  # buffer elements per tile: about L2-sized for float32
+    full_width = False
+
+    def __init__(self, w: np.ndarray, *, groups: int, stride: Pair, dilation: Pair, dtype) -> None:
+        self.f, self.cg, self.kh, self.kw = w.shape
+        self.groups, self.fg = groups, self.f // groups
+        self.stride, self.dilation, self.dtype = stride, dilation, np.dtype(dtype)
+
+    @property
+    def per_pixel(self) -> int:
+        return 2 * self.f
+
+    def tile_rows_cols(self) -> tuple[int | None, int | None]:
+        return None, None
+
+
+class Direct(Engine):
+    """Tap loop: for every non-zero tap, multiply the shifted window and accumulate."""
+
+    def __init__(self, w: np.ndarray, **kw) -> None:
+        super().__init__(w, **kw)
+        self.w = w.astype(self.dtype).reshape(self.groups, self.fg, self.cg, self.kh, self.kw)
+        taps = [
+            (c, i, j)
+            for i in range(self.kh)
+            for j in range(self.kw)
+            for c in range(self.cg)
+            if np.any(self.w[:, :, c, i, j])
+        ]
+        self.taps = taps or [(0, 0, 0)]  # an all-zero kernel still writes zeros
+
+    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
+        ho, wo = out.shape[-2:]
+        xg, og = split_groups(win, self.groups), split_groups(out, self.groups)
+        tmp = np.empty(og.shape, og.dtype) if len(self.taps) > 1 else None
+        for k, (c, i, j) in enumerate(self.taps):
+            xs = sample(xg[:, :, c : c + 1], i, j, ho, wo, self.stride, self.dilation)
+            wt = self.w[None, :, :, c, i, j, None, None]
+            if k == 0:
+                np.multiply(xs, wt, out=og)
+            else:
+                np.multiply(xs, wt, out=tmp)
+                og += tmp
+
+
+def kernel_rank_factors(w: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row factors (r, F, kh), (r, F, kw) with sum_q u_q v_q^T = each filter.
+
+    Singular values below the dtype's resolution (relative to the largest) are
+    dropped; they are below what the result can show.
+    """
+    f, _, kh, kw = w.shape
+    u, s, vt = np.linalg.svd(w.reshape(f, kh, kw).astype(np.float64))
+    tol = np.finfo(dtype).eps * max(kh, kw) * s[:, :1]
+    rank = max(1, int((s > tol).sum(axis=1).max()))
+    root = np.sqrt(s[:, :rank])
+    cols = (u[:, :, :rank] * root[:, None, :]).transpose(2, 0, 1)
+    rows = (vt[:, :rank, :] * root[:, :, None]).transpose(1, 0, 2)
+    return cols, rows
+
+
+def kernel_rank(w: np.ndarray, dtype) -> int:
+    return kernel_rank_factors(w, dtype)[0].shape[0]
+
+
+class Separable(Engine):
+    """Sum of rank-1 passes: a row pass (Wf taps) then a column pass (Hf taps) each."""
+
+    def __init__(self, w: np.ndarray, **kw) -> None:
+        super().__init__(w, **kw)
+        cols, rows = kernel_rank_factors(w, self.dtype)
+        shape = (cols.shape[0], self.groups, self.fg)
+        self.u = cols.astype(self.dtype).reshape(*shape, self.kh)
+        self.v = rows.astype(self.dtype).reshape(*shape, self.kw)
+
+    @property
+    def per_pixel(self) -> int:
+        return 4 * self.f
+
+    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
+        ho, wo = out.shape[-2:]
+        h_in = (ho - 1) * self.stride[0] + (self.kh - 1) * self.dilation[0] + 1
+        xg, og = split_groups(win, self.groups), split_groups(out, self.groups)
+        rows_shape = (og.shape[0], self.groups, self.fg, h_in, wo)
+        band, tmp_band, tmp = np.empty(rows_shape, og.dtype), np.empty(rows_shape, og.dtype), None
+        first = True
+        for u, v in zip(self.u, self.v, strict=True):
+            row_taps = [j for j in range(self.kw) if np.any(v[..., j])] or [0]
+            for k, j in enumerate(row_taps):
+                xs = sample(xg[..., :h_in, :], 0, j, h_in, wo, (1, self.stride[1]), self.dilation)
+                target = band if k == 0 else tmp_band
+                np.multiply(xs, v[None, :, :, j, None, None], out=target)
+                if k:
+                    band += tmp_band
+            for i in range(self.kh):
+                if not np.any(u[..., i]):
+                    continue
+                rs = sample(band, i, 0, ho, wo, (self.stride[0], 1), self.dilation)
+                if first:
+                    np.multiply(rs, u[None, :, :, i, None, None], out=og)
+                    first = False
+                else:
+                    tmp = np.empty(og.shape, og.dtype) if tmp is None else tmp
+                    np.multiply(rs, u[None, :, :, i, None, None], out=tmp)
+                    og += tmp
+        if first:  # an all-zero kernel
+            og[...] = 0
+
+
+def next_fast_len(n: int) -> int:
+    """Smallest 2-3-5-smooth integer >= n (sizes pocketfft handles fastest)."""
+    best = 2 * n
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+class FFT(Engine):
+    """Overlap-save: each tile's window and the kernel multiplied as spectra."""
+
+    def __init__(self, w: np.ndarray, *, padded: Pair, **kw) -> None:
+        super().__init__(w, **kw)
+        self.real = np.float32 if self.dtype == np.float32 else np.float64
+        span = ((self.kh - 1) * self.dilation[0] + 1, (self.kw - 1) * self.dilation[1] + 1)
+        # An FFT a few times the kernel span wastes little on halos; never more than the image.
+        self.shape = tuple(
+            min(next_fast_len(max(256, 4 * sp)), next_fast_len(p))
+            for sp, p in zip(span, padded, strict=True)
+        )
+        self.rows_cols = tuple(
+            max(1, (size - sp) // st + 1)
+            for size, sp, st in zip(self.shape, span, self.stride, strict=True)
+        )
+        dilated = np.zeros((self.f, self.cg, *span), self.real)
+        dilated[:, :, :: self.dilation[0], :: self.dilation[1]] = w
+        spectrum = np.conj(np.fft.rfft2(dilated, s=self.shape))
+        self.spectrum = spectrum.reshape(self.groups, self.fg, self.cg, *spectrum.shape[-2:])
+
+    @property
+    def per_pixel(self) -> int:
+        return 4 * self.f
+
+    def tile_rows_cols(self) -> tuple[int | None, int | None]:
+        return self.rows_cols
+
+    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
+        ho, wo = out.shape[-2:]
+        spectra = np.fft.rfft2(
+            split_groups(win.astype(self.real, copy=False), self.groups), s=self.shape
+        )
+        if self.cg == 1:
+            product = spectra * self.spectrum[None, :, :, 0]
+        else:
+            product = np.einsum("ngchw,gfchw->ngfhw", spectra, self.spectrum)
+        full = np.fft.irfft2(product, s=self.shape)
+        og = split_groups(out, self.groups)
+        og[...] = full[
+            ...,
+            : (ho - 1) * self.stride[0] + 1 : self.stride[0],
+            : (wo - 1) * self.stride[1] + 1 : self.stride[1],
+        ]
+
+
+class Gemm(Engine):
+    """im2col of the tile and one batched matrix product: BLAS does the work."""
+
+    budget = 1 << 20
+    full_width = True
+
+    def __init__(self, w: np.ndarray, **kw) -> None:
+        super().__init__(w, **kw)
+        self.matrix = w.astype(self.dtype).reshape(self.groups, self.fg, -1)
+
+    @property
+    def per_pixel(self) -> int:
+        return self.groups * self.cg * self.kh * self.kw + self.f
+
+    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
+        ho, wo = out.shape[-2:]
+        cols = im2col(
+            win, (self.kh, self.kw), (ho, wo), self.stride, self.dilation, self.groups, self.dtype
+        )
+        product = np.matmul(self.matrix, cols)
+        split_groups(out, self.groups)[...] = product.reshape(*product.shape[:3], ho, wo)
+
+
+ENGINES = {"direct": Direct, "separable": Separable, "fft": FFT, "gemm": Gemm}

@@ -1,0 +1,79 @@
+"""Tiles: cutting an output into cache-sized blocks and running them in threads.
+
+NumPy releases the GIL inside its loops and BLAS calls, so a thread pool over
+tiles uses every core. Tiles also bound memory: each one gathers only the
+input window it needs (halo included) and writes its block of the
+preallocated result, so no whole-image temporary is ever made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, TypeVar
+
+from convcli._fast import thread_count
+
+T = TypeVar("T")
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+class Tile(NamedTuple):
+    """Output block: samples ``n0:n1``, rows ``r0:r1``, columns ``c0:c1``."""
+
+    n0: int
+    n1: int
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+
+
+def plan_tiles(
+    n: int,
+    height: int,
+    width: int,
+    *,
+    per_pixel: int,
+    budget: int,
+    full_width: bool = False,
+    rows: int | None = None,
+    block_w: int | None = None,
+) -> list[Tile]:
+    """Cut an (n, height, width) output into tiles of about ``budget`` buffer elements.
+
+    ``per_pixel`` is how many buffer elements one output pixel of one sample
+    costs the engine (e.g. output + temporary channels). Blocks span the full
+    width when ``full_width`` (engines that flatten rows need it) or when the
+    width is modest; rows are then chosen to fill the budget.
+    """
+    block_w = width if full_width or width <= 1024 else 512
+    samples = n if n * per_pixel * block_w <= budget else 1
+    rows = max(1, min(height, budget // max(1, samples * per_pixel * block_w)))
+    return [
+        Tile(n0, min(n0 + samples, n), r0, min(r0 + rows, height), c0, min(c0 + block_w, width))
+        for n0 in range(0, n, samples)
+        for r0 in range(0, height, rows)
+        for c0 in range(0, width, block_w)
+    ]
+
+
+def run_parallel(work: Callable[[Tile], T], tiles: Iterable[Tile]) -> list[T]:
+    """Run ``work`` on every tile, on the shared pool when it pays; keep the order."""
+    tiles = list(tiles)
+    threads = thread_count()
+    if threads == 1 or len(tiles) == 1:
+        return [work(t) for t in tiles]
+    return list(_executor(threads).map(work, tiles))
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    if _pool is None or _pool_size != threads:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convcli")
+        _pool_size = threads
+    return _pool

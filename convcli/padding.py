@@ -1,0 +1,249 @@
+"""Padding: the one resolver for padding specs, and the padding modes.
+
+Every operation (``conv2d``, ``conv_transpose2d``, ``conv2d_backward``) and the
+shape calculator turn a user's padding spec into ``(top, bottom, left, right)``
+through :func:`resolve_padding`. Padding values are then realised by an *index
+map* per axis (:func:`source_index`): padded position -> source position, or -1
+for a zero. The same map pads (:func:`pad`, :class:`PaddedSource`) and folds
+gradients back (:func:`pad_adjoint`), so the forward and backward passes cannot
+disagree about a mode.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+
+import numpy as np
+
+from convcli.errors import ParameterError
+
+PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
+# Our names follow PyTorch; numpy.pad's names do the work.
+_NUMPY_MODES = {
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+    "symmetric": "symmetric",
+}
+
+Pads = tuple[int, int, int, int]
+
+
+def _int(value: object, name: str) -> int:
+    """Return ``value`` as a Python int, or raise naming ``name``."""
+    if isinstance(value, bool):
+        raise ParameterError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ParameterError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _same_axis(size: int, k: int, s: int, d: int, *, transpose: bool) -> tuple[int, int]:
+    """TensorFlow's "same" rule on one axis, and its adjoint for the transpose.
+
+    Forward: ``out = ceil(size / s)``, ``total = max((out - 1)*s + (k-1)*d + 1 - size, 0)``,
+    the smaller half before. Transposed "same" is the adjoint of the forward rule on an
+    input of ``size * s``: there ``total = (k-1)*d + 1 - s``; when the kernel is shorter
+    than the stride that total is negative, and the negative part goes *after*, meaning
+    zero rows appended (as ``output_padding`` would), so the output is exactly ``size*s``.
+    """
+    if transpose:
+        total = (k - 1) * d + 1 - s
+        before = max(total, 0) // 2
+        return before, total - before
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(
+    padding: int | str | Sequence[int],
+    *,
+    kernel_size: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    stride: tuple[int, int] = (1, 1),
+    input_size: tuple[int, int],
+    transpose: bool = False,
+) -> Pads:
+    """Resolve a padding spec to ``(top, bottom, left, right)``.
+
+    Parameters
+    ----------
+    padding : int, (h, w), (top, bottom, left, right), "valid" or "same"
+        The spec. "same" follows TensorFlow's rule at every stride.
+    kernel_size, dilation, stride, input_size : (h, w)
+        Needed by "same" only (``input_size`` is the operation's input).
+    transpose : bool
+        Resolve "same" for a transposed convolution (output exactly ``input * stride``).
+        Its bottom/right value can then be negative: rows appended, not removed.
+
+    Returns
+    -------
+    (top, bottom, left, right) : tuple of int
+
+    Examples
+    --------
+    >>> resolve_padding("same", kernel_size=(4, 4), input_size=(8, 8))
+    (1, 2, 1, 2)
+    >>> resolve_padding((1, 2), kernel_size=(3, 3), input_size=(8, 8))
+    (1, 1, 2, 2)
+    """
+    if isinstance(padding, str):
+        spec = padding.strip().lower()
+        if spec == "valid":
+            return (0, 0, 0, 0)
+        if spec == "same":
+            top, bottom = _same_axis(
+                input_size[0], kernel_size[0], stride[0], dilation[0], transpose=transpose
+            )
+            left, right = _same_axis(
+                input_size[1], kernel_size[1], stride[1], dilation[1], transpose=transpose
+            )
+            return (top, bottom, left, right)
+        raise ParameterError(
+            f"padding must be an integer, (h, w), (top, bottom, left, right), 'valid' or "
+            f"'same'; got {padding!r}"
+        )
+    if isinstance(padding, Sequence):
+        values = tuple(_int(v, "padding") for v in padding)
+        if len(values) == 2:
+            values = (values[0], values[0], values[1], values[1])
+        elif len(values) != 4:
+            raise ParameterError(
+                f"padding takes 1, 2 (h, w) or 4 (top, bottom, left, right) values; "
+                f"got {len(values)}: {tuple(padding)!r}"
+            )
+    else:
+        p = _int(padding, "padding")
+        values = (p, p, p, p)
+    if min(values) < 0:
+        raise ParameterError(f"padding must not be negative, got {values!r}")
+    return values  # type: ignore[return-value]
+
+
+def check_pad_mode(mode: str, pads: Pads, input_size: tuple[int, int]) -> None:
+    """Raise :class:`ParameterError` when ``mode`` is unknown or cannot pad that much.
+
+    ``reflect`` mirrors without repeating the edge, so (as in PyTorch) each side's
+    padding must be smaller than the input along that axis.
+    """
+    if mode not in PAD_MODES:
+        raise ParameterError(f"padding_mode must be one of {', '.join(PAD_MODES)}; got {mode!r}")
+    if mode == "reflect":
+        top, bottom, left, right = pads
+        height, width = input_size
+        if max(top, bottom) >= height or max(left, right) >= width:
+            raise ParameterError(
+                f"reflect padding {pads} (top, bottom, left, right) must be smaller than the "
+                f"input {height}x{width} on each side; use padding_mode 'symmetric' or "
+                f"'replicate', or less padding"
+            )
+
+
+def source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Index map of one padded axis: padded position -> source position (-1 = zero).
+
+    Examples
+    --------
+    >>> source_index(3, 2, 1, "reflect").tolist()
+    [2, 1, 0, 1, 2, 1]
+    >>> source_index(3, 1, 1, "zeros").tolist()
+    [-1, 0, 1, 2, -1]
+    """
+    index = np.arange(size, dtype=np.intp)
+    if mode == "zeros":
+        return np.pad(index, (before, after), constant_values=-1)
+    return np.pad(index, (before, after), mode=_NUMPY_MODES[mode])
+
+
+def pad(x: np.ndarray, pads: Pads, mode: str = "zeros") -> np.ndarray:
+    """Pad the last two axes of ``x`` by ``(top, bottom, left, right)`` in ``mode``.
+
+    Examples
+    --------
+    >>> pad(np.arange(3.0).reshape(1, 3), (0, 0, 1, 1), "replicate").tolist()
+    [[0.0, 0.0, 1.0, 2.0, 2.0]]
+    """
+    top, bottom, left, right = pads
+    width = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
+    if mode == "zeros":
+        return np.pad(x, width)
+    return np.pad(x, width, mode=_NUMPY_MODES[mode])
+
+
+def _fold_axis(g: np.ndarray, index: np.ndarray, before: int, size: int, axis: int) -> np.ndarray:
+    """Adjoint of gathering ``index`` along ``axis``: sum each padded slice into its source."""
+    inner = [slice(None)] * g.ndim
+    inner[axis] = slice(before, before + size)
+    out = g[tuple(inner)].copy()
+    for position in [*range(before), *range(before + size, index.size)]:
+        source = index[position]
+        if source >= 0:
+            dst = [slice(None)] * g.ndim
+            src = [slice(None)] * g.ndim
+            dst[axis], src[axis] = source, position
+            out[tuple(dst)] += g[tuple(src)]
+    return out
+
+
+def pad_adjoint(g: np.ndarray, pads: Pads, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """Fold a gradient w.r.t. the padded input back onto the unpadded input.
+
+    Each padded position sends its gradient to the source pixel it was copied
+    from (nowhere for zeros), exactly reversing :func:`pad`.
+    """
+    top, bottom, left, right = pads
+    height, width = size
+    rows = source_index(height, top, bottom, mode)
+    cols = source_index(width, left, right, mode)
+    return _fold_axis(_fold_axis(g, rows, top, height, -2), cols, left, width, -1)
+
+
+class PaddedSource:
+    """The padded input, produced window by window instead of all at once.
+
+    Tiles ask for the padded-coordinate window they need; windows inside the
+    image are views (no copy), border windows are gathered through the index
+    maps. This keeps padding's memory to one tile, whatever the image size.
+    """
+
+    def __init__(self, x: np.ndarray, pads: Pads, mode: str) -> None:
+        top, bottom, left, right = pads
+        self.x = x
+        height, width = x.shape[-2:]
+        self.rows = source_index(height, top, bottom, mode)
+        self.cols = source_index(width, left, right, mode)
+        self.shape = (*x.shape[:-2], self.rows.size, self.cols.size)
+
+    @classmethod
+    def from_maps(cls, x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> PaddedSource:
+        """A source with explicit index maps (-1 = zero), e.g. shifted and cropped inputs."""
+        source = cls.__new__(cls)
+        source.x, source.rows, source.cols = x, rows, cols
+        source.shape = (*x.shape[:-2], rows.size, cols.size)
+        return source
+
+    def window(self, r0: int, r1: int, c0: int, c1: int, n0: int = 0, n1: int | None = None):
+        """Samples ``n0:n1``, padded rows ``r0:r1`` and columns ``c0:c1`` of the padded input."""
+        x = self.x[n0:n1]
+        rows, cols = self.rows[r0:r1], self.cols[c0:c1]
+        if _is_run(rows) and _is_run(cols):
+            return x[..., rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        if rows.max() < 0 or cols.max() < 0:
+            return np.zeros((*x.shape[:-2], rows.size, cols.size), x.dtype)
+        block = x.take(np.maximum(rows, 0), axis=-2).take(np.maximum(cols, 0), axis=-1)
+        if rows.min() < 0:
+            block[..., rows < 0, :] = 0
+        if cols.min() < 0:
+            block[..., cols < 0] = 0
+        return block
+
+
+def _is_run(index: np.ndarray) -> bool:
+    """True when ``index`` is an ascending run of real positions (a plain slice)."""
+    return bool(index[0] >= 0 and index[-1] - index[0] == index.size - 1) and (
+        index.size < 3 or bool(np.all(np.diff(index) == 1))
+    )
