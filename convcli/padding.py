@@ -205,45 +205,77 @@ def pad_adjoint(g: np.ndarray, pads: Pads, mode: str, size: tuple[int, int]) -> 
 class PaddedSource:
     """The padded input, produced window by window instead of all at once.
 
-    Tiles ask for the padded-coordinate window they need; windows inside the
-    image are views (no copy), border windows are gathered through the index
-    maps. This keeps padding's memory to one tile, whatever the image size.
+    Tiles ask for the padded-coordinate window they need. Windows inside the
+    image are views (no copy); border windows copy the interior by slicing and
+    fill only their border rows and columns through the index maps. This keeps
+    padding's memory to one tile, whatever the image size.
     """
 
     def __init__(self, x: np.ndarray, pads: Pads, mode: str) -> None:
         top, bottom, left, right = pads
-        self.x = x
         height, width = x.shape[-2:]
-        self.rows = source_index(height, top, bottom, mode)
-        self.cols = source_index(width, left, right, mode)
-        self.shape = (*x.shape[:-2], self.rows.size, self.cols.size)
+        self._setup(
+            x,
+            source_index(height, top, bottom, mode),
+            source_index(width, left, right, mode),
+            (top, top + height),
+            (left, left + width),
+        )
 
     @classmethod
     def from_maps(cls, x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> PaddedSource:
-        """A source with explicit index maps (-1 = zero), e.g. shifted and cropped inputs."""
+        """A source with explicit index maps ``base + arange`` (-1 = zero), e.g. a
+        shifted and cropped input for the transposed convolution's phases."""
         source = cls.__new__(cls)
-        source.x, source.rows, source.cols = x, rows, cols
-        source.shape = (*x.shape[:-2], rows.size, cols.size)
+        source._setup(x, rows, cols, _valid_span(rows), _valid_span(cols))
         return source
 
-    def window(self, r0: int, r1: int, c0: int, c1: int, n0: int = 0, n1: int | None = None):
-        """Samples ``n0:n1``, padded rows ``r0:r1`` and columns ``c0:c1`` of the padded input."""
+    def _setup(self, x, rows, cols, row_span, col_span) -> None:
+        self.x, self.rows, self.cols = x, rows, cols
+        # Padded positions lo:hi read source position p + offset: a plain slice.
+        self.row_span, self.col_span = row_span, col_span
+        self.shape = (*x.shape[:-2], rows.size, cols.size)
+
+    def window(
+        self, r0: int, r1: int, c0: int, c1: int, n0: int = 0, n1: int | None = None, *, empty=None
+    ) -> np.ndarray:
+        """Samples ``n0:n1``, padded rows ``r0:r1`` and columns ``c0:c1`` of the padded input.
+
+        ``empty(shape, dtype)`` allocates a border window (default ``numpy.empty``);
+        the tiled engines pass a reusable per-thread buffer.
+        """
         x = self.x[n0:n1]
-        rows, cols = self.rows[r0:r1], self.cols[c0:c1]
-        if _is_run(rows) and _is_run(cols):
-            return x[..., rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-        if rows.max() < 0 or cols.max() < 0:
-            return np.zeros((*x.shape[:-2], rows.size, cols.size), x.dtype)
-        block = x.take(np.maximum(rows, 0), axis=-2).take(np.maximum(cols, 0), axis=-1)
-        if rows.min() < 0:
-            block[..., rows < 0, :] = 0
-        if cols.min() < 0:
-            block[..., cols < 0] = 0
+        rlo, rhi = max(r0, self.row_span[0]), min(r1, self.row_span[1])
+        clo, chi = max(c0, self.col_span[0]), min(c1, self.col_span[1])
+        if rlo >= rhi or clo >= chi:
+            rlo = rhi = r0  # no interior: every position comes through the maps
+        roff = int(self.rows[rlo]) - rlo if rlo < rhi else 0
+        coff = int(self.cols[clo]) - clo if rlo < rhi else 0
+        if (rlo, rhi, clo, chi) == (r0, r1, c0, c1):
+            return x[..., r0 + roff : r1 + roff, c0 + coff : c1 + coff]
+        block = (empty or np.empty)((*x.shape[:-2], r1 - r0, c1 - c0), x.dtype)
+        if rlo < rhi:
+            inner = block[..., rlo - r0 : rhi - r0, :]
+            inner[..., clo - c0 : chi - c0] = x[
+                ..., rlo + roff : rhi + roff, clo + coff : chi + coff
+            ]
+            for c in [*range(c0, clo), *range(chi, c1)]:
+                src = self.cols[c]
+                inner[..., c - c0] = x[..., rlo + roff : rhi + roff, src] if src >= 0 else 0
+        cols = self.cols[c0:c1]
+        for r in [*range(r0, rlo), *range(rhi, r1)]:
+            src = self.rows[r]
+            if src < 0:
+                block[..., r - r0, :] = 0
+                continue
+            line = block[..., r - r0, :]
+            line[...] = x[..., src, np.maximum(cols, 0)]
+            if cols.min() < 0:
+                line[..., cols < 0] = 0
         return block
 
 
-def _is_run(index: np.ndarray) -> bool:
-    """True when ``index`` is an ascending run of real positions (a plain slice)."""
-    return bool(index[0] >= 0 and index[-1] - index[0] == index.size - 1) and (
-        index.size < 3 or bool(np.all(np.diff(index) == 1))
-    )
+def _valid_span(index: np.ndarray) -> tuple[int, int]:
+    """The run of non-negative positions in a ``base + arange`` map (may be empty)."""
+    valid = np.flatnonzero(index >= 0)
+    return (int(valid[0]), int(valid[-1]) + 1) if valid.size else (0, 0)

@@ -6,7 +6,7 @@ import numpy as np
 
 from convcli._fast import forced_path, tile_budget
 from convcli._fast.engines import ENGINES, FFT, kernel_rank
-from convcli._fast.tiles import plan_tiles, run_parallel
+from convcli._fast.tiles import plan_tiles, run_parallel, scratch
 from convcli.padding import PaddedSource
 
 Pair = tuple[int, int]
@@ -36,6 +36,10 @@ def choose_path(weight: np.ndarray, groups: int, dtype) -> str:
     if cg * (f // groups) >= 16 or cg * taps >= 64:
         return "gemm"
     return "direct"
+
+
+def _window_buffer(shape: tuple[int, ...], dtype) -> np.ndarray:
+    return scratch("window", shape, dtype)
 
 
 def correlate(
@@ -82,6 +86,7 @@ def correlate(
             (t.c1 - 1) * stride[1] + span[1],
             t.n0,
             t.n1,
+            empty=_window_buffer,
         )
         engine(window, out[t.n0 : t.n1, :, t.r0 : t.r1, t.c0 : t.c1])
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from convcli._fast.tiles import scratch
+
 Pair = tuple[int, int]
 
 
@@ -38,7 +40,7 @@ def im2col(
     ho, wo = out
     xg = split_groups(win, groups)
     n, g, cg = xg.shape[:3]
-    cols = np.empty((n, g, cg, kh, kw, ho, wo), dtype)
+    cols = scratch("cols", (n, g, cg, kh, kw, ho, wo), dtype)
     for i in range(kh):
         for j in range(kw):
             cols[:, :, :, i, j] = sample(xg, i, j, ho, wo, stride, dilation)
@@ -48,7 +50,7 @@ def im2col(
 class Engine:
     """Shared set-up: shapes, stride, dilation, dtype, and the tile budget."""
 
-    budget = 1 << 16  # buffer elements per tile: about L2-sized for float32
+    budget = 1 << 20  # buffer elements per tile; measured best on 2 cores (1 MiB L2 each)
     full_width = False
 
     def __init__(self, w: np.ndarray, *, groups: int, stride: Pair, dilation: Pair, dtype) -> None:
@@ -64,8 +66,69 @@ class Engine:
         return None, None
 
 
+class Planes:
+    """A window as flat, contiguous stride phases: every tap reads one 1-D slice.
+
+    Output pixel (r, c) of tap (i, j) reads window[r*sh + i*dh, c*sw + j*dw], which
+    is phase ((i*dh) % sh, (j*dw) % sw) at (r + (i*dh)//sh, c + (j*dw)//sw). With
+    each phase flattened at a common row pitch, a tap is the slice starting at
+    ``row_shift * pitch + col_shift`` of length ``(ho - 1) * pitch + wo``; the
+    ``pitch - wo`` columns that wrap into the next row are computed and dropped.
+    Contiguous slices run about twice as fast in NumPy as 2-D strided views.
+    """
+
+    def __init__(self, win: np.ndarray, stride: Pair, dilation: Pair, out_hw: Pair) -> None:
+        self.stride, self.dilation = stride, dilation
+        (sh, sw), (ho, wo) = stride, out_hw
+        h_in, w_in = win.shape[-2:]
+        if stride == (1, 1):
+            self.pitch = w_in
+            if not win.flags.c_contiguous:
+                win = _copy_to(scratch("planes", win.shape, win.dtype), win)
+            self.planes = {(0, 0): win.reshape(*win.shape[:-2], -1)}
+        else:
+            rows, self.pitch = -(-h_in // sh), -(-w_in // sw)
+            self.planes = {}
+            for a in range(sh):
+                for b in range(sw):
+                    phase = win[..., a::sh, b::sw]
+                    plane = scratch(f"plane{a},{b}", (*win.shape[:-2], rows, self.pitch), win.dtype)
+                    plane[..., : phase.shape[-2], : phase.shape[-1]] = phase
+                    # Cells past the phase are read only by dropped columns; keep them finite.
+                    plane[..., phase.shape[-2] :, :] = 0
+                    plane[..., : phase.shape[-2], phase.shape[-1] :] = 0
+                    self.planes[a, b] = plane.reshape(*win.shape[:-2], -1)
+        self.length = (ho - 1) * self.pitch + wo
+
+    def tap(self, i: int, j: int) -> np.ndarray:
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        start = (i * dh // sh) * self.pitch + j * dw // sw
+        return self.planes[(i * dh) % sh, (j * dw) % sw][..., start : start + self.length]
+
+    def grouped(self, groups: int) -> None:
+        """View every plane as (n, G, C/G, length) once, so taps need no reshaping."""
+        self.planes = {key: split_groups(p, groups) for key, p in self.planes.items()}
+
+
+def flat_accumulator(out: np.ndarray, groups: int, pitch: int) -> np.ndarray:
+    """A (n, G, F/G, ho*pitch) buffer laid out at the planes' row pitch."""
+    n, f, ho, _ = out.shape
+    return scratch("acc", (n, groups, f // groups, ho * pitch), out.dtype)
+
+
+def _copy_to(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    dst[...] = src
+    return dst
+
+
+def store(acc: np.ndarray, out: np.ndarray, groups: int, pitch: int) -> None:
+    """Copy the valid columns of a flat accumulator into the output block."""
+    ho, wo = out.shape[-2:]
+    split_groups(out, groups)[...] = acc.reshape(*acc.shape[:3], ho, pitch)[..., :wo]
+
+
 class Direct(Engine):
-    """Tap loop: for every non-zero tap, multiply the shifted window and accumulate."""
+    """Tap loop: for every non-zero tap, multiply a shifted flat slice and accumulate."""
 
     def __init__(self, w: np.ndarray, **kw) -> None:
         super().__init__(w, **kw)
@@ -76,21 +139,27 @@ class Direct(Engine):
             for j in range(self.kw)
             for c in range(self.cg)
             if np.any(self.w[:, :, c, i, j])
-        ]
-        self.taps = taps or [(0, 0, 0)]  # an all-zero kernel still writes zeros
+        ] or [(0, 0, 0)]  # an all-zero kernel still writes zeros
+        self.taps = [(c, i, j, self.w[None, :, :, c, i, j, None]) for c, i, j in taps]
+
+    @property
+    def per_pixel(self) -> int:
+        return 2 * self.f + self.groups * self.cg
 
     def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        ho, wo = out.shape[-2:]
-        xg, og = split_groups(win, self.groups), split_groups(out, self.groups)
-        tmp = np.empty(og.shape, og.dtype) if len(self.taps) > 1 else None
-        for k, (c, i, j) in enumerate(self.taps):
-            xs = sample(xg[:, :, c : c + 1], i, j, ho, wo, self.stride, self.dilation)
-            wt = self.w[None, :, :, c, i, j, None, None]
+        planes = Planes(win, self.stride, self.dilation, out.shape[-2:])
+        planes.grouped(self.groups)
+        acc = flat_accumulator(out, self.groups, planes.pitch)
+        head = acc[..., : planes.length]
+        tmp = scratch("tmp", head.shape, head.dtype) if len(self.taps) > 1 else None
+        for k, (c, i, j, wt) in enumerate(self.taps):
+            xs = planes.tap(i, j)[:, :, c : c + 1]
             if k == 0:
-                np.multiply(xs, wt, out=og)
+                np.multiply(xs, wt, out=head)
             else:
                 np.multiply(xs, wt, out=tmp)
-                og += tmp
+                np.add(head, tmp, out=head)
+        store(acc, out, self.groups, planes.pitch)
 
 
 def kernel_rank_factors(w: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -125,36 +194,47 @@ class Separable(Engine):
 
     @property
     def per_pixel(self) -> int:
-        return 4 * self.f
+        return 4 * self.f + self.groups
 
     def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        ho, wo = out.shape[-2:]
-        h_in = (ho - 1) * self.stride[0] + (self.kh - 1) * self.dilation[0] + 1
-        xg, og = split_groups(win, self.groups), split_groups(out, self.groups)
-        rows_shape = (og.shape[0], self.groups, self.fg, h_in, wo)
-        band, tmp_band, tmp = np.empty(rows_shape, og.dtype), np.empty(rows_shape, og.dtype), None
-        first = True
+        planes = Planes(win, self.stride, self.dilation, out.shape[-2:])
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        plane_len = next(iter(planes.planes.values())).shape[-1]
+        band_len = plane_len - (self.kw - 1) * dw // sw
+        acc = flat_accumulator(out, self.groups, planes.pitch)
+        head = acc[..., : planes.length]
+        band_shape = (*head.shape[:3], band_len)
+        tmp_band, tmp, first = scratch("tmp_band", band_shape, acc.dtype), None, True
         for u, v in zip(self.u, self.v, strict=True):
-            row_taps = [j for j in range(self.kw) if np.any(v[..., j])] or [0]
-            for k, j in enumerate(row_taps):
-                xs = sample(xg[..., :h_in, :], 0, j, h_in, wo, (1, self.stride[1]), self.dilation)
-                target = band if k == 0 else tmp_band
-                np.multiply(xs, v[None, :, :, j, None, None], out=target)
-                if k:
-                    band += tmp_band
+            bands = {}
+            for a in sorted({(i * dh) % sh for i in range(self.kh)}):
+                band = bands[a] = scratch(f"band{a}", band_shape, acc.dtype)
+                row_taps = [j for j in range(self.kw) if np.any(v[..., j])] or [0]
+                for k, j in enumerate(row_taps):
+                    shift = j * dw // sw
+                    xs = planes.planes[a, (j * dw) % sw][..., shift : shift + band_len]
+                    np.multiply(
+                        split_groups(xs, self.groups),
+                        v[None, :, :, j, None],
+                        out=band if k == 0 else tmp_band,
+                    )
+                    if k:
+                        band += tmp_band
             for i in range(self.kh):
                 if not np.any(u[..., i]):
                     continue
-                rs = sample(band, i, 0, ho, wo, (self.stride[0], 1), self.dilation)
+                shift = (i * dh // sh) * planes.pitch
+                rs = bands[(i * dh) % sh][..., shift : shift + planes.length]
                 if first:
-                    np.multiply(rs, u[None, :, :, i, None, None], out=og)
+                    np.multiply(rs, u[None, :, :, i, None], out=head)
                     first = False
                 else:
-                    tmp = np.empty(og.shape, og.dtype) if tmp is None else tmp
-                    np.multiply(rs, u[None, :, :, i, None, None], out=tmp)
-                    og += tmp
+                    tmp = scratch("tmp", head.shape, head.dtype) if tmp is None else tmp
+                    np.multiply(rs, u[None, :, :, i, None], out=tmp)
+                    head += tmp
         if first:  # an all-zero kernel
-            og[...] = 0
+            head[...] = 0
+        store(acc, out, self.groups, planes.pitch)
 
 
 def next_fast_len(n: int) -> int:

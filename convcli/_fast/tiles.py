@@ -8,9 +8,12 @@ preallocated result, so no whole-image temporary is ever made.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, TypeVar
+
+import numpy as np
 
 from convcli._fast import thread_count
 
@@ -77,3 +80,22 @@ def _executor(threads: int) -> ThreadPoolExecutor:
         _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convcli")
         _pool_size = threads
     return _pool
+
+
+_local = threading.local()
+
+
+def scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A per-thread buffer for ``slot``, reused from tile to tile (contents undefined).
+
+    Fresh large arrays come from mmap and cost a page fault per 4 KiB on every
+    tile; reusing one buffer per thread and purpose avoids that, which on this
+    machine halves the time of a small-kernel convolution.
+    """
+    buffers = _local.__dict__.setdefault("buffers", {})
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    buf = buffers.get(slot)
+    if buf is None or buf.size < size:
+        buf = buffers[slot] = np.empty(max(size, 1), np.uint8)
+    return buf[:size].view(dtype).reshape(shape)
