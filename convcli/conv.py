@@ -24,8 +24,8 @@ import numpy as np
 
 from convcli._fast import tile_budget
 from convcli._fast.correlate import correlate
-from convcli._fast.engines import im2col, split_groups
-from convcli._fast.tiles import plan_tiles, run_parallel
+from convcli._fast.engines import Planes, flat_im2col, split_groups
+from convcli._fast.tiles import plan_tiles, run_parallel, scratch
 from convcli.errors import ParameterError
 from convcli.geometry import conv2d_geometry, conv_transpose2d_geometry
 from convcli.padding import PaddedSource, pad_adjoint
@@ -321,7 +321,7 @@ def _grad_weight(source, g, weight_shape, stride, dilation, groups, dtype) -> np
         ho,
         wo,
         per_pixel=groups * cg * kh * kw + f,
-        budget=tile_budget(1 << 20),
+        budget=tile_budget(1 << 22),
         full_width=True,
     )
 
@@ -329,9 +329,13 @@ def _grad_weight(source, g, weight_shape, stride, dilation, groups, dtype) -> np
         window = source.window(
             t.r0 * stride[0], (t.r1 - 1) * stride[0] + span[0], 0, source.shape[-1], t.n0, t.n1
         )
-        cols = im2col(window, (kh, kw), (t.r1 - t.r0, wo), stride, dilation, groups, dtype)
-        grad = np.ascontiguousarray(g[t.n0 : t.n1, :, t.r0 : t.r1], dtype=dtype)
-        grad = split_groups(grad, groups).reshape(t.n1 - t.n0, groups, f // groups, -1)
+        planes = Planes(window, stride, dilation, (t.r1 - t.r0, wo))
+        cols = flat_im2col(planes, (kh, kw), groups, dtype)
+        # grad_output at the planes' row pitch; the wrapped columns are zero so they add nothing.
+        grad = scratch("grad", (t.n1 - t.n0, f, t.r1 - t.r0, planes.pitch), dtype)
+        grad[..., wo:] = 0
+        grad[..., :wo] = g[t.n0 : t.n1, :, t.r0 : t.r1]
+        grad = split_groups(grad.reshape(*grad.shape[:2], -1), groups)[..., : planes.length]
         return np.matmul(grad, cols.transpose(0, 1, 3, 2)).sum(axis=0)
 
     return np.sum(run_parallel(work, tiles), axis=0).reshape(weight_shape)

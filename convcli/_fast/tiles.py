@@ -16,6 +16,7 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 
 from convcli._fast import thread_count
+from convcli._fast.blas import blas_threads
 
 T = TypeVar("T")
 
@@ -50,11 +51,17 @@ def plan_tiles(
     ``per_pixel`` is how many buffer elements one output pixel of one sample
     costs the engine (e.g. output + temporary channels). Blocks span the full
     width when ``full_width`` (engines that flatten rows need it) or when the
-    width is modest; rows are then chosen to fill the budget.
+    width is modest; rows are then chosen to fill the budget. ``rows`` and
+    ``block_w`` fix the tile size instead (the FFT engine's transform size).
     """
-    block_w = width if full_width or width <= 1024 else 512
-    samples = n if n * per_pixel * block_w <= budget else 1
-    rows = max(1, min(height, budget // max(1, samples * per_pixel * block_w)))
+    if block_w is None:
+        block_w = width if full_width or width <= 8192 else 4096
+    if rows is None:
+        rows = max(1, min(height, budget // max(1, per_pixel * block_w)))
+    # Whole images that fit several times in the budget go together (small batches).
+    samples = 1
+    if rows >= height and block_w >= width:
+        samples = max(1, min(n, budget // max(1, per_pixel * width * height)))
     return [
         Tile(n0, min(n0 + samples, n), r0, min(r0 + rows, height), c0, min(c0 + block_w, width))
         for n0 in range(0, n, samples)
@@ -64,12 +71,17 @@ def plan_tiles(
 
 
 def run_parallel(work: Callable[[Tile], T], tiles: Iterable[Tile]) -> list[T]:
-    """Run ``work`` on every tile, on the shared pool when it pays; keep the order."""
+    """Run ``work`` on every tile, on the shared pool when it pays; keep the order.
+
+    While tiles run in parallel, BLAS is held to one thread so that matrix
+    products inside tiles do not oversubscribe the cores.
+    """
     tiles = list(tiles)
     threads = thread_count()
     if threads == 1 or len(tiles) == 1:
         return [work(t) for t in tiles]
-    return list(_executor(threads).map(work, tiles))
+    with blas_threads(1):
+        return list(_executor(threads).map(work, tiles))
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
