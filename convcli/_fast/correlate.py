@@ -12,7 +12,7 @@ from convcli.padding import PaddedSource
 Pair = tuple[int, int]
 
 
-def choose_path(weight: np.ndarray, groups: int, dtype) -> str:
+def choose_path(weight: np.ndarray, groups: int, dtype, stride: Pair = (1, 1)) -> str:
     """Pick the engine for this weight; measured on 2 cores (see benchmarks/).
 
     Per-channel kernels (one input channel per group) go to ``separable`` when a
@@ -32,7 +32,9 @@ def choose_path(weight: np.ndarray, groups: int, dtype) -> str:
             rank = kernel_rank(weight, dtype)
             if rank * (kh + kw) * 1.5 <= taps:
                 return "separable"
-        return "fft" if taps >= 81 else "direct"
+        # FFT computes every output and then keeps 1 in stride_h*stride_w; the tap
+        # loop computes only the kept ones. Crossover measured at about 7x7, stride 1.
+        return "fft" if taps >= 49 * stride[0] * stride[1] else "direct"
     if cg * (f // groups) >= 16 or cg * taps >= 64:
         return "gemm"
     return "direct"
@@ -59,7 +61,7 @@ def correlate(
     n, _, ho, wo = out.shape
     if out.size == 0:
         return out
-    name = choose_path(weight, groups, out.dtype)
+    name = choose_path(weight, groups, out.dtype, stride)
     options = {"groups": groups, "stride": stride, "dilation": dilation, "dtype": out.dtype}
     if name == "fft":
         engine = FFT(weight, padded=source.shape[-2:], **options)
