@@ -62,6 +62,9 @@ def correlate(
     if out.size == 0:
         return out
     name = choose_path(weight, groups, out.dtype, stride)
+    if name == "fft" and forced_path() is None and not np.isfinite(source.x).all():
+        # A NaN or Inf would spread over a whole FFT tile; the tap loop keeps it local.
+        name = "direct"
     options = {"groups": groups, "stride": stride, "dilation": dilation, "dtype": out.dtype}
     if name == "fft":
         engine = FFT(weight, padded=source.shape[-2:], **options)
