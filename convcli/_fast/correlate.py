@@ -78,7 +78,6 @@ def correlate(
         wo,
         per_pixel=engine.per_pixel,
         budget=tile_budget(engine.budget),
-        full_width=engine.full_width,
         rows=rows,
         block_w=cols,
     )

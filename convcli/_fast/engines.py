@@ -15,16 +15,6 @@ from convcli._fast.tiles import scratch
 Pair = tuple[int, int]
 
 
-def sample(x: np.ndarray, i: int, j: int, ho: int, wo: int, stride: Pair, dilation: Pair):
-    """The view of ``x`` that kernel tap (i, j) reads for an ho x wo output."""
-    r, c = i * dilation[0], j * dilation[1]
-    return x[
-        ...,
-        r : r + (ho - 1) * stride[0] + 1 : stride[0],
-        c : c + (wo - 1) * stride[1] + 1 : stride[1],
-    ]
-
-
 def split_groups(a: np.ndarray, groups: int) -> np.ndarray:
     """View (n, G*k, h, w) as (n, G, k, h, w) without copying (writes go through)."""
     view = a.view()
@@ -36,7 +26,6 @@ class Engine:
     """Shared set-up: shapes, stride, dilation, dtype, and the tile budget."""
 
     budget = 1 << 20  # buffer elements per tile; measured best on 2 cores (1 MiB L2 each)
-    full_width = False
 
     def __init__(self, w: np.ndarray, *, groups: int, stride: Pair, dilation: Pair, dtype) -> None:
         self.f, self.cg, self.kh, self.kw = w.shape
