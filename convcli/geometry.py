@@ -121,7 +121,7 @@ def conv2d_geometry(
     >>> conv2d_geometry((10, 3, 32, 32), (1, 3, 5, 5), padding=2).output_shape
     (10, 1, 32, 32)
     """
-    n, c, h, w = _as4d(input_shape, "input")
+    n, c, h, w = _as4d(input_shape, "input_shape")
     f, cg, kh, kw = _weight4d(weight_shape)
     s, d = pair(stride, "stride"), pair(dilation, "dilation")
     g = _check_groups(groups, c, f, what="filters (weight.shape[0])")
@@ -166,7 +166,7 @@ def conv_transpose2d_geometry(
     ...                           output_padding=1).output_shape
     (1, 1, 4, 4)
     """
-    n, c, h, w = _as4d(input_shape, "input")
+    n, c, h, w = _as4d(input_shape, "input_shape")
     cw, fg, kh, kw = _weight4d(weight_shape)
     s, d = pair(stride, "stride"), pair(dilation, "dilation")
     op = pair(output_padding, "output_padding", minimum=0)

@@ -128,7 +128,9 @@ def check_pad_mode(mode: str, pads: Pads, input_size: tuple[int, int]) -> None:
     """Raise :class:`ParameterError` when ``mode`` is unknown or cannot pad that much.
 
     ``reflect`` mirrors without repeating the edge, so (as in PyTorch) each side's
-    padding must be smaller than the input along that axis.
+    padding must be smaller than the input along that axis. The other modes pad
+    any amount, as numpy.pad does (``circular`` wraps again, ``symmetric`` mirrors
+    again), where PyTorch stops at one wrap.
     """
     if mode not in PAD_MODES:
         raise ParameterError(f"padding_mode must be one of {', '.join(PAD_MODES)}; got {mode!r}")

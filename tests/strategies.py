@@ -1,0 +1,115 @@
+"""Hypothesis strategies for convolution configurations, with the padding resolved
+independently of the library (from the seed's and TensorFlow's rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from tests.reference import ref_same_padding
+
+MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
+
+@dataclass
+class Case:
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    stride: tuple[int, int]
+    padding: object  # as given to the library
+    pads: tuple[int, int, int, int]  # as the reference resolves it
+    dilation: tuple[int, int]
+    groups: int
+    mode: str
+
+
+def _pads_for(padding, size, kernel, stride, dilation) -> tuple[int, int, int, int]:
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        top, bottom = ref_same_padding(size[0], kernel[0], stride[0], dilation[0])
+        left, right = ref_same_padding(size[1], kernel[1], stride[1], dilation[1])
+        return (top, bottom, left, right)
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if len(padding) == 2:
+        return (padding[0], padding[0], padding[1], padding[1])
+    return tuple(padding)
+
+
+paddings = st.one_of(
+    st.integers(0, 2),
+    st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+    st.sampled_from(["same", "valid"]),
+)
+
+
+@st.composite
+def conv_cases(draw, *, modes=MODES, dtype=np.float64, max_size=9) -> Case:
+    groups = draw(st.integers(1, 3))
+    cg, fg = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    n = draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    size = (draw(st.integers(1, max_size)), draw(st.integers(1, max_size)))
+    mode = draw(st.sampled_from(modes))
+    padding = draw(paddings)
+    pads = _pads_for(padding, size, kernel, stride, dilation)
+    span = ((kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1)
+    assume(size[0] + pads[0] + pads[1] >= span[0] and size[1] + pads[2] + pads[3] >= span[1])
+    if mode == "reflect":
+        assume(max(pads[:2]) < size[0] and max(pads[2:]) < size[1])
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, groups * cg, *size)).astype(dtype)
+    w = rng.standard_normal((groups * fg, cg, *kernel)).astype(dtype)
+    b = rng.standard_normal(groups * fg).astype(dtype)
+    return Case(x, w, b, stride, padding, pads, dilation, groups, mode)
+
+
+@dataclass
+class TransposeCase:
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    stride: tuple[int, int]
+    padding: object
+    pads: tuple[int, int, int, int]
+    output_padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+
+
+@st.composite
+def transpose_cases(draw, *, dtype=np.float64) -> TransposeCase:
+    groups = draw(st.integers(1, 3))
+    cg, fg = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    n = draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    size = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    output_padding = tuple(
+        draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+    )
+    padding = draw(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2))))
+    pads = _pads_for(padding, size, kernel, stride, dilation)
+    out = [
+        (i - 1) * s - a - b + d * (k - 1) + o + 1
+        for i, s, a, b, d, k, o in zip(
+            size, stride, pads[::2], pads[1::2], dilation, kernel, output_padding, strict=True
+        )
+    ]
+    assume(min(out) >= 1)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, groups * cg, *size)).astype(dtype)
+    w = rng.standard_normal((groups * cg, fg, *kernel)).astype(dtype)
+    b = rng.standard_normal(groups * fg).astype(dtype)
+    return TransposeCase(x, w, b, stride, padding, pads, output_padding, dilation, groups)

@@ -1,0 +1,142 @@
+"""The one padding resolver, the index maps, pad and its adjoint, tile windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from convcli import ParameterError
+from convcli.padding import (
+    PAD_MODES,
+    PaddedSource,
+    check_pad_mode,
+    pad,
+    pad_adjoint,
+    resolve_padding,
+    source_index,
+)
+from tests.reference import ref_pad, ref_same_padding
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (0, (0, 0, 0, 0)),
+        (2, (2, 2, 2, 2)),
+        ((1, 3), (1, 1, 3, 3)),
+        ([1, 2, 3, 4], (1, 2, 3, 4)),
+        ("valid", (0, 0, 0, 0)),
+        ("VALID", (0, 0, 0, 0)),
+        (np.int64(1), (1, 1, 1, 1)),
+    ],
+)
+def test_resolve_padding_forms(spec, expected):
+    assert resolve_padding(spec, kernel_size=(3, 3), input_size=(8, 8)) == expected
+
+
+@given(
+    st.integers(1, 30), st.integers(1, 30), st.integers(1, 7), st.integers(1, 4), st.integers(1, 3)
+)
+def test_same_follows_the_tensorflow_rule(h, w, k, s, d):
+    pads = resolve_padding(
+        "same", kernel_size=(k, k), stride=(s, s), dilation=(d, d), input_size=(h, w)
+    )
+    assert pads == (*ref_same_padding(h, k, s, d), *ref_same_padding(w, k, s, d))
+    # and the output is ceil(in / stride)
+    out_h = (h + pads[0] + pads[1] - d * (k - 1) - 1) // s + 1
+    assert out_h == -(-h // s)
+
+
+def test_same_even_kernel_puts_the_extra_row_after():
+    assert resolve_padding("same", kernel_size=(4, 2), input_size=(9, 9)) == (1, 2, 0, 1)
+
+
+@given(st.integers(1, 9), st.integers(1, 6), st.integers(1, 4), st.integers(1, 3))
+def test_transpose_same_gives_in_times_stride(size, k, s, d):
+    top, bottom, _, _ = resolve_padding(
+        "same",
+        kernel_size=(k, k),
+        stride=(s, s),
+        dilation=(d, d),
+        input_size=(size, size),
+        transpose=True,
+    )
+    assert (size - 1) * s - top - bottom + d * (k - 1) + 1 == size * s
+    assert top >= 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        (-1, "negative"),
+        ((1, -1), "negative"),
+        ((1, 2, 3), "4"),
+        ("full", "same"),
+        (1.5, "integer"),
+        (True, "integer"),
+        ((1, "a"), "integer"),
+    ],
+)
+def test_resolve_padding_errors(spec, needle):
+    with pytest.raises(ParameterError, match="padding") as info:
+        resolve_padding(spec, kernel_size=(3, 3), input_size=(8, 8))
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("mode", PAD_MODES)
+@given(data=st.data())
+def test_pad_matches_numpy(mode, data):
+    h, w = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    limit_h, limit_w = (h - 1, w - 1) if mode == "reflect" else (8, 8)
+    pads = (
+        data.draw(st.integers(0, limit_h)),
+        data.draw(st.integers(0, limit_h)),
+        data.draw(st.integers(0, limit_w)),
+        data.draw(st.integers(0, limit_w)),
+    )
+    x = np.random.default_rng(h * w).standard_normal((2, 3, h, w))
+    np.testing.assert_array_equal(pad(x, pads, mode), ref_pad(x, pads, mode))
+
+
+@pytest.mark.parametrize("mode", PAD_MODES)
+def test_pad_adjoint_is_the_adjoint_of_pad(mode, rng):
+    x = rng.standard_normal((2, 2, 5, 4))
+    pads = (2, 3, 1, 3) if mode != "reflect" else (2, 3, 1, 3)
+    y = rng.standard_normal(pad(x, pads, mode).shape)
+    lhs = np.sum(pad(x, pads, mode) * y)
+    rhs = np.sum(x * pad_adjoint(y, pads, mode, (5, 4)))
+    assert abs(lhs - rhs) < 1e-10
+
+
+def test_source_index_examples():
+    assert source_index(3, 2, 1, "reflect").tolist() == [2, 1, 0, 1, 2, 1]
+    assert source_index(3, 1, 1, "zeros").tolist() == [-1, 0, 1, 2, -1]
+    assert source_index(2, 3, 0, "circular").tolist() == [1, 0, 1, 0, 1]
+    assert source_index(2, 2, 2, "symmetric").tolist() == [1, 0, 0, 1, 1, 0]
+    assert source_index(2, 2, 1, "replicate").tolist() == [0, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("mode", PAD_MODES)
+@given(data=st.data())
+def test_padded_source_windows_are_slices_of_the_padded_array(mode, data):
+    h, w = data.draw(st.integers(2, 7)), data.draw(st.integers(2, 7))
+    pads = tuple(data.draw(st.integers(0, 1 if mode == "reflect" else 4)) for _ in range(4))
+    x = np.random.default_rng(h + 10 * w).standard_normal((2, 2, h, w))
+    full = ref_pad(x, pads, mode)
+    source = PaddedSource(x, pads, mode)
+    assert source.shape == full.shape
+    r0 = data.draw(st.integers(0, full.shape[2] - 1))
+    r1 = data.draw(st.integers(r0 + 1, full.shape[2]))
+    c0 = data.draw(st.integers(0, full.shape[3] - 1))
+    c1 = data.draw(st.integers(c0 + 1, full.shape[3]))
+    np.testing.assert_array_equal(source.window(r0, r1, c0, c1, 1, 2), full[1:2, :, r0:r1, c0:c1])
+
+
+def test_check_pad_mode():
+    check_pad_mode("circular", (9, 9, 9, 9), (3, 3))  # numpy.pad wraps as often as needed
+    with pytest.raises(ParameterError, match="padding_mode"):
+        check_pad_mode("edge", (0, 0, 0, 0), (3, 3))
+    with pytest.raises(ParameterError, match="reflect padding .* smaller than the input 3x5"):
+        check_pad_mode("reflect", (3, 0, 0, 0), (3, 5))
