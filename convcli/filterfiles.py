@@ -1,0 +1,256 @@
+"""Parsers for every written form of a filter: inline matrices, text and CSV files,
+libvips ``.mat`` files, ImageMagick kernel strings, NumPy files and filter
+configuration files (JSON/TOML). Each returns plain arrays and raises
+:class:`~convcli.errors.KernelError` naming the file, the line and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from convcli.errors import KernelError
+
+_SPLIT = re.compile(r"[\s,;]+")
+IMAGEMAGICK = re.compile(r"^\s*(\d+)(?:x(\d+))?(?:([+-]\d+)([+-]\d+))?\s*:(.*)$", re.S)
+
+
+def _number(token: str, where: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise KernelError(f"{where}: {token!r} is not a number") from None
+    if not math.isfinite(value):
+        raise KernelError(f"{where}: {token!r} is not a finite number; kernels need real values")
+    return value
+
+
+def _rows_to_matrix(rows: list[tuple[int, list[float]]], source: str) -> np.ndarray:
+    """Rows (line number, values) -> 2-D array, or an error naming the ragged line."""
+    width = len(rows[0][1])
+    for line, values in rows:
+        if len(values) != width:
+            raise KernelError(
+                f"{source}, line {line}: {len(values)} values, but the first row has {width}; "
+                f"every row of a kernel needs the same number of values"
+            )
+    return np.array([values for _, values in rows], dtype=np.float64)
+
+
+def parse_text(text: str, source: str) -> np.ndarray:
+    """Numbers split by whitespace, commas, tabs or semicolons; ``#`` comments; a blank
+    line separates 2-D blocks, which stack along a new leading axis.
+
+    Examples
+    --------
+    >>> parse_text("1, 2, 1,\\n2 4 2  # middle\\n1\\t2\\t1\\n", "k.csv").shape
+    (3, 3)
+    >>> parse_text("1 0\\n0 1\\n\\n0 1\\n1 0\\n", "k.txt").shape
+    (2, 2, 2)
+    """
+    text = text.lstrip("\ufeff")
+    blocks: list[list[tuple[int, list[float]]]] = [[]]
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip().strip(",;").strip()
+        if not line:
+            if blocks[-1]:
+                blocks.append([])
+            continue
+        values = [_number(t, f"{source}, line {number}") for t in _SPLIT.split(line) if t]
+        blocks[-1].append((number, values))
+    blocks = [b for b in blocks if b]
+    if not blocks:
+        raise KernelError(f"{source}: no numbers found; write the kernel's rows, one per line")
+    matrices = [_rows_to_matrix(b, source) for b in blocks]
+    if len(matrices) == 1:
+        return matrices[0]
+    first = matrices[0].shape
+    for block, matrix in zip(blocks, matrices, strict=True):
+        if matrix.shape != first:
+            raise KernelError(
+                f"{source}, line {block[0][0]}: block of {matrix.shape[0]}x{matrix.shape[1]}, "
+                f"but the first block is {first[0]}x{first[1]}; stacked blocks need one shape"
+            )
+    return np.stack(matrices)
+
+
+def parse_inline(spec: str) -> np.ndarray:
+    """An inline matrix: ``"1 2 1; 2 4 2; 1 2 1"`` (rows by ``;`` or newline) or JSON.
+
+    Examples
+    --------
+    >>> float(parse_inline("1 2 1; 2 4 2; 1 2 1").sum())
+    16.0
+    >>> parse_inline("[[0, 1], [1, 0]]").shape
+    (2, 2)
+    """
+    if spec.lstrip().startswith("["):
+        try:
+            data = json.loads(spec)
+        except json.JSONDecodeError as err:
+            raise KernelError(f"kernel {spec!r} is not valid JSON: {err.msg}") from None
+        return as_weight_array(data, f"kernel {spec!r}")
+    return parse_text(spec.replace(";", "\n"), f"kernel {spec!r}")
+
+
+def as_weight_array(data: object, where: str) -> np.ndarray:
+    """Nested lists of numbers (2-D to 4-D) -> float64 array, or a clear error."""
+    try:
+        array = np.array(data, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise KernelError(
+            f"{where}: not a rectangular array of numbers (rows of different lengths, or text)"
+        ) from None
+    if array.ndim == 1 and array.size:
+        array = array[None]
+    if array.ndim not in (2, 3, 4) or array.size == 0:
+        raise KernelError(f"{where}: a kernel needs 2 to 4 dimensions, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise KernelError(f"{where}: contains NaN or infinite values")
+    return array
+
+
+def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
+    """A libvips matrix file: header ``W H [scale [offset]]``, then H rows of W numbers.
+
+    Returns the matrix divided by ``scale`` and the ``offset`` (in the image's units).
+    """
+    lines = [
+        (n, line.split("#", 1)[0].strip())
+        for n, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1)
+    ]
+    lines = [(n, line) for n, line in lines if line]
+    if not lines:
+        raise KernelError(f"{source}: empty matrix file; the first line is 'W H [scale [offset]]'")
+    n0, header = lines[0]
+    fields = [_number(t, f"{source}, line {n0}") for t in _SPLIT.split(header) if t]
+    if not 2 <= len(fields) <= 4 or fields[0] != int(fields[0]) or fields[1] != int(fields[1]):
+        raise KernelError(
+            f"{source}, line {n0}: the header must be 'W H [scale [offset]]', got {header!r}"
+        )
+    width, height = int(fields[0]), int(fields[1])
+    scale = fields[2] if len(fields) > 2 else 1.0
+    offset = fields[3] if len(fields) > 3 else 0.0
+    if width < 1 or height < 1 or scale == 0:
+        raise KernelError(f"{source}, line {n0}: size must be positive and scale non-zero")
+    rows = [
+        (n, [_number(t, f"{source}, line {n}") for t in _SPLIT.split(line) if t])
+        for n, line in lines[1:]
+    ]
+    if len(rows) != height:
+        raise KernelError(f"{source}: the header says {height} rows, the file has {len(rows)}")
+    matrix = _rows_to_matrix(rows, source)
+    if matrix.shape[1] != width:
+        raise KernelError(
+            f"{source}: the header says {width} columns, the rows have {matrix.shape[1]}"
+        )
+    return matrix / scale, offset
+
+
+def parse_imagemagick(spec: str) -> np.ndarray:
+    """An ImageMagick kernel string ``WxH: v,v,v ...`` (or ``N:`` for NxN).
+
+    ``nan`` marks a position outside the kernel's shape; it counts as 0 here.
+    An origin other than the centre (``WxH+X+Y:``) is refused: convcli centres kernels.
+
+    Examples
+    --------
+    >>> float(parse_imagemagick("3x3: 1,2,1 2,4,2 1,2,1").sum())
+    16.0
+    """
+    match = IMAGEMAGICK.match(spec)
+    if not match:
+        raise KernelError(f"kernel {spec!r} is not an ImageMagick kernel 'WxH: values'")
+    width = int(match.group(1))
+    height = int(match.group(2) or width)
+    if match.group(3) is not None:
+        x, y = int(match.group(3)), int(match.group(4))
+        if (x, y) != ((width - 1) // 2, (height - 1) // 2):
+            raise KernelError(
+                f"kernel {spec!r}: origin +{x}+{y} is off-centre; convcli centres kernels, so "
+                f"pad the matrix instead (or drop the origin)"
+            )
+    tokens = [t for t in _SPLIT.split(match.group(5)) if t]
+    values = []
+    for token in tokens:
+        if token.lower() == "nan":
+            values.append(0.0)
+        else:
+            values.append(_number(token, f"kernel {spec!r}"))
+    if len(values) != width * height:
+        raise KernelError(
+            f"kernel {spec!r}: {width}x{height} needs {width * height} values, got {len(values)}"
+        )
+    return np.array(values).reshape(height, width)
+
+
+def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``.npy`` (the weight) or ``.npz`` (``weight``, optional ``bias``); never unpickles."""
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if "weight" not in archive.files:
+                    raise KernelError(
+                        f"{path}: no 'weight' array; it holds {', '.join(archive.files) or 'none'}"
+                    )
+                weight = archive["weight"]
+                bias = archive["bias"] if "bias" in archive.files else None
+        else:
+            weight, bias = np.load(path, allow_pickle=False), None
+    except ValueError as err:
+        if "pickle" in str(err).lower() or "object" in str(err).lower():
+            raise KernelError(
+                f"{path}: refused: it contains Python objects (pickle), which convcli never loads; "
+                f"save plain numeric arrays"
+            ) from None
+        raise KernelError(f"{path}: not a readable NumPy file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise KernelError(f"{path}: not a readable NumPy file ({err})") from None
+    if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(
+        weight.dtype, np.complexfloating
+    ):
+        raise KernelError(f"{path}: weight has dtype {weight.dtype}; it must hold real numbers")
+    weight = as_weight_array(weight, str(path))
+    if bias is not None:
+        bias = as_bias_array(bias, str(path))
+    return weight, bias
+
+
+def as_bias_array(data: object, where: str) -> np.ndarray:
+    try:
+        bias = np.atleast_1d(np.array(data, dtype=np.float64))
+    except (ValueError, TypeError):
+        raise KernelError(f"{where}: bias must be a number or a list of numbers") from None
+    if bias.ndim != 1 or not np.isfinite(bias).all():
+        raise KernelError(f"{where}: bias must be a flat list of finite numbers, got {data!r}")
+    return bias
+
+
+def read_config(path: Path) -> dict:
+    """The mapping in a ``.json`` or ``.toml`` filter configuration file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise KernelError(f"{path}: cannot read it ({err})") from None
+    if path.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise KernelError(f"{path}: not valid TOML ({err})") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise KernelError(f"{path}, line {err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(data, dict):
+        raise KernelError(f"{path}: a filter configuration must be a mapping with a 'weight' key")
+    return data

@@ -1,0 +1,515 @@
+"""Kernels: named kernels, kernel specs and filter files, all ending in one :class:`Filter`.
+
+A spec is, in this order of precedence:
+
+1. a name, optionally with arguments: ``gaussian:5``, ``gaussian:7,1.5``, ``sobel-x``;
+2. a file (any spec containing a path separator or naming an existing file; ``./name``
+   reaches a file that has a kernel's name): ``.txt .csv .tsv`` text, libvips ``.mat``,
+   ``.npy``/``.npz``, filter configurations ``.json``/``.toml``;
+3. an inline matrix: ``"1 2 1; 2 4 2; 1 2 1"``, JSON ``[[1,2,1],[2,4,2],[1,2,1]]`` or an
+   ImageMagick kernel string ``"3x3: 1,2,1 2,4,2 1,2,1"``.
+
+Kernels are applied as cross-correlation (not flipped), as in PyTorch, libvips and
+ImageMagick's ``-convolve``. Even-sized kernels sit off-centre: with padding "same"
+the extra row/column of padding goes to the bottom/right (TensorFlow's rule).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from convcli.errors import KernelError
+from convcli.filterfiles import (
+    IMAGEMAGICK,
+    as_bias_array,
+    as_weight_array,
+    load_numpy,
+    parse_imagemagick,
+    parse_inline,
+    parse_text,
+    parse_vips_mat,
+    read_config,
+)
+from convcli.padding import PAD_MODES
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A filter from any source: weight, optional bias, options from a config file.
+
+    ``weight`` is float64 with 2 (Hf, Wf), 3 (C, Hf, Wf) or 4 (F, C/groups, Hf, Wf)
+    dimensions; ``options`` holds validated ``stride``, ``padding``, ``dilation``,
+    ``groups``, ``pad_mode``, ``flip``, ``normalize`` from a configuration file.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    description: str = ""
+    source: str = ""
+
+
+# Named kernels ----------------------------------------------------------------------------
+
+
+def _whole(spec: str, value: float, *, minimum: int = 1) -> int:
+    if value != int(value) or value < minimum:
+        raise KernelError(
+            f"kernel {spec!r}: size must be a whole number >= {minimum}, got {value:g}"
+        )
+    return int(value)
+
+
+def _gaussian_1d(size: int, sigma: float) -> np.ndarray:
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _default_sigma(size: int) -> float:
+    # OpenCV's getGaussianKernel default, so sizes match what users know.
+    return 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+
+
+def _gaussian(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 5)
+    sigma = args[1] if len(args) > 1 else _default_sigma(size)
+    if sigma <= 0:
+        raise KernelError(f"kernel {spec!r}: sigma must be positive, got {sigma:g}")
+    g = _gaussian_1d(size, sigma)
+    return np.outer(g, g)
+
+
+def _box(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 3)
+    return np.full((size, size), 1.0 / (size * size))
+
+
+def _bilinear(spec: str, args: list[float]) -> np.ndarray:
+    factor = _whole(spec, args[0] if args else 2)
+    size = 2 * factor - factor % 2
+    center = factor - 1 if size % 2 else factor - 0.5
+    w = 1 - np.abs(np.arange(size) - center) / factor
+    return np.outer(w, w)
+
+
+def _nearest(spec: str, args: list[float]) -> np.ndarray:
+    factor = _whole(spec, args[0] if args else 2)
+    return np.ones((factor, factor))
+
+
+def _motion(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 9)
+    k = np.zeros((size, size))
+    k[(size - 1) // 2, :] = 1.0 / size
+    return k
+
+
+def _unsharp(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 5)
+    sigma = args[1] if len(args) > 1 else _default_sigma(size)
+    amount = args[2] if len(args) > 2 else 1.0
+    blur = _gaussian(spec, [size, sigma])
+    identity = np.zeros_like(blur)
+    identity[(size - 1) // 2, (size - 1) // 2] = 1.0
+    return identity + amount * (identity - blur)
+
+
+def _log(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 9)
+    sigma = args[1] if len(args) > 1 else size / 6
+    if sigma <= 0:
+        raise KernelError(f"kernel {spec!r}: sigma must be positive, got {sigma:g}")
+    x = np.arange(size) - (size - 1) / 2
+    xx, yy = np.meshgrid(x, x)
+    r2 = (xx**2 + yy**2) / (2 * sigma**2)
+    k = -(1 - r2) * np.exp(-r2)
+    return k - k.mean()  # zero sum: flat regions give 0
+
+
+def _fixed(matrix: list[list[float]]) -> Callable[[str, list[float]], np.ndarray]:
+    def build(spec: str, args: list[float]) -> np.ndarray:
+        if args:
+            raise KernelError(f"kernel {spec!r} takes no arguments")
+        return np.array(matrix, dtype=np.float64)
+
+    return build
+
+
+_SOBEL = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+_PREWITT = [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]
+_SCHARR = [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]]
+
+# name: (syntax, one-line description, builder)
+NAMED: dict[str, tuple[str, str, Callable[[str, list[float]], np.ndarray]]] = {
+    "identity": ("identity", "1x1 kernel that copies the image", _fixed([[1.0]])),
+    "box": ("box:N", "NxN mean (default 3); separable", _box),
+    "gaussian": ("gaussian:N[,sigma]", "NxN Gaussian blur, sum 1; sigma as OpenCV", _gaussian),
+    "sharpen": (
+        "sharpen",
+        "3x3 sharpen (5 centre, -1 neighbours), sum 1",
+        _fixed([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    ),
+    "laplacian": (
+        "laplacian",
+        "3x3 Laplacian (4-neighbour), sum 0",
+        _fixed([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+    ),
+    "sobel-x": (
+        "sobel-x",
+        "3x3 Sobel, positive where brightness rises left to right",
+        _fixed(_SOBEL),
+    ),
+    "sobel-y": (
+        "sobel-y",
+        "3x3 Sobel, positive where brightness rises top to bottom",
+        _fixed(np.array(_SOBEL).T.tolist()),
+    ),
+    "prewitt-x": ("prewitt-x", "3x3 Prewitt, left-to-right gradient", _fixed(_PREWITT)),
+    "prewitt-y": (
+        "prewitt-y",
+        "3x3 Prewitt, top-to-bottom gradient",
+        _fixed(np.array(_PREWITT).T.tolist()),
+    ),
+    "scharr-x": ("scharr-x", "3x3 Scharr, left-to-right gradient", _fixed(_SCHARR)),
+    "scharr-y": (
+        "scharr-y",
+        "3x3 Scharr, top-to-bottom gradient",
+        _fixed(np.array(_SCHARR).T.tolist()),
+    ),
+    "emboss": (
+        "emboss",
+        "3x3 emboss (light from the top left), sum 1",
+        _fixed([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+    ),
+    "edge": (
+        "edge",
+        "3x3 edge detector (8-neighbour Laplacian), sum 0",
+        _fixed([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+    ),
+    "motion": ("motion:N", "horizontal motion blur over N pixels (default 9)", _motion),
+    "unsharp": (
+        "unsharp:N[,sigma[,amount]]",
+        "unsharp mask: image + amount*(image - blur)",
+        _unsharp,
+    ),
+    "log": ("log:N[,sigma]", "Laplacian of Gaussian (zero sum, default sigma N/6)", _log),
+    "bilinear": ("bilinear:F", "transposed-conv kernel for F-times bilinear upsampling", _bilinear),
+    "nearest": (
+        "nearest:F",
+        "transposed-conv kernel for F-times nearest-neighbour upsampling",
+        _nearest,
+    ),
+}
+
+
+def list_kernels() -> list[tuple[str, str]]:
+    """(syntax, description) of every named kernel, for ``convcli kernels``.
+
+    Examples
+    --------
+    >>> dict(list_kernels())["gaussian:N[,sigma]"]
+    'NxN Gaussian blur, sum 1; sigma as OpenCV'
+    """
+    return [(syntax, description) for syntax, description, _ in NAMED.values()]
+
+
+def _named(spec: str) -> np.ndarray | None:
+    name, _, arg_text = spec.strip().partition(":")
+    name = name.strip().lower()
+    if name not in NAMED:
+        return None
+    args = [
+        float(a) if _is_number(a) else _bad_argument(spec, a)
+        for a in arg_text.replace(" ", "").split(",")
+        if a
+    ]
+    return NAMED[name][2](spec, args)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _bad_argument(spec: str, arg: str) -> float:
+    raise KernelError(f"kernel {spec!r}: argument {arg!r} is not a number")
+
+
+# Loading ----------------------------------------------------------------------------------
+
+TEXT_SUFFIXES = {".txt", ".csv", ".tsv"}
+CONFIG_KEYS = (
+    "weight",
+    "bias",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "pad_mode",
+    "flip",
+    "normalize",
+    "description",
+)
+
+
+def load_filter(spec: str, *, base_dir: str | Path | None = None) -> Filter:
+    """Load a filter from a kernel name, a file or an inline matrix.
+
+    Parameters
+    ----------
+    spec : str
+        See the module documentation for the accepted forms.
+    base_dir : path, optional
+        Where relative file names are looked up (default: the working directory).
+
+    Examples
+    --------
+    >>> load_filter("gaussian:3").weight.shape
+    (3, 3)
+    >>> load_filter("1 2 1").weight.tolist()
+    [[1.0, 2.0, 1.0]]
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise KernelError(
+            "kernel spec is empty; give a name (see 'convcli kernels'), a file or a matrix"
+        )
+    named = None if spec.startswith((".", "/", "~")) else _named(spec)
+    if named is not None:
+        return Filter(as_weight_array(named, spec), description=spec.strip(), source=spec)
+    path = Path(spec).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = Path(base_dir) / path
+    looks_like_path = "/" in spec or "\\" in spec or path.suffix.lower() in _FILE_SUFFIXES
+    if path.is_file():
+        return _load_file(path)
+    if looks_like_path and not _looks_inline(spec):
+        raise KernelError(f"kernel file {spec!r} does not exist")
+    if IMAGEMAGICK.match(spec):
+        return Filter(as_weight_array(parse_imagemagick(spec), spec), source=spec)
+    if _looks_inline(spec):
+        return Filter(parse_inline(spec), source=spec)
+    close = difflib.get_close_matches(spec.partition(":")[0].lower(), NAMED, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise KernelError(
+        f"unknown kernel {spec!r}: {hint}not a kernel name (see 'convcli kernels'), not a "
+        f"file, and not a matrix like '1 2 1; 2 4 2; 1 2 1'"
+    )
+
+
+_FILE_SUFFIXES = TEXT_SUFFIXES | {".mat", ".npy", ".npz", ".json", ".toml"}
+
+
+def _looks_inline(spec: str) -> bool:
+    """A JSON list, or numbers with separators (then bad tokens get named by the parser)."""
+    text = spec.strip()
+    if text.startswith("["):
+        return True
+    return any(c.isdigit() for c in text) and (
+        all(c in "0123456789.+-eE ,;\t\n\r" for c in text) or any(c in ",; \n" for c in text)
+    )
+
+
+def _load_file(path: Path) -> Filter:
+    suffix = path.suffix.lower()
+    if suffix in {".npy", ".npz"}:
+        weight, bias = load_numpy(path)
+        return Filter(weight, bias, source=str(path))
+    if suffix in {".json", ".toml"}:
+        return _load_config(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise KernelError(f"{path}: cannot read it as text ({err})") from None
+    if suffix == ".mat":
+        matrix, offset = parse_vips_mat(text, str(path))
+        # libvips adds the offset in the image's units; convcli's pixels are 0..1.
+        bias = np.array([offset / 255.0]) if offset else None
+        return Filter(as_weight_array(matrix, str(path)), bias, source=str(path))
+    return Filter(as_weight_array(parse_text(text, str(path)), str(path)), source=str(path))
+
+
+def _load_config(path: Path) -> Filter:
+    data = read_config(path)
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
+    if unknown:
+        raise KernelError(
+            f"{path}: unknown key {unknown[0]!r}; allowed keys are {', '.join(CONFIG_KEYS)}"
+        )
+    if "weight" not in data:
+        raise KernelError(f"{path}: no 'weight' key; give a matrix, a kernel name or a file")
+    weight_spec = data["weight"]
+    bias = None
+    if isinstance(weight_spec, str):
+        inner = load_filter(weight_spec, base_dir=path.parent)
+        weight, bias = inner.weight, inner.bias
+    else:
+        weight = as_weight_array(weight_spec, f"{path}: weight")
+    if "bias" in data:
+        bias = as_bias_array(data["bias"], f"{path}: bias")
+    options = {key: _option(path, key, data[key]) for key in CONFIG_KEYS[2:-1] if key in data}
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise KernelError(f"{path}: 'description' must be text, got {description!r}")
+    if options.get("normalize") and abs(weight.sum()) < 1e-12:
+        raise KernelError(
+            f"{path}: 'normalize' is true but the weight sums to zero; drop 'normalize'"
+        )
+    return Filter(weight, bias, MappingProxyType(options), description, str(path))
+
+
+def _option(path: Path, key: str, value: object) -> object:
+    """Validate one configuration option; the message names the key and what it takes."""
+
+    def bad(expected: str) -> KernelError:
+        return KernelError(f"{path}: '{key}' must be {expected}, got {value!r}")
+
+    def ints(v: object, minimum: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+    if key in ("stride", "dilation"):
+        if ints(value, 1):
+            return value
+        if isinstance(value, list) and len(value) == 2 and all(ints(v, 1) for v in value):
+            return tuple(value)
+        raise bad("a positive integer or [h, w]")
+    if key == "padding":
+        if isinstance(value, str) and value.lower() in ("same", "valid"):
+            return value.lower()
+        if ints(value, 0):
+            return value
+        if isinstance(value, list) and len(value) in (2, 4) and all(ints(v, 0) for v in value):
+            return tuple(value)
+        raise bad('"same", "valid", an integer >= 0, [h, w] or [top, bottom, left, right]')
+    if key == "groups":
+        if ints(value, 1):
+            return value
+        raise bad("a positive integer")
+    if key == "pad_mode":
+        if value in PAD_MODES:
+            return value
+        raise bad(f"one of {', '.join(PAD_MODES)}")
+    if isinstance(value, bool):  # flip, normalize
+        return value
+    raise bad("true or false")
+
+
+# Shaping a filter for an image ----------------------------------------------------------------
+
+
+def flip_kernel(weight: np.ndarray) -> np.ndarray:
+    """Rotate 180 degrees in the last two axes: cross-correlation becomes true convolution.
+
+    Examples
+    --------
+    >>> flip_kernel(np.array([[1, 2], [3, 4]])).tolist()
+    [[4, 3], [2, 1]]
+    """
+    return np.ascontiguousarray(weight[..., ::-1, ::-1])
+
+
+def normalize_kernel(weight: np.ndarray) -> np.ndarray:
+    """Divide each filter by its sum so that flat regions keep their value.
+
+    A 2-D or 3-D weight is one filter; a 4-D weight has one filter per output channel.
+
+    Examples
+    --------
+    >>> normalize_kernel(np.array([[1.0, 2.0, 1.0]])).tolist()
+    [[0.25, 0.5, 0.25]]
+    """
+    per_filter = weight.ndim == 4
+    sums = weight.sum(axis=tuple(range(1 if per_filter else 0, weight.ndim)), keepdims=True)
+    if np.any(np.abs(sums) < 1e-12):
+        raise KernelError(
+            "the kernel sums to zero (an edge or gradient kernel); --normalize needs a kernel "
+            "with a non-zero sum, drop --normalize"
+        )
+    return weight / sums
+
+
+def weight_for_channels(
+    f: Filter, channels: int, *, groups: int | None = None
+) -> tuple[np.ndarray, int]:
+    """The one shape rule: (4-D float32 weight, groups) for an image of ``channels``.
+
+    - 2-D (Hf, Wf): every channel filtered on its own -> (C, 1, Hf, Wf), groups = C;
+    - 3-D (C, Hf, Wf): all channels into one output channel -> (1, C, Hf, Wf);
+    - 4-D (F, C/groups, Hf, Wf): as is; groups from the option or C / weight.shape[1].
+
+    Examples
+    --------
+    >>> w, g = weight_for_channels(load_filter("box:3"), 3)
+    >>> w.shape, g
+    ((3, 1, 3, 3), 3)
+    """
+    weight = f.weight
+    if weight.ndim == 2:
+        return np.repeat(weight[None, None], channels, axis=0).astype(np.float32), channels
+    if weight.ndim == 3:
+        if weight.shape[0] != channels:
+            raise KernelError(
+                f"kernel {f.source or 'weight'} is 3-D with {weight.shape[0]} channels, but the "
+                f"image has {channels}; a 3-D kernel needs one 2-D slice per image channel"
+            )
+        return weight[None].astype(np.float32), 1
+    per_group = weight.shape[1]
+    if groups is None:
+        if channels % per_group:
+            raise KernelError(
+                f"kernel {f.source or 'weight'} takes {per_group} channels per group, which "
+                f"does not divide the image's {channels} channels"
+            )
+        groups = channels // per_group
+    if per_group * groups != channels:
+        raise KernelError(
+            f"kernel {f.source or 'weight'} takes {per_group} channels x groups={groups} = "
+            f"{per_group * groups}, but the image has {channels} channels"
+        )
+    if weight.shape[0] % groups:
+        raise KernelError(
+            f"kernel {f.source or 'weight'} has {weight.shape[0]} filters, not divisible by "
+            f"groups={groups}"
+        )
+    return weight.astype(np.float32), groups
+
+
+def describe_filter(f: Filter) -> str:
+    """The matrix (per 2-D slice), its shape and sum, as ``convcli kernels SPEC`` prints.
+
+    Examples
+    --------
+    >>> print(describe_filter(load_filter("1 2 1")))
+    1 2 1
+    shape: 1x3   sum: 4
+    """
+    weight = f.weight
+    slices = (
+        [((), weight)]
+        if weight.ndim == 2
+        else list((index, weight[index]) for index in np.ndindex(weight.shape[:-2]))
+    )
+    lines = []
+    for index, matrix in slices:
+        if index:
+            lines.append(f"[{', '.join(str(i) for i in index)}]")
+        cells = [[f"{v:.6g}" for v in row] for row in matrix]
+        width = max(len(c) for row in cells for c in row)
+        lines.extend(" ".join(c.rjust(width) for c in row) for row in cells)
+    shape = "x".join(str(d) for d in weight.shape)
+    summary = f"shape: {shape}   sum: {weight.sum():.6g}"
+    if f.bias is not None:
+        summary += f"   bias: {', '.join(f'{b:.6g}' for b in f.bias)}"
+    lines.append(summary)
+    if f.description:
+        lines.append(f"description: {f.description}")
+    return "\n".join(lines)

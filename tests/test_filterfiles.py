@@ -1,0 +1,183 @@
+"""Filter file formats and their error messages; fuzzing every parser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from convcli import KernelError
+from convcli.filterfiles import parse_imagemagick, parse_inline, parse_text, parse_vips_mat
+from convcli.kernels import Filter, load_filter
+
+
+def write(tmp_path, name, content, mode="w"):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return str(path)
+
+
+def test_excel_csv_with_bom_crlf_and_trailing_commas(tmp_path):
+    path = write(tmp_path, "k.csv", b"\xef\xbb\xbf1,2,1,\r\n2,4,2,\r\n1,2,1,\r\n")
+    np.testing.assert_array_equal(load_filter(path).weight, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+
+
+def test_text_comments_tabs_and_stacked_blocks(tmp_path):
+    path = write(tmp_path, "k.tsv", "# two filters\n1\t0\n0\t1  # diag\n\n\n0\t1\n1\t0\n")
+    assert load_filter(path).weight.shape == (2, 2, 2)
+
+
+def test_ragged_rows_name_the_file_and_line(tmp_path):
+    path = write(tmp_path, "ragged.txt", "1 2 1\n2 4\n1 2 1\n")
+    with pytest.raises(KernelError, match=r"ragged.txt, line 2: 2 values, but the first row has 3"):
+        load_filter(path)
+
+
+def test_non_numeric_token_is_named(tmp_path):
+    path = write(tmp_path, "bad.txt", "1 2 1\n2 four 2\n")
+    with pytest.raises(KernelError, match=r"bad.txt, line 2: 'four' is not a number"):
+        load_filter(path)
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n\n", "\ufeff\r\n"])
+def test_empty_file(tmp_path, content):
+    with pytest.raises(KernelError, match="no numbers"):
+        load_filter(write(tmp_path, "empty.txt", content))
+
+
+@pytest.mark.parametrize("token", ["nan", "inf", "-inf"])
+def test_nan_and_inf_are_refused(tmp_path, token):
+    with pytest.raises(KernelError, match="finite"):
+        load_filter(write(tmp_path, "k.txt", f"1 {token} 1\n"))
+
+
+def test_blocks_of_different_shapes(tmp_path):
+    with pytest.raises(KernelError, match="line 4: block of 1x2"):
+        load_filter(write(tmp_path, "k.txt", "1 2\n3 4\n\n5 6\n"))
+
+
+def test_vips_mat(tmp_path):
+    f = load_filter(write(tmp_path, "k.mat", "3 3 16 128\n1 2 1\n2 4 2\n1 2 1\n"))
+    assert f.weight.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(f.bias, [128 / 255])
+    with pytest.raises(KernelError, match="header says 3 rows"):
+        load_filter(write(tmp_path, "short.mat", "3 3\n1 2 1\n"))
+    with pytest.raises(KernelError, match="header must be"):
+        load_filter(write(tmp_path, "bad.mat", "3.5 3\n1 2 1\n"))
+
+
+def test_imagemagick_strings():
+    assert parse_imagemagick("3: 0,1,0 1,1,1 0,1,0").sum() == 5
+    assert parse_imagemagick("3x1: 1 nan 1").tolist() == [[1, 0, 1]]
+    with pytest.raises(KernelError, match="needs 9 values"):
+        parse_imagemagick("3x3: 1,2,3")
+    with pytest.raises(KernelError, match="off-centre"):
+        parse_imagemagick("3x3+0+0: 1,1,1 1,1,1 1,1,1")
+
+
+def test_numpy_files(tmp_path):
+    np.save(tmp_path / "w.npy", np.ones((2, 3, 3, 3)))
+    assert load_filter(str(tmp_path / "w.npy")).weight.shape == (2, 3, 3, 3)
+    np.savez(tmp_path / "w.npz", weight=np.ones((3, 3)), bias=np.array([0.5]))
+    f = load_filter(str(tmp_path / "w.npz"))
+    assert f.bias.tolist() == [0.5]
+    np.savez(tmp_path / "nope.npz", kernel=np.ones((3, 3)))
+    with pytest.raises(KernelError, match="no 'weight'"):
+        load_filter(str(tmp_path / "nope.npz"))
+
+
+def test_pickled_numpy_files_are_refused(tmp_path):
+    np.save(tmp_path / "p.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(KernelError, match="pickle"):
+        load_filter(str(tmp_path / "p.npy"))
+    np.savez(tmp_path / "p.npz", weight=np.array([None, 1], dtype=object))
+    with pytest.raises(KernelError, match="pickle"):
+        load_filter(str(tmp_path / "p.npz"))
+
+
+def test_config_files(tmp_path):
+    path = write(
+        tmp_path,
+        "f.json",
+        '{"weight": [[1, 2, 1]], "stride": [1, 2], "padding": "valid",'
+        ' "pad_mode": "zeros", "flip": true, "description": "x"}',
+    )
+    f = load_filter(path)
+    assert dict(f.options) == {
+        "stride": (1, 2),
+        "padding": "valid",
+        "pad_mode": "zeros",
+        "flip": True,
+    }
+    write(tmp_path, "k.txt", "1 1\n1 1\n")
+    toml = write(tmp_path, "f.toml", 'weight = "k.txt"\nbias = 0.25\nnormalize = true\n')
+    f = load_filter(toml)
+    assert f.weight.shape == (2, 2) and f.bias.tolist() == [0.25] and f.options["normalize"]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('{"weight": [[1]], "strides": 2}', "unknown key 'strides'"),
+        ('{"weight": [[1]], "stride": 0}', "'stride' must be a positive integer"),
+        ('{"weight": [[1]], "stride": "2"}', "'stride'"),
+        ('{"weight": [[1]], "padding": "full"}', "'padding'"),
+        ('{"weight": [[1]], "pad_mode": "mirror"}', "'pad_mode' must be one of"),
+        ('{"weight": [[1]], "flip": "yes"}', "'flip' must be true or false"),
+        ('{"weight": [[1]], "groups": 1.5}', "'groups'"),
+        ('{"weight": [[1, 2], [3]]}', "rectangular"),
+        ('{"weight": [[-1, 0, 1]], "normalize": true}', "sums to zero"),
+        ('{"bias": 1}', "no 'weight'"),
+        ("[1, 2]", "mapping"),
+        ('{"weight": [[1]],}', "not valid JSON"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, content, needle):
+    with pytest.raises(KernelError, match=needle):
+        load_filter(write(tmp_path, "f.json", content))
+
+
+# Fuzzing: any text into any parser gives a result or KernelError, nothing else. -------------
+
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+numberish = st.text(alphabet="0123456789 .,;-+eE\n\t#xnaif[]", max_size=60)
+
+
+@given(st.one_of(text, numberish))
+def test_fuzz_inline_and_spec(spec):
+    try:
+        f = load_filter(spec)
+    except KernelError:
+        return
+    assert isinstance(f, Filter) and np.isfinite(f.weight).all()
+
+
+@given(st.one_of(text, numberish))
+def test_fuzz_text_and_mat_parsers(content):
+    for parser in (parse_text, parse_vips_mat):
+        try:
+            parser(content, "fuzz")
+        except KernelError:
+            pass
+    try:
+        parse_imagemagick("3x3:" + content)
+    except KernelError:
+        pass
+    try:
+        parse_inline(content)
+    except KernelError:
+        pass
+
+
+@given(st.binary(max_size=200), st.sampled_from([".json", ".toml", ".npy", ".npz", ".txt", ".mat"]))
+def test_fuzz_files(tmp_path_factory, data, suffix):
+    path = tmp_path_factory.mktemp("fuzz") / f"k{suffix}"
+    path.write_bytes(data)
+    try:
+        load_filter(str(path))
+    except KernelError:
+        pass
