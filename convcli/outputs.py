@@ -1,0 +1,147 @@
+"""Writing outputs safely: formats by extension, never over an input, never half-written.
+
+Regular files are written to a temporary file in the target directory and
+renamed into place only when complete, so a failure (disk full, Ctrl-C) leaves
+the old file, or nothing, behind. Targets that are not regular files (a device
+such as ``/dev/full`` or ``/dev/stdout``, a named pipe) are written directly and
+never renamed over; ``-`` is standard output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from convcli.errors import OutputError, ParameterError
+
+FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pnm": "PPM",
+    ".npy": "NPY",
+}
+FORMAT_NAMES = {
+    "png": "PNG",
+    "jpg": "JPEG",
+    "jpeg": "JPEG",
+    "tif": "TIFF",
+    "tiff": "TIFF",
+    "webp": "WEBP",
+    "bmp": "BMP",
+    "ppm": "PPM",
+    "pgm": "PPM",
+    "pnm": "PPM",
+    "npy": "NPY",
+}
+
+
+def output_format_for(path: str, fmt: str | None = None) -> str:
+    """The format to write ``path`` in: ``fmt`` if given, else from the extension.
+
+    ``-`` (standard output) defaults to PNG. Unknown names are a usage error.
+
+    Examples
+    --------
+    >>> output_format_for("out.JPG"), output_format_for("-"), output_format_for("x", "tiff")
+    ('JPEG', 'PNG', 'TIFF')
+    """
+    if fmt:
+        name = FORMAT_NAMES.get(fmt.lower().lstrip("."))
+        if name is None:
+            raise ParameterError(
+                f"--format {fmt!r} is not supported; use one of {', '.join(sorted(FORMAT_NAMES))}"
+            )
+        return name
+    if path == "-":
+        return "PNG"
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        shown = f"extension {suffix!r}" if suffix else "no extension"
+        raise ParameterError(
+            f"output {path!r} has {shown}; convcli writes {', '.join(sorted(FORMATS))} "
+            f"(or give --format)"
+        )
+    return FORMATS[suffix]
+
+
+def check_output_path(path: str, inputs: Iterable[str]) -> None:
+    """Refuse an output that is one of the inputs (also through a link or another path)."""
+    if path == "-" or not os.path.exists(path):
+        return
+    for source in inputs:
+        if source != "-" and os.path.exists(source) and os.path.samefile(path, source):
+            raise ParameterError(
+                f"output {path!r} is the input {source!r}; convcli never overwrites its inputs, "
+                f"choose another output name"
+            )
+
+
+def _is_special(path: Path) -> bool:
+    """True for existing targets that are not regular files (devices, pipes)."""
+    try:
+        return path.exists() and not path.is_file()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[BinaryIO]:
+    """A binary stream for ``path`` that only replaces it once fully written.
+
+    ``BrokenPipeError`` (the reader of a pipe went away) passes through unchanged,
+    so the command line can stop quietly; every other OS error becomes an
+    :class:`OutputError` naming the path.
+    """
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    if _is_special(target):
+        if target.is_dir():
+            raise OutputError(f"{path}: is a directory; give a file name (or end it with '/')")
+        try:
+            with open(target, "wb") as stream:
+                yield stream
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+        return
+    directory = target.parent
+    if not directory.is_dir():
+        raise OutputError(
+            f"{path}: the directory {str(directory)!r} does not exist; create it first"
+        )
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write in {str(directory)!r} ({err.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        # mkstemp creates files private (0600); give the output the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(err, OSError) and not isinstance(err, BrokenPipeError):
+            raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+        raise
