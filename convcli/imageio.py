@@ -103,7 +103,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     Examples
     --------
     >>> img = read_image("sample_images/camera.png")  # doctest: +SKIP
-    >>> img.pixels.shape, img.depth
+    >>> img.pixels.shape, img.depth  # doctest: +SKIP
     ((1, 1, 512, 512), 8)
     """
     data, source = _read_bytes(path)
@@ -261,11 +261,10 @@ def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
         return tuple((1,) * (4 - len(shape)) + tuple(shape))  # type: ignore[return-value]
     pil = _pil()
     try:
-        with (
-            warnings.catch_warnings(),
-            pil.open(io.BytesIO(data), formats=_raster_formats(pil)) as im,
-        ):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # only the header is read here
+            im = pil.open(io.BytesIO(data), formats=_raster_formats(pil))
+        with im:
             channels = {
                 "1": 1,
                 "L": 1,
