@@ -1,0 +1,99 @@
+"""Shape reports: one human line per image (stderr) and JSON Lines records (--report)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from convcli.geometry import ConvGeometry
+
+
+@dataclass
+class ImageReport:
+    """What happened to one image (one sample of a batch)."""
+
+    input: str
+    output: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    steps: list[tuple[tuple[int, ...], ConvGeometry]]  # (weight shape, geometry) per kernel
+    minimum: float
+    maximum: float
+    clipped_low: int
+    clipped_high: int
+    seconds: float
+
+    @property
+    def clipped_share(self) -> float:
+        size = 1
+        for d in self.output_shape:
+            size *= d
+        return (self.clipped_low + self.clipped_high) / size if size else 0.0
+
+
+def _shape(shape) -> str:
+    return "(" + ",".join(str(d) for d in shape) + ")"
+
+
+def text_line(r: ImageReport) -> str:
+    """One line: input, shapes in and out, weight shape, stride, padding, clipped share.
+
+    Examples
+    --------
+    >>> from convcli.geometry import conv2d_geometry
+    >>> g = conv2d_geometry((1, 1, 8, 8), (1, 1, 3, 3), padding="same")
+    >>> print(text_line(ImageReport("a", "b", (1, 1, 8, 8), (1, 1, 8, 8),
+    ...                             [((1, 1, 3, 3), g)], 0.0, 1.0, 0, 2, 0.01)))
+    a -> b: (1,1,8,8) -> (1,1,8,8) weight (1,1,3,3) stride (1,1) padding (1,1,1,1) clipped 3.12%
+    """
+    parts = []
+    for weight, geo in r.steps:
+        kind = "transposed " if geo.transpose else ""
+        parts.append(
+            f"{kind}weight {_shape(weight)} stride {_shape(geo.stride)} "
+            f"padding {_shape(geo.padding)}"
+        )
+    return (
+        f"{r.input} -> {r.output}: {_shape(r.input_shape)} -> {_shape(r.output_shape)} "
+        f"{'; '.join(parts)} clipped {100 * r.clipped_share:.2f}%"
+    )
+
+
+def json_record(r: ImageReport) -> str:
+    """One JSON Lines record with the fields documented in the README.
+
+    With several kernels, ``weight_shape``, ``stride``, ``padding``, ``dilation`` and
+    ``groups`` describe the first and ``steps`` lists them all.
+    """
+    steps = [
+        {
+            "weight_shape": list(weight),
+            "stride": list(geo.stride),
+            "padding": list(geo.padding),
+            "dilation": list(geo.dilation),
+            "groups": geo.groups,
+            "transpose": geo.transpose,
+            "output_padding": list(geo.output_padding),
+            "output_shape": list(geo.output_shape),
+        }
+        for weight, geo in r.steps
+    ]
+    first = steps[0]
+    record = {
+        "input": r.input,
+        "output": r.output,
+        "input_shape": list(r.input_shape),
+        "weight_shape": first["weight_shape"],
+        "stride": first["stride"],
+        "padding": first["padding"],
+        "dilation": first["dilation"],
+        "groups": first["groups"],
+        "output_shape": list(r.output_shape),
+        "min": r.minimum,
+        "max": r.maximum,
+        "clipped_low": r.clipped_low,
+        "clipped_high": r.clipped_high,
+        "seconds": round(r.seconds, 6),
+        "steps": steps,
+    }
+    return json.dumps(record)

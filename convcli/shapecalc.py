@@ -1,0 +1,459 @@
+"""The shape calculator behind ``convcli shape``: output shapes with their formulas,
+windows that miss rows, output_padding choices, padding for a target size, and
+chains of layers. Validation and padding come from :mod:`convcli.geometry`, so
+the calculator accepts exactly what the operations accept.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from convcli.errors import ParameterError
+from convcli.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry, pair
+from convcli.padding import resolve_padding
+
+_SEP = re.compile(r"\s*[,x×]\s*")
+
+
+def parse_ints(text: str, what: str) -> tuple[int, ...]:
+    """``"1,3,224,224"``, ``"224x224"`` or ``"7"`` -> a tuple of non-negative ints."""
+    parts = [p for p in _SEP.split(text.strip()) if p]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ParameterError(
+            f"{what} {text!r} must be integers like 1,3,224,224 or 224x224"
+        ) from None
+    if not values or min(values) < 0:
+        raise ParameterError(f"{what} {text!r} must be non-negative integers")
+    return values
+
+
+def parse_shape(text: str) -> tuple[int, int, int, int]:
+    """An input shape: ``N,C,H,W``, ``C,H,W`` or ``H,W``/``HxW`` (one gray image).
+
+    Examples
+    --------
+    >>> parse_shape("224x224"), parse_shape("3,32,32")
+    ((1, 1, 224, 224), (1, 3, 32, 32))
+    """
+    values = parse_ints(text, "input shape")
+    if len(values) == 2:
+        return (1, 1, *values)
+    if len(values) == 3:
+        return (1, *values)
+    if len(values) == 4:
+        return values  # type: ignore[return-value]
+    raise ParameterError(f"input shape {text!r} must be N,C,H,W or C,H,W or H,W (or HxW)")
+
+
+def weight_shape_for(
+    kernel: tuple[int, ...],
+    channels: int,
+    *,
+    groups: int | None = None,
+    filters: int | None = None,
+    transpose: bool = False,
+) -> tuple[tuple[int, int, int, int], int]:
+    """(4-D weight shape, groups) for a kernel shape, by the command line's shape rule.
+
+    ``K`` or ``(Kh, Kw)`` filters each channel on its own (groups = C) unless
+    ``filters`` asks for F output channels of a dense layer; ``(C, Kh, Kw)`` makes
+    one channel; a 4-D shape is taken as is (``(C, F/groups, ...)`` when transposed).
+    """
+    if len(kernel) == 1:
+        kernel = (kernel[0], kernel[0])
+    if len(kernel) == 4:
+        g = groups or (channels // kernel[0] if transpose else max(1, channels // kernel[1]))
+        return kernel, g  # type: ignore[return-value]
+    if len(kernel) == 3:
+        return (1, *kernel), groups or 1  # type: ignore[return-value]
+    if len(kernel) != 2:
+        raise ParameterError(f"kernel shape {kernel} must be K, KhxKw, C,Kh,Kw or F,C,Kh,Kw")
+    if filters is None and groups is None:
+        return (channels, 1, *kernel), channels
+    g = groups or 1
+    f = filters or channels
+    if transpose:
+        return (channels, max(1, f // g), *kernel), g
+    return (f, max(1, channels // g), *kernel), g
+
+
+def conv_formula(geo: ConvGeometry, axis: int) -> str:
+    """The output-size formula of one axis (0 = H, 1 = W) with the numbers in it."""
+    name = "HW"[axis]
+    size = geo.input_shape[2 + axis]
+    k, s, d = geo.kernel_size[axis], geo.stride[axis], geo.dilation[axis]
+    before, after = geo.padding[2 * axis], geo.padding[2 * axis + 1]
+    if geo.transpose:
+        op = geo.output_padding[axis]
+        out = (size - 1) * s - before - after + d * (k - 1) + op + 1
+        return (
+            f"{name}_out = ({size} - 1)*{s} - {before} - {after} + {d}*({k}-1) + {op} + 1 = {out}"
+        )
+    out = math.floor((size + before + after - d * (k - 1) - 1) / s) + 1
+    return f"{name}_out = floor(({size} + {before} + {after} - {d}*({k}-1) - 1) / {s}) + 1 = {out}"
+
+
+def _uncovered(geo: ConvGeometry, axis: int) -> list[int]:
+    """Input rows (axis 0) or columns (axis 1) that no window reads."""
+    size = geo.input_shape[2 + axis]
+    before = geo.padding[2 * axis]
+    k, s, d = geo.kernel_size[axis], geo.stride[axis], geo.dilation[axis]
+    out = geo.output_shape[2 + axis]
+    read = {o * s + i * d - before for o in range(out) for i in range(k)}
+    return [p for p in range(size) if p not in read]
+
+
+def coverage_warnings(geo: ConvGeometry) -> list[str]:
+    """Say which input rows/columns the windows never read (the stride does not fit)."""
+    notes = []
+    for axis, (rows, word) in enumerate((("rows", "H"), ("columns", "W"))):
+        missed = _uncovered(geo, axis)
+        if missed:
+            shown = ", ".join(str(m) for m in missed[:6]) + (" ..." if len(missed) > 6 else "")
+            notes.append(
+                f"{len(missed)} input {rows} ({word} index {shown}) are never read: stride "
+                f"{geo.stride[axis]} with kernel {geo.kernel_size[axis]} (dilation "
+                f"{geo.dilation[axis]}) does not fit; change the padding or stride"
+            )
+    return notes
+
+
+def output_padding_options(geo: ConvGeometry) -> list[list[tuple[int, int]]]:
+    """Per axis, the valid output_padding values (PyTorch's rule) and the size each gives."""
+    options = []
+    for axis in range(2):
+        limit = max(geo.stride[axis], geo.dilation[axis])
+        base = geo.output_shape[2 + axis] - geo.output_padding[axis]
+        options.append([(op, base + op) for op in range(limit)])
+    return options
+
+
+@dataclass
+class ShapeResult:
+    """The calculator's answer for one layer."""
+
+    geometry: ConvGeometry
+    formulas: list[str]
+    warnings: list[str] = field(default_factory=list)
+    output_padding_options: list[list[tuple[int, int]]] | None = None
+
+    def text(self) -> str:
+        g = self.geometry
+        lines = [f"output: {g.output_shape}"]
+        lines += self.formulas
+        kind = "transposed " if g.transpose else ""
+        lines.append(
+            f"{kind}weight {g.weight_shape}, stride {g.stride}, padding (t,b,l,r) {g.padding}, "
+            f"dilation {g.dilation}, groups {g.groups}"
+        )
+        if self.output_padding_options:
+            for axis, opts in zip("HW", self.output_padding_options, strict=True):
+                shown = ", ".join(f"{op} -> {size}" for op, size in opts)
+                lines.append(f"output_padding on {axis}: {shown}")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        g = self.geometry
+        data = {
+            "input_shape": list(g.input_shape),
+            "weight_shape": list(g.weight_shape),
+            "stride": list(g.stride),
+            "padding": list(g.padding),
+            "dilation": list(g.dilation),
+            "groups": g.groups,
+            "transpose": g.transpose,
+            "output_padding": list(g.output_padding),
+            "output_shape": list(g.output_shape),
+            "formulas": {"H": self.formulas[0], "W": self.formulas[1]},
+            "warnings": self.warnings,
+        }
+        if self.output_padding_options:
+            data["output_padding_options"] = {
+                axis: [{"output_padding": op, "size": size} for op, size in opts]
+                for axis, opts in zip("HW", self.output_padding_options, strict=True)
+            }
+        return data
+
+
+def calculate(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    transpose: bool = False,
+    output_padding=0,
+) -> ShapeResult:
+    """Output shape, formulas and warnings of one layer; impossible -> ParameterError
+    whose message shows the formula that goes wrong.
+
+    Examples
+    --------
+    >>> r = calculate((10, 3, 32, 32), (1, 3, 5, 5), padding=2)
+    >>> r.geometry.output_shape
+    (10, 1, 32, 32)
+    >>> r.formulas[0]
+    'H_out = floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32'
+    """
+    try:
+        if transpose:
+            geo = conv_transpose2d_geometry(
+                input_shape,
+                weight_shape,
+                stride=stride,
+                padding=padding,
+                output_padding=output_padding,
+                dilation=dilation,
+                groups=groups,
+            )
+        else:
+            geo = conv2d_geometry(
+                input_shape,
+                weight_shape,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+            )
+    except ParameterError as err:
+        formula = _failing_formula(
+            input_shape, weight_shape, stride, padding, dilation, transpose, output_padding
+        )
+        raise ParameterError(f"{err}{formula}") from None
+    formulas = [conv_formula(geo, 0), conv_formula(geo, 1)]
+    if transpose:
+        return ShapeResult(geo, formulas, [], output_padding_options(geo))
+    return ShapeResult(geo, formulas, coverage_warnings(geo))
+
+
+def _failing_formula(input_shape, weight_shape, stride, padding, dilation, transpose, op) -> str:
+    """The formula, with numbers, of an axis that has no output (for error messages)."""
+    try:
+        n, c, h, w = (1,) * (4 - len(input_shape)) + tuple(input_shape)
+        kh, kw = weight_shape[-2:]
+        s, d = pair(stride, "stride"), pair(dilation, "dilation")
+        o = pair(op, "output_padding", minimum=0)
+        top, bottom, left, right = resolve_padding(
+            padding,
+            kernel_size=(kh, kw),
+            dilation=d,
+            stride=s,
+            input_size=(h, w),
+            transpose=transpose,
+        )
+    except (ParameterError, TypeError, ValueError):
+        return ""
+    parts = []
+    for name, size, k, st, di, before, after, extra in (
+        ("H", h, kh, s[0], d[0], top, bottom, o[0]),
+        ("W", w, kw, s[1], d[1], left, right, o[1]),
+    ):
+        if transpose:
+            out = (size - 1) * st - before - after + di * (k - 1) + extra + 1
+            text = (
+                f"{name}_out = ({size} - 1)*{st} - {before} - {after} + {di}*({k}-1) + "
+                f"{extra} + 1 = {out}"
+            )
+        else:
+            out = math.floor((size + before + after - di * (k - 1) - 1) / st) + 1
+            text = f"{name}_out = floor(({size} + {before} + {after} - {di}*({k}-1) - 1) / {st}) + 1 = {out}"  # noqa: E501
+        if out < 1:
+            parts.append(text)
+    return ("; " + "; ".join(parts)) if parts else ""
+
+
+def solve_target(
+    input_hw: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    *,
+    target_hw: tuple[int, int],
+    stride=1,
+    dilation=1,
+    transpose: bool = False,
+) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """Padding (top, bottom, left, right) and output_padding reaching ``target_hw``.
+
+    The smallest, most symmetric padding wins; for a transposed convolution the
+    padding is symmetric (as PyTorch's) with output_padding making up the rest.
+
+    Examples
+    --------
+    >>> solve_target((32, 32), (3, 3), target_hw=(16, 16), stride=2)
+    ((0, 1, 0, 1), (0, 0))
+    >>> solve_target((16, 16), (4, 4), target_hw=(32, 32), stride=2, transpose=True)
+    ((1, 1, 1, 1), (0, 0))
+    """
+    s, d = pair(stride, "stride"), pair(dilation, "dilation")
+    pads: list[int] = []
+    extras: list[int] = []
+    for axis, name in enumerate("HW"):
+        size, k, target = input_hw[axis], kernel_hw[axis], target_hw[axis]
+        span = d[axis] * (k - 1) + 1
+        if target < 1:
+            raise ParameterError(f"target {name} {target} must be positive")
+        if transpose:
+            total = (size - 1) * s[axis] + span - target  # = p_before + p_after - output_padding
+            limit = max(s[axis], d[axis])
+            choice = next(
+                (
+                    (p, 2 * p - total)
+                    for p in range(max(0, -(-total // 2)), total // 2 + limit + 1)
+                    if 0 <= 2 * p - total < limit
+                ),
+                None,
+            )
+            if choice is None:
+                reach = (size - 1) * s[axis] + span + limit - 1
+                raise ParameterError(
+                    f"no padding gives {name} = {target}: with no padding the transposed output "
+                    f"is {(size - 1) * s[axis] + span}, at most {reach} with output_padding; "
+                    f"use a larger stride or kernel"
+                )
+            pads += [choice[0], choice[0]]
+            extras.append(choice[1])
+        else:
+            # out(P) = floor((size + P - span) / s) + 1 grows with the total padding P >= 0.
+            total = (target - 1) * s[axis] + span - size
+            if total < 0:
+                unpadded = (size - span) // s[axis] + 1
+                if unpadded != target:
+                    raise ParameterError(
+                        f"no padding gives {name} = {target}: without padding the output is "
+                        f"already {unpadded} (floor(({size} - {span}) / {s[axis]}) + 1); "
+                        f"use a larger stride or kernel"
+                    )
+                total = 0
+            pads += [total // 2, total - total // 2]
+            extras.append(0)
+    return (pads[0], pads[1], pads[2], pads[3]), (extras[0], extras[1])
+
+
+@dataclass
+class Layer:
+    """One layer of a chain: kernel, stride, padding, dilation, groups, filters."""
+
+    kernel: tuple[int, int]
+    stride: int | tuple[int, int] = 1
+    padding: object = 0
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
+    filters: int | None = None
+    transpose: bool = False
+    output_padding: int | tuple[int, int] = 0
+
+
+_LAYER_KEYS = {"k", "s", "p", "d", "g", "f", "t", "op"}
+
+
+def parse_layer(text: str) -> Layer:
+    """``k=7,s=2,p=3,f=64`` (keys k, s, p, d, g, f, t, op; KhxKw for kernels).
+
+    Examples
+    --------
+    >>> parse_layer("k=7,s=2,p=3,f=64")
+    Layer(kernel=(7, 7), stride=2, padding=3, dilation=1, groups=1, filters=64, transpose=False, output_padding=0)
+    """  # noqa: E501
+    values: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in _LAYER_KEYS:
+            raise ParameterError(
+                f"layer {text!r}: {item.strip()!r} is not key=value with key in "
+                f"{', '.join(sorted(_LAYER_KEYS))}"
+            )
+        values[key] = value.strip()
+    if "k" not in values:
+        raise ParameterError(f"layer {text!r} needs a kernel size, e.g. k=3")
+
+    def number(key: str, default):
+        if key not in values:
+            return default
+        parts = parse_ints(values[key], f"layer {text!r}: {key}")
+        return parts[0] if len(parts) == 1 else parts
+
+    kernel = parse_ints(values["k"], f"layer {text!r}: k")
+    padding = values.get("p", "0").lower()
+    return Layer(
+        kernel=(kernel[0], kernel[-1]),
+        stride=number("s", 1),
+        padding=padding if padding in ("same", "valid") else number("p", 0),
+        dilation=number("d", 1),
+        groups=number("g", 1),
+        filters=number("f", None),
+        transpose=values.get("t", "0").lower() in ("1", "true", "yes"),
+        output_padding=number("op", 0),
+    )
+
+
+@dataclass
+class ChainResult:
+    rows: list[tuple[int, Layer, ShapeResult]]
+    input_shape: tuple[int, ...]
+
+    def text(self) -> str:
+        lines = [
+            f"{'layer':<6}{'kind':<11}{'kernel':<9}{'stride':<9}{'padding (t,b,l,r)':<20}output"
+        ]
+        lines.append(f"{'input':<6}{'':<11}{'':<9}{'':<9}{'':<20}{self.input_shape}")
+        for index, layer, result in self.rows:
+            g = result.geometry
+            lines.append(
+                f"{index:<6}{'transpose' if layer.transpose else 'conv':<11}"
+                f"{g.kernel_size[0]}x{g.kernel_size[1]:<7}{g.stride[0]}x{g.stride[1]:<7}"
+                f"{str(g.padding):<20}{g.output_shape}"
+            )
+            lines += [f"      warning: {w}" for w in result.warnings]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "input_shape": list(self.input_shape),
+            "layers": [r.as_dict() for _, _, r in self.rows],
+        }
+
+
+def chain(input_shape: tuple[int, ...], layers: list[Layer]) -> ChainResult:
+    """Run shapes through layers in order; an impossible layer names its index.
+
+    Examples
+    --------
+    >>> r = chain((1, 3, 224, 224), [parse_layer("k=7,s=2,p=3,f=64"), parse_layer("k=3,s=2,p=1")])
+    >>> r.rows[-1][2].geometry.output_shape
+    (1, 64, 56, 56)
+    """
+    shape = tuple(input_shape)
+    rows = []
+    for index, layer in enumerate(layers, start=1):
+        weight, groups = weight_shape_for(
+            layer.kernel,
+            shape[1],
+            groups=layer.groups if layer.groups != 1 else None,
+            filters=layer.filters,
+            transpose=layer.transpose,
+        )
+        if layer.filters is None and layer.groups == 1:
+            weight, groups = (shape[1], 1, *layer.kernel), shape[1]
+        try:
+            result = calculate(
+                shape,
+                weight,
+                stride=layer.stride,
+                padding=layer.padding,
+                dilation=layer.dilation,
+                groups=groups,
+                transpose=layer.transpose,
+                output_padding=layer.output_padding,
+            )
+        except ParameterError as err:
+            raise ParameterError(f"layer {index}: {err}") from None
+        rows.append((index, layer, result))
+        shape = result.geometry.output_shape
+    return ChainResult(rows, tuple(input_shape))
