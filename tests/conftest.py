@@ -24,15 +24,24 @@ def rng() -> np.random.Generator:
 
 
 def assert_close(actual, expected, *, rtol: float | None = None) -> None:
-    """Equal up to ``rtol`` times the expected output's scale (max |value|, at least 1).
+    """Equal up to ``rtol`` times the expected output's scale (its largest magnitude).
 
-    Default tolerance follows the dtype: 1e-5 for float32, 1e-10 for float64.
+    Default tolerance follows the dtype: 1e-5 for float32, 1e-10 for float64. An
+    all-zero expectation is compared with scale 1. NaN anywhere fails.
     """
     actual = np.asarray(actual)
-    expected = np.asarray(expected)
+    expected = np.asarray(expected, np.float64)
     assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
     if rtol is None:
         rtol = 1e-5 if actual.dtype == np.float32 else 1e-10
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    err = float(np.max(np.abs(actual.astype(np.float64) - expected), initial=0.0))
-    assert err <= rtol * scale, f"max error {err:.3g} > {rtol:.0e} x scale {scale:.3g}"
+    if actual.size == 0:
+        return
+    scale = float(np.max(np.abs(expected))) or 1.0
+    diff = np.abs(actual.astype(np.float64) - expected)
+    err = float(np.max(diff))
+    worst = int(np.argmax(np.isnan(diff))) if np.isnan(err) else int(np.argmax(diff))
+    where = np.unravel_index(worst, diff.shape)
+    assert err <= rtol * scale, (
+        f"max error {err:.3g} > {rtol:.0e} x scale {scale:.3g} at {tuple(map(int, where))}: "
+        f"got {actual[where]!r}, expected {expected[where]!r}"
+    )

@@ -13,13 +13,14 @@ from convcli import (
     ConvcliError,
     ParameterError,
     conv2d,
+    conv2d_backward,
     conv2d_output_shape,
     conv_transpose2d,
     conv_transpose2d_output_shape,
 )
 from tests.conftest import assert_close
-from tests.reference import ref_conv2d, ref_conv_transpose2d, ref_pad
-from tests.strategies import conv_cases, transpose_cases
+from tests.reference import ref_conv2d, ref_conv_transpose2d, ref_pad, ref_same_padding
+from tests.strategies import TransposeCase, _pads_for, conv_cases, paddings
 
 try:
     import torch
@@ -115,6 +116,7 @@ def test_conv2d_matches_reference_float32(case):
     y = conv2d(
         case.x,
         case.w,
+        case.b,
         stride=case.stride,
         padding=case.padding,
         dilation=case.dilation,
@@ -124,6 +126,7 @@ def test_conv2d_matches_reference_float32(case):
     expected = ref_conv2d(
         case.x,
         case.w,
+        case.b,
         stride=case.stride,
         pads=case.pads,
         dilation=case.dilation,
@@ -135,77 +138,142 @@ def test_conv2d_matches_reference_float32(case):
 
 
 @given(conv_cases(), st.sampled_from([np.float32, np.float64]))
-def test_conv2d_unbatched_is_the_first_sample(case, dtype):
-    x = case.x[0].astype(dtype)
+def test_conv2d_unbatched_matches_reference(case, dtype):
+    """(C, H, W) in, (F, H_out, W_out) out: the reference's first sample."""
+    x, w = case.x[0].astype(dtype), case.w.astype(dtype)
     y = conv2d(
         x,
-        case.w,
+        w,
+        case.b,
         stride=case.stride,
         padding=case.padding,
         dilation=case.dilation,
         groups=case.groups,
         padding_mode=case.mode,
     )
-    expected = conv2d(
+    expected = ref_conv2d(
         x[None],
-        case.w,
+        w,
+        case.b,
         stride=case.stride,
-        padding=case.padding,
+        pads=case.pads,
         dilation=case.dilation,
         groups=case.groups,
-        padding_mode=case.mode,
+        mode=case.mode,
     )[0]
-    assert y.shape == expected.shape and y.ndim == 3
-    np.testing.assert_array_equal(y, expected)
+    assert y.ndim == 3 and y.dtype == dtype
+    assert_close(y, expected)
 
 
-@given(transpose_cases())
+# Transposed convolution ---------------------------------------------------------------------
+
+
+def _transpose_pads(padding, size, kernel, stride, dilation) -> tuple[int, int, int, int]:
+    """The reference's reading of a transposed padding spec.
+
+    "same" is derived from its definition: the adjoint of ``conv2d(padding="same")`` on an
+    input of ``in * stride``, so the crop at the top/left is that conv's top/left padding and
+    the output is exactly ``in * stride`` (a negative bottom/right keeps zero rows).
+    """
+    if padding != "same":
+        return _pads_for(padding, size, kernel, stride, dilation)
+    pads = []
+    for n, k, s, d in zip(size, kernel, stride, dilation, strict=True):
+        before, _ = ref_same_padding(n * s, k, s, d)
+        pads += [before, (n - 1) * s + d * (k - 1) + 1 - before - n * s]
+    return tuple(pads)
+
+
+@st.composite
+def any_transpose_cases(draw, *, dtype=np.float64) -> TransposeCase:
+    """Transposed cases with every padding form, output_padding and an unbatched input."""
+    groups = draw(st.integers(1, 3))
+    cg, fg = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    size = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    padding = draw(paddings)
+    pads = _transpose_pads(padding, size, kernel, stride, dilation)
+    output_padding = (0, 0)
+    if padding != "same":
+        output_padding = tuple(
+            draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+        )
+    out = [
+        (i - 1) * s - a - b + d * (k - 1) + o + 1
+        for i, s, a, b, d, k, o in zip(
+            size, stride, pads[::2], pads[1::2], dilation, kernel, output_padding, strict=True
+        )
+    ]
+    assume(min(out) >= 1)
+    shape = (
+        (groups * cg, *size)
+        if draw(st.booleans())
+        else (draw(st.integers(1, 2)), groups * cg, *size)
+    )
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((groups * cg, fg, *kernel)).astype(dtype)
+    b = rng.standard_normal(groups * fg).astype(dtype)
+    return TransposeCase(x, w, b, stride, padding, pads, output_padding, dilation, groups)
+
+
+def _transpose(case, **kwargs) -> np.ndarray:
+    return conv_transpose2d(
+        case.x,
+        case.w,
+        case.b,
+        stride=case.stride,
+        padding=case.padding,
+        output_padding=case.output_padding,
+        dilation=case.dilation,
+        groups=case.groups,
+        **kwargs,
+    )
+
+
+def _ref_transpose(case) -> np.ndarray:
+    x = case.x if case.x.ndim == 4 else case.x[None]
+    y = ref_conv_transpose2d(
+        x,
+        case.w,
+        case.b,
+        stride=case.stride,
+        pads=case.pads,
+        output_padding=case.output_padding,
+        dilation=case.dilation,
+        groups=case.groups,
+    )
+    return y if case.x.ndim == 4 else y[0]
+
+
+@given(any_transpose_cases())
 def test_conv_transpose2d_matches_reference(case):
-    y = conv_transpose2d(
-        case.x,
-        case.w,
-        case.b,
-        stride=case.stride,
-        padding=case.padding,
-        output_padding=case.output_padding,
-        dilation=case.dilation,
-        groups=case.groups,
-    )
-    expected = ref_conv_transpose2d(
-        case.x,
-        case.w,
-        case.b,
-        stride=case.stride,
-        pads=case.pads,
-        output_padding=case.output_padding,
-        dilation=case.dilation,
-        groups=case.groups,
-    )
-    assert_close(y, expected)
+    y = _transpose(case)
+    assert y.dtype == np.float64
+    assert_close(y, _ref_transpose(case))
 
 
-@given(transpose_cases(dtype=np.float32))
+@given(any_transpose_cases(dtype=np.float32))
 def test_conv_transpose2d_float32(case):
-    y = conv_transpose2d(
-        case.x,
-        case.w,
+    y = _transpose(case)
+    assert y.dtype == np.float32
+    assert_close(y, _ref_transpose(case))
+
+
+@given(any_transpose_cases())
+def test_transpose_output_shape_function_agrees(case):
+    shape = conv_transpose2d_output_shape(
+        case.x.shape,
+        case.w.shape,
         stride=case.stride,
         padding=case.padding,
         output_padding=case.output_padding,
         dilation=case.dilation,
         groups=case.groups,
     )
-    expected = ref_conv_transpose2d(
-        case.x,
-        case.w,
-        stride=case.stride,
-        pads=case.pads,
-        output_padding=case.output_padding,
-        dilation=case.dilation,
-        groups=case.groups,
-    )
-    assert y.dtype == np.float32
-    assert_close(y, expected)
+    assert shape == _transpose(case).shape
 
 
 @given(
@@ -215,6 +283,10 @@ def test_transpose_same_gives_exactly_input_times_stride(h, w, k, s, d):
     x = np.ones((1, 1, h, w))
     y = conv_transpose2d(x, np.ones((1, 1, k, k)), stride=s, dilation=d, padding="same")
     assert y.shape == (1, 1, h * s, w * s)
+    assert (
+        conv_transpose2d_output_shape(x.shape, (1, 1, k, k), stride=s, dilation=d, padding="same")
+        == y.shape
+    )
 
 
 @given(conv_cases())
@@ -302,31 +374,61 @@ def test_conv2d_matches_torch(case):
     assert_close(y, expected)
 
 
+def _torch_conv_transpose2d(case) -> np.ndarray:
+    """torch's transposed convolution; asymmetric or negative padding by cropping its full
+    result (torch pads symmetrically only)."""
+    top, bottom, left, right = case.pads
+    x = torch.from_numpy(case.x)
+    w, b = torch.from_numpy(case.w), torch.from_numpy(case.b)
+    opts = dict(stride=case.stride, dilation=case.dilation, groups=case.groups)
+    if top == bottom and left == right:
+        return F.conv_transpose2d(
+            x, w, b, padding=(top, left), output_padding=case.output_padding, **opts
+        ).numpy()
+    full = F.conv_transpose2d(x, w, **opts).numpy()
+    out_h = full.shape[-2] - top - bottom + case.output_padding[0]
+    out_w = full.shape[-1] - left - right + case.output_padding[1]
+    y = np.zeros((*full.shape[:-2], out_h, out_w))
+    kept = full[..., top : top + out_h, left : left + out_w]
+    y[..., : kept.shape[-2], : kept.shape[-1]] = kept
+    return y + case.b[:, None, None]
+
+
 @needs_torch
-@given(transpose_cases())
+@given(any_transpose_cases())
 def test_conv_transpose2d_matches_torch(case):
-    top, _, left, _ = case.pads
-    expected = F.conv_transpose2d(
-        torch.from_numpy(case.x),
+    assert_close(_transpose(case), _torch_conv_transpose2d(case))
+
+
+@needs_torch
+@given(conv_cases(modes=tuple(TORCH_MODES)), any_transpose_cases())
+def test_reference_matches_torch(case, tcase):
+    """The oracle itself agrees with PyTorch, forward and transposed."""
+    top, bottom, left, right = case.pads
+    if case.mode == "circular":
+        assume(max(top, bottom) <= case.x.shape[2] and max(left, right) <= case.x.shape[3])
+    mode = "constant" if case.mode == "zeros" else case.mode
+    xt = F.pad(torch.from_numpy(case.x), (left, right, top, bottom), mode=mode)
+    expected = F.conv2d(
+        xt,
         torch.from_numpy(case.w),
         torch.from_numpy(case.b),
         stride=case.stride,
-        padding=(top, left),
-        output_padding=case.output_padding,
         dilation=case.dilation,
         groups=case.groups,
     ).numpy()
-    y = conv_transpose2d(
+    got = ref_conv2d(
         case.x,
         case.w,
         case.b,
         stride=case.stride,
-        padding=case.padding,
-        output_padding=case.output_padding,
+        pads=case.pads,
         dilation=case.dilation,
         groups=case.groups,
+        mode=case.mode,
     )
-    assert_close(y, expected)
+    assert_close(got, expected)
+    assert_close(_ref_transpose(tcase), _torch_conv_transpose2d(tcase))
 
 
 @needs_torch
@@ -348,69 +450,123 @@ def test_same_padding_matches_torch_at_stride_one_and_tf_rule_beyond(stride, k):
 # Errors ------------------------------------------------------------------------------------
 
 
+X5, W3 = np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3))
+
+# (text the message must contain: the parameter's name first, then the value, arguments)
 ERRORS = [
-    ("x", dict(x=np.ones((3, 3)), w=np.ones((1, 1, 3, 3)))),
-    ("weight", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 3, 3)))),
-    ("channels", dict(x=np.ones((1, 3, 5, 5)), w=np.ones((1, 2, 3, 3)))),
-    ("groups", dict(x=np.ones((1, 4, 5, 5)), w=np.ones((3, 2, 3, 3)), groups=2)),
-    ("groups", dict(x=np.ones((1, 3, 5, 5)), w=np.ones((2, 1, 3, 3)), groups=2)),
-    ("groups", dict(x=np.ones((1, 3, 5, 5)), w=np.ones((3, 3, 3, 3)), groups=0)),
-    ("stride", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 3, 3)), stride=0)),
-    ("stride", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 3, 3)), stride=(1, -2))),
-    ("dilation", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 3, 3)), dilation=0)),
-    ("padding", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 3, 3)), padding=-1)),
-    ("padding", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 3, 3)), padding=(1, 2, 3))),
-    ("padding", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 3, 3)), padding="full")),
+    ("x", "2 dimensions", dict(x=np.ones((3, 3)), w=W3)),
+    ("x", "5 dimensions", dict(x=np.ones((1, 1, 1, 5, 5)), w=W3)),
+    ("weight", "3 dimensions", dict(x=X5, w=np.ones((1, 3, 3)))),
+    ("channels", "3", dict(x=np.ones((1, 3, 5, 5)), w=np.ones((1, 2, 3, 3)))),
+    ("groups", "2", dict(x=np.ones((1, 4, 5, 5)), w=np.ones((3, 2, 3, 3)), groups=2)),
+    ("groups", "2", dict(x=np.ones((1, 3, 5, 5)), w=np.ones((2, 1, 3, 3)), groups=2)),
+    ("groups", "0", dict(x=np.ones((1, 3, 5, 5)), w=np.ones((3, 3, 3, 3)), groups=0)),
+    ("groups", "2.0", dict(x=np.ones((1, 4, 5, 5)), w=np.ones((2, 2, 3, 3)), groups=2.0)),
+    ("stride", "0", dict(x=X5, w=W3, stride=0)),
+    ("stride", "-2", dict(x=X5, w=W3, stride=(1, -2))),
+    ("stride", "1.5", dict(x=X5, w=W3, stride=1.5)),
+    ("stride", "(1, 2, 3)", dict(x=X5, w=W3, stride=(1, 2, 3))),
+    ("dilation", "0", dict(x=X5, w=W3, dilation=0)),
+    ("dilation", "0", dict(x=X5, w=W3, dilation=(0, 1))),
+    ("padding", "-1", dict(x=X5, w=W3, padding=-1)),
+    ("padding", "(1, 2, 3)", dict(x=X5, w=W3, padding=(1, 2, 3))),
+    ("padding", "full", dict(x=X5, w=W3, padding="full")),
+    ("padding", "None", dict(x=X5, w=W3, padding=None)),
     (
         "kernel 7x7 (dilation 1) does not fit the padded input 5x5",
-        dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 7, 7))),
+        "7x7",
+        dict(x=X5, w=np.ones((1, 1, 7, 7))),
     ),
-    ("dilation 3", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 3, 3)), dilation=3)),
-    ("padding_mode", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((1, 1, 3, 3)), padding_mode="mirror")),
-    (
-        "reflect",
-        dict(x=np.ones((1, 1, 3, 3)), w=np.ones((1, 1, 3, 3)), padding=3, padding_mode="reflect"),
-    ),
-    ("bias", dict(x=np.ones((1, 1, 5, 5)), w=np.ones((2, 1, 3, 3)), b=np.ones(3))),
-    ("x", dict(x=np.ones((1, 1, 5, 5), complex), w=np.ones((1, 1, 3, 3)))),
+    ("dilation 3", "5x5", dict(x=X5, w=W3, dilation=3)),
+    ("padding_mode", "mirror", dict(x=X5, w=W3, padding_mode="mirror")),
+    ("reflect", "3x3", dict(x=np.ones((1, 1, 3, 3)), w=W3, padding=3, padding_mode="reflect")),
+    ("reflect", "(0, 0, 0, 5)", dict(x=X5, w=W3, padding=(0, 0, 0, 5), padding_mode="reflect")),
+    ("bias", "(3,)", dict(x=X5, w=np.ones((2, 1, 3, 3)), b=np.ones(3))),
+    ("bias", "complex", dict(x=X5, w=W3, b=np.ones(1, complex))),
+    ("x", "complex", dict(x=np.ones((1, 1, 5, 5), complex), w=W3)),
+    ("weight", "bool", dict(x=X5, w=np.ones((1, 1, 3, 3), bool))),
+    ("x", "", dict(x=[[[1.0, 2.0], [3.0]]], w=W3)),
 ]
 
 
-@pytest.mark.parametrize(("needle", "args"), ERRORS, ids=[e[0][:20] for e in ERRORS])
-def test_conv2d_errors_name_the_parameter(needle, args):
+@pytest.mark.parametrize(
+    ("needle", "value", "args"), ERRORS, ids=[f"{e[0][:12]}-{e[1]}" for e in ERRORS]
+)
+def test_conv2d_errors_name_the_parameter(needle, value, args):
     args = dict(args)
     x, w, b = args.pop("x"), args.pop("w"), args.pop("b", None)
     with pytest.raises(ParameterError, match=needle.split()[0]) as info:
         conv2d(x, w, b, **args)
-    assert needle in str(info.value)
+    message = str(info.value)
+    assert needle in message and value in message, message
     assert isinstance(info.value, ConvcliError) and isinstance(info.value, ValueError)
-    # The shape calculator validates shapes the same way (it knows no data, bias or mode).
-    if b is None and "padding_mode" not in args and x.dtype.kind == "f" and needle != "x":
+    assert "\n" not in message
+    # Backward validates its arguments the same way.
+    if b is None:
         with pytest.raises(ParameterError, match=needle.split()[0]):
-            conv2d_output_shape(x.shape, w.shape, **args)
+            conv2d_backward(np.ones((1, 1, 3, 3)), x, w, **args)
+    # The shape calculator raises the same error (it knows no data, bias or mode).
+    if b is None and "padding_mode" not in args and needle not in ("x", "weight"):
+        with pytest.raises(ParameterError) as same:
+            conv2d_output_shape(np.shape(x), np.shape(w), **args)
+        assert str(same.value) == message
 
+
+def test_reflect_padding_up_to_input_size_minus_one_is_accepted():
+    y = conv2d(np.ones((1, 1, 3, 4)), W3, padding=(2, 2, 3, 3), padding_mode="reflect")
+    assert y.shape == (1, 1, 5, 8)
+
+
+T_X, T_W = np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))
 
 TRANSPOSE_ERRORS = [
-    ("output_padding", dict(stride=2, output_padding=2)),
-    ("output_padding", dict(stride=1, output_padding=1)),
-    ("output_padding", dict(output_padding=-1)),
-    ("stride", dict(stride=0)),
-    ("padding", dict(padding=5)),
+    ("output_padding", "2", dict(stride=2, output_padding=2)),
+    ("output_padding", "1", dict(stride=1, output_padding=1)),
+    ("output_padding", "3", dict(stride=2, output_padding=(1, 3))),
+    ("output_padding", "2", dict(stride=2, dilation=2, output_padding=2)),
+    ("output_padding", "-1", dict(output_padding=-1)),
+    ("stride", "0", dict(stride=0)),
+    ("dilation", "0", dict(dilation=(1, 0))),
+    ("padding", "5", dict(padding=5)),
+    ("padding", "-1", dict(padding=-1)),
+    ("padding", "full", dict(padding="full")),
+    ("groups", "2", dict(x=np.ones((1, 3, 2, 2)), w=np.ones((3, 1, 3, 3)), groups=2)),
+    ("x", "2 dimensions", dict(x=np.ones((2, 2)))),
+    ("weight", "3 dimensions", dict(w=np.ones((1, 3, 3)))),
+    ("weight", "3", dict(x=np.ones((1, 3, 4, 4)), w=np.ones((2, 1, 3, 3)))),
+    ("bias", "(2,)", dict(w=np.ones((1, 1, 3, 3)), b=np.ones(2))),
 ]
 
 
-@pytest.mark.parametrize(("needle", "args"), TRANSPOSE_ERRORS)
-def test_conv_transpose2d_errors_name_the_parameter(needle, args):
-    x, w = np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))
-    with pytest.raises(ParameterError, match=needle):
-        conv_transpose2d(x, w, **args)
-    with pytest.raises(ParameterError, match=needle):
-        conv_transpose2d_output_shape(x.shape, w.shape, **args)
+@pytest.mark.parametrize(
+    ("needle", "value", "args"),
+    TRANSPOSE_ERRORS,
+    ids=[f"{e[0]}-{e[1]}" for e in TRANSPOSE_ERRORS],
+)
+def test_conv_transpose2d_errors_name_the_parameter(needle, value, args):
+    args = dict(args)
+    x, w, b = args.pop("x", T_X), args.pop("w", T_W), args.pop("b", None)
+    with pytest.raises(ParameterError, match=needle) as info:
+        conv_transpose2d(x, w, b, **args)
+    assert value in str(info.value), str(info.value)
+    if b is None and needle not in ("x", "weight"):
+        with pytest.raises(ParameterError) as same:
+            conv_transpose2d_output_shape(x.shape, w.shape, **args)
+        assert str(same.value) == str(info.value)
 
 
-def test_transpose_weight_channel_mismatch():
-    with pytest.raises(ParameterError, match="weight"):
-        conv_transpose2d(np.ones((1, 3, 4, 4)), np.ones((2, 1, 3, 3)))
+def test_output_padding_may_reach_the_dilation():
+    """PyTorch's rule: output_padding < max(stride, dilation)."""
+    y = conv_transpose2d(np.ones((1, 1, 3, 3)), T_W, stride=1, dilation=2, output_padding=1)
+    assert y.shape == (1, 1, 8, 8)
+
+
+def test_backward_errors_name_the_parameter():
+    x, w = np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))
+    with pytest.raises(ParameterError, match=r"grad_output.*\(1, 3, 3, 3\)"):
+        conv2d_backward(np.ones((1, 3, 4, 4)), x, w)
+    with pytest.raises(ParameterError, match="grad_output"):
+        conv2d_backward(np.ones((1, 3, 3, 3), complex), x, w)
 
 
 def test_reference_pad_is_numpy_pad():
