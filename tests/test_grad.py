@@ -11,6 +11,7 @@ from convcli import ParameterError, conv2d, conv2d_backward, conv_transpose2d
 from tests.conftest import assert_close
 from tests.reference import ref_conv2d_backward
 from tests.strategies import MODES, conv_cases
+from tests.test_conv import any_transpose_cases
 
 try:
     import torch
@@ -49,24 +50,73 @@ def test_backward_matches_reference(case):
     assert_close(gb, rb)
 
 
+def _transpose_back(case, y):
+    """conv_transpose2d sized to the conv's input: its padding, plus the rows/columns a
+    stride leaves unread as output_padding."""
+    top, bottom, left, right = case.pads
+    h, w = case.x.shape[2:]
+    span = [(k - 1) * d + 1 for k, d in zip(case.w.shape[2:], case.dilation, strict=True)]
+    extra = tuple(
+        (size + a + b - sp) % s
+        for size, a, b, sp, s in zip(
+            (h, w), case.pads[::2], case.pads[1::2], span, case.stride, strict=True
+        )
+    )
+    back = conv_transpose2d(
+        y,
+        case.w,
+        stride=case.stride,
+        padding=(top, bottom, left, right),
+        output_padding=extra,
+        dilation=case.dilation,
+        groups=case.groups,
+    )
+    assert back.shape == case.x.shape
+    return back
+
+
 @given(conv_cases(modes=("zeros",), max_size=7))
 def test_adjoint_identity(case):
     """<conv2d(x), y> == <x, conv_transpose2d(y)>, the transpose sized to the input."""
     y = conv2d(case.x, case.w, **_options(case))
     probe = np.random.default_rng(1).standard_normal(y.shape)
-    top, bottom, left, right = case.pads
-    h, w = case.x.shape[2:]
-    # output_padding makes up the rows a stride leaves unread; beyond that, pad the crop.
-    full_h = (y.shape[2] - 1) * case.stride[0] + (case.w.shape[2] - 1) * case.dilation[0] + 1
-    full_w = (y.shape[3] - 1) * case.stride[1] + (case.w.shape[3] - 1) * case.dilation[1] + 1
-    extra = (h + top + bottom - full_h, w + left + right - full_w)
-    back = conv_transpose2d(
-        probe, case.w, stride=case.stride, dilation=case.dilation, groups=case.groups, padding=0
-    )
-    back = np.pad(back, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
-    back = back[:, :, top : top + h, left : left + w]
     lhs = float(np.sum(y * probe))
-    rhs = float(np.sum(case.x * back))
+    rhs = float(np.sum(case.x * _transpose_back(case, probe)))
+    assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
+
+
+@given(any_transpose_cases())
+def test_adjoint_identity_from_the_transpose_side(case):
+    """<conv_transpose2d(x), y> == <x, conv2d(y)> with the same padding; rows that only
+    output_padding added (when it reaches the dilation) see no input."""
+    if case.x.ndim == 3:
+        case.x = case.x[None]
+    up = conv_transpose2d(
+        case.x,
+        case.w,
+        stride=case.stride,
+        padding=case.padding,
+        output_padding=case.output_padding,
+        dilation=case.dilation,
+        groups=case.groups,
+    )
+    probe = np.random.default_rng(4).standard_normal(up.shape)
+    top, bottom, left, right = case.pads
+    # A negative bottom/right (transposed "same" with a kernel shorter than the stride)
+    # means zero rows were appended: the conv reads them as a crop instead.
+    crop = probe[..., : probe.shape[-2] + min(bottom, 0), : probe.shape[-1] + min(right, 0)]
+    down = conv2d(  # the same weight array: conv2d reads it as (C, F/groups, ...)
+        crop,
+        case.w,
+        stride=case.stride,
+        padding=(top, max(bottom, 0), left, max(right, 0)),
+        dilation=case.dilation,
+        groups=case.groups,
+    )
+    down = down[..., : case.x.shape[-2], : case.x.shape[-1]]
+    assert down.shape == case.x.shape
+    lhs = float(np.sum(up * probe))
+    rhs = float(np.sum(case.x * down))
     assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
 
 
@@ -91,23 +141,44 @@ def test_transpose_equals_backward_grad_x(case):
     y = conv2d(case.x, case.w, **_options(case))
     gy = np.random.default_rng(2).standard_normal(y.shape)
     gx, _, _ = conv2d_backward(gy, case.x, case.w, **_options(case))
-    top, bottom, left, right = case.pads
-    h, w = case.x.shape[2:]
-    out_h, out_w = h + top + bottom, w + left + right
-    full = conv_transpose2d(
-        gy, case.w, stride=case.stride, dilation=case.dilation, groups=case.groups
+    assert_close(gx, _transpose_back(case, gy))
+
+
+@given(conv_cases(max_size=7, dtype=np.float32))
+def test_backward_float32(case):
+    y = conv2d(case.x, case.w, **_options(case))
+    gy = np.random.default_rng(5).standard_normal(y.shape).astype(np.float32)
+    got = conv2d_backward(gy, case.x, case.w, **_options(case))
+    want = ref_conv2d_backward(
+        gy,
+        case.x,
+        case.w,
+        stride=case.stride,
+        pads=case.pads,
+        dilation=case.dilation,
+        groups=case.groups,
+        mode=case.mode,
     )
-    full = np.pad(full, ((0, 0), (0, 0), (0, out_h - full.shape[2]), (0, out_w - full.shape[3])))
-    assert_close(gx, full[:, :, top : top + h, left : left + w])
+    for g, r in zip(got, want, strict=True):
+        assert g.dtype == np.float32
+        assert_close(g, r)
 
 
+FD_CONFIGS = {
+    "asymmetric": dict(stride=(2, 1), padding=(2, 1, 1, 1), dilation=(1, 2), groups=2),
+    "same-strided": dict(stride=(2, 3), padding="same", dilation=(2, 1), groups=1),
+}
+
+
+@pytest.mark.parametrize("config", FD_CONFIGS)
 @pytest.mark.parametrize("mode", MODES)
-def test_finite_differences(mode, rng):
+def test_finite_differences(mode, config, rng):
     """Central differences of L = <conv2d(x, w) + b, probe> match all three gradients."""
     x = rng.standard_normal((2, 4, 6, 5))
-    w = rng.standard_normal((4, 2, 3, 2))
+    groups = FD_CONFIGS[config]["groups"]
+    w = rng.standard_normal((4, 4 // groups, 3, 2))
     b = rng.standard_normal(4)
-    opts = dict(stride=(2, 1), padding=(2, 1, 1, 1), dilation=(1, 2), groups=2, padding_mode=mode)
+    opts = dict(FD_CONFIGS[config], padding_mode=mode)
     probe = rng.standard_normal(conv2d(x, w, b, **opts).shape)
 
     def loss(x_, w_, b_):
