@@ -17,7 +17,7 @@ from convcli.padding import (
     resolve_padding,
     source_index,
 )
-from tests.reference import ref_pad, ref_same_padding
+from tests.reference import ref_pad, ref_same_padding, ref_source_index
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_pad_matches_numpy(mode, data):
 @pytest.mark.parametrize("mode", PAD_MODES)
 def test_pad_adjoint_is_the_adjoint_of_pad(mode, rng):
     x = rng.standard_normal((2, 2, 5, 4))
-    pads = (2, 3, 1, 3) if mode != "reflect" else (2, 3, 1, 3)
+    pads = (2, 3, 1, 3) if mode == "reflect" else (7, 3, 1, 9)  # beyond the input too
     y = rng.standard_normal(pad(x, pads, mode).shape)
     lhs = np.sum(pad(x, pads, mode) * y)
     rhs = np.sum(x * pad_adjoint(y, pads, mode, (5, 4)))
@@ -140,3 +140,100 @@ def test_check_pad_mode():
         check_pad_mode("edge", (0, 0, 0, 0), (3, 3))
     with pytest.raises(ParameterError, match="reflect padding .* smaller than the input 3x5"):
         check_pad_mode("reflect", (3, 0, 0, 0), (3, 5))
+
+
+@given(
+    st.tuples(st.integers(1, 20), st.integers(1, 20)),
+    st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    st.tuples(st.integers(1, 3), st.integers(1, 3)),
+)
+def test_same_per_axis(size, kernel, stride, dilation):
+    """Each axis resolved on its own: (top, bottom) from H, (left, right) from W."""
+    pads = resolve_padding(
+        "same", kernel_size=kernel, stride=stride, dilation=dilation, input_size=size
+    )
+    expected = [
+        ref_same_padding(*args) for args in zip(size, kernel, stride, dilation, strict=True)
+    ]
+    assert pads == (*expected[0], *expected[1])
+
+
+@pytest.mark.parametrize(
+    ("size", "k", "s", "d", "expected"),
+    [
+        (5, 3, 1, 1, (1, 1)),  # odd kernel: centred
+        (5, 4, 1, 1, (1, 2)),  # even kernel: the extra one after
+        (5, 3, 2, 1, (1, 1)),  # out 3: (3-1)*2 + 3 - 5 = 2
+        (6, 3, 2, 1, (0, 1)),  # out 3: (3-1)*2 + 3 - 6 = 1
+        (6, 1, 2, 1, (0, 0)),  # 1x1 at stride 2 needs nothing
+        (7, 3, 1, 2, (2, 2)),  # dilated span 5
+        (4, 5, 3, 1, (2, 2)),  # out 2: 1*3 + 4 + 1 - 4 = 4
+    ],
+)
+def test_same_worked_examples(size, k, s, d, expected):
+    """TensorFlow's rule by hand: out = ceil(in/s), total = max((out-1)*s + (k-1)*d + 1 - in, 0)."""
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    assert expected == (total // 2, total - total // 2)
+    assert (
+        resolve_padding(
+            "same", kernel_size=(k, 1), stride=(s, 1), dilation=(d, 1), input_size=(size, 1)
+        )[:2]
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "k", "s", "d", "expected"),
+    [
+        (4, 3, 2, 1, (0, 1)),  # conv "same" on 8 at stride 2 pads (0, 1)
+        (4, 1, 3, 1, (0, -2)),  # kernel shorter than the stride: two zero rows appended
+        (3, 4, 2, 1, (1, 1)),  # conv "same" on 6: 2*2 + 3 + 1 - 6 = 2
+        (3, 3, 1, 2, (2, 2)),  # dilated span 5 at stride 1
+    ],
+)
+def test_transpose_same_worked_examples(size, k, s, d, expected):
+    """Transposed "same" crops what conv2d "same" pads on an input of size*stride."""
+    pads = resolve_padding(
+        "same",
+        kernel_size=(k, 1),
+        stride=(s, 1),
+        dilation=(d, 1),
+        input_size=(size, 1),
+        transpose=True,
+    )
+    assert pads[:2] == expected
+    assert (size - 1) * s - sum(pads[:2]) + d * (k - 1) + 1 == size * s
+
+
+@pytest.mark.parametrize("mode", PAD_MODES)
+def test_pad_keeps_leading_axes_and_dtype(mode):
+    x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    y = pad(x, (1, 2, 2, 1), mode)
+    assert y.dtype == np.float32 and y.shape == (2, 6, 7)
+    np.testing.assert_array_equal(y, ref_pad(x, (1, 2, 2, 1), mode).astype(np.float32))
+    np.testing.assert_array_equal(y[:, 1:4, 2:6], x)
+
+
+@pytest.mark.parametrize("mode", PAD_MODES)
+def test_pad_adjoint_matches_the_reference_fold(mode, rng):
+    """pad_adjoint sends each padded pixel's gradient where the reference's loop does."""
+    size = (4, 3)
+    top, bottom, left, right = pads = (3, 1, 2, 2) if mode == "reflect" else (9, 1, 2, 7)
+    g = rng.standard_normal((2, 1, size[0] + top + bottom, size[1] + left + right))
+    rows = ref_source_index(size[0], top, bottom, mode)
+    cols = ref_source_index(size[1], left, right, mode)
+    expected = np.zeros((2, 1, *size))
+    for p in range(g.shape[2]):
+        for q in range(g.shape[3]):
+            if rows[p] >= 0 and cols[q] >= 0:
+                expected[..., rows[p], cols[q]] += g[..., p, q]
+    np.testing.assert_allclose(pad_adjoint(g, pads, mode, size), expected, rtol=1e-12)
+
+
+def test_reflect_limits_are_per_side_and_axis():
+    check_pad_mode("reflect", (2, 2, 4, 4), (3, 5))  # each side smaller than its axis
+    for pads in [(3, 0, 0, 0), (0, 3, 0, 0), (0, 0, 5, 0), (0, 0, 0, 5)]:
+        with pytest.raises(ParameterError, match="reflect padding"):
+            check_pad_mode("reflect", pads, (3, 5))
