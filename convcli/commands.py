@@ -1,0 +1,400 @@
+"""What the ``apply``, ``upsample`` and ``shape`` commands do once click has parsed them.
+
+This is the command line's own layer (it prints and sets exit codes); the work
+itself is in the library modules it calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+import click
+import numpy as np
+from click.core import ParameterSource
+
+from convcli import batch, imageio, kernels, pipeline, report, shapecalc
+from convcli.cli import fail
+from convcli.errors import ConvcliError, ParameterError, ResourceError
+
+
+def _pair_or_int(text: str | None, name: str):
+    """``2`` -> 2, ``2,3`` -> (2, 3); None stays None."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an integer or H,W", param_hint=name) from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return values
+    raise click.BadParameter(f"{text!r} takes one value or two (H,W)", param_hint=name)
+
+
+def _padding(text: str | None):
+    if text is None:
+        return None
+    if text.strip().lower() in ("same", "valid"):
+        return text.strip().lower()
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: use same, valid, N, H,W or T,B,L,R", param_hint="--padding"
+        ) from None
+    if len(values) not in (1, 2, 4):
+        raise click.BadParameter(
+            f"{text!r} has {len(values)} values; use N, H,W or T,B,L,R", param_hint="--padding"
+        )
+    return values[0] if len(values) == 1 else values
+
+
+def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a list of numbers", param_hint=name) from None
+
+
+DEFAULTS = {
+    "stride": 1,
+    "padding": "same",
+    "dilation": 1,
+    "groups": None,
+    "pad_mode": "reflect",
+    "flip": False,
+    "normalize": False,
+}
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) in (
+        ParameterSource.COMMANDLINE,
+        ParameterSource.ENVIRONMENT,
+    )
+
+
+def _steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeline.Step]:
+    """Kernels with their options: the command line over the filter file over defaults."""
+    specs = list(options["kernels"])
+    factor = options.get("factor")
+    if transpose:
+        specs = specs or ["bilinear"]
+        specs = [
+            f"{s}:{factor}" if s.strip().lower() in ("bilinear", "nearest") else s for s in specs
+        ]
+    parsed = {
+        "stride": _pair_or_int(options["stride"], "--stride"),
+        "padding": _padding(options["padding"]),
+        "dilation": _pair_or_int(options["dilation"], "--dilation"),
+        "groups": options["groups"],
+        "pad_mode": options.get("pad_mode"),
+        "flip": options["flip"],
+        "normalize": options["normalize"],
+    }
+    defaults = dict(DEFAULTS, stride=factor) if transpose else DEFAULTS
+    bias = _floats(options["bias"], "--bias")
+    output_padding = _pair_or_int(options.get("output_padding"), "--output-padding") or 0
+    steps = []
+    for spec in specs:
+        f = kernels.load_filter(spec)
+        values = {}
+        for key, default in defaults.items():
+            if parsed[key] is not None and _given(ctx, key):
+                values[key] = parsed[key]
+            else:
+                values[key] = f.options.get(key, default)
+        steps.append(
+            pipeline.Step(
+                f, bias=bias, output_padding=output_padding, transpose=transpose, **values
+            )
+        )
+    return steps
+
+
+@dataclass
+class Loaded:
+    index: int
+    path: str
+    target: str
+    image: imageio.Image
+
+
+def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
+    """Read every input, filter same-shaped images as one batch, write and report."""
+    if options["threads"]:
+        os.environ["CONVCLI_THREADS"] = str(options["threads"])
+    inputs = list(options["inputs"])
+    quiet = options["quiet"]
+    try:
+        steps = _steps(ctx, options, transpose=transpose)
+        targets = batch.plan_outputs(inputs, options["output"], fmt=options["fmt"])
+        if options["report_path"] == "-" and options["output"] == "-":
+            raise ParameterError(
+                "--report - and -o - would both write to stdout; send one to a file"
+            )
+    except ConvcliError as err:
+        raise fail(err) from None
+
+    worst = 0
+    max_pixels = options["max_pixels"] or imageio.DEFAULT_MAX_PIXELS
+    report_stream = _open_report(options["report_path"])
+
+    def failed(err: ConvcliError, what: str) -> None:
+        nonlocal worst
+        click.echo(f"Error: {err}" if what in str(err) else f"Error: {what}: {err}", err=True)
+        worst = max(worst, err.exit_code)
+        if options["fail_fast"]:
+            ctx.exit(worst)
+
+    try:
+        loaded: list[Loaded] = []
+        for index, (path, target) in enumerate(zip(inputs, targets, strict=True)):
+            try:
+                image = imageio.read_image(path, max_pixels=max_pixels)
+            except ConvcliError as err:
+                failed(err, path)
+                continue
+            for warning in image.warnings:
+                if not quiet:
+                    click.echo(f"Warning: {warning}", err=True)
+            loaded.append(Loaded(index, path, target, image))
+        with _progress(len(loaded), quiet) as progress:
+            for group in _groups(loaded):
+                try:
+                    _run_group(group, steps, options, report_stream, quiet)
+                except ConvcliError as err:
+                    for item in group:
+                        failed(err, item.path)
+                progress.update(len(group))
+    finally:
+        if report_stream not in (None, sys.stdout):
+            report_stream.close()
+    if worst:
+        ctx.exit(worst)
+
+
+def _groups(loaded: list[Loaded]) -> list[list[Loaded]]:
+    """Consecutive images of one shape, alpha and depth run as one (N, C, H, W) batch."""
+    groups: list[list[Loaded]] = []
+    budget = 1 << 27  # pixels per batch: keeps a batch's memory in hand
+    for item in loaded:
+        key = (item.image.pixels.shape[1:], item.image.has_alpha, item.image.depth)
+        last = groups[-1] if groups else None
+        if (
+            last
+            and (last[0].image.pixels.shape[1:], last[0].image.has_alpha, last[0].image.depth)
+            == key
+            and sum(i.image.pixels.size for i in last) + item.image.pixels.size <= budget
+        ):
+            last.append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _run_group(group: list[Loaded], steps, options, report_stream, quiet: bool) -> None:
+    x = (
+        np.concatenate([item.image.pixels for item in group])
+        if len(group) > 1
+        else (group[0].image.pixels)
+    )
+    first = group[0].image
+    needed = pipeline.estimate_bytes(x.shape, steps)
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise ResourceError(
+            f"this job needs about {needed / 2**30:.1f} GiB and {available / 2**30:.1f} GiB "
+            f"is available; use fewer or smaller images, or a smaller output (--stride)"
+        )
+    start = time.perf_counter()
+    result = pipeline.apply_steps(
+        x, steps, has_alpha=first.has_alpha, value_range=options["value_range"]
+    )
+    seconds = (time.perf_counter() - start) / len(group)
+    for warning in result.warnings:
+        if not quiet:
+            click.echo(f"Warning: {warning}", err=True)
+    offset = 0
+    for item in group:
+        frames = item.image.pixels.shape[0]
+        pixels = result.pixels[offset : offset + frames]
+        sl = slice(offset, offset + frames)
+        offset += frames
+        depth = int(options["depth"]) if options["depth"] else (16 if first.depth >= 16 else 8)
+        if depth == 16 and first.depth == 32 and not options["depth"]:
+            depth = 16 if _format_of(item.target, options) in ("PNG", "TIFF") else 8
+        written = _write(pixels, item.target, depth, options)
+        record = report.ImageReport(
+            item.path,
+            written,
+            item.image.pixels.shape,
+            pixels.shape,
+            list(zip(result.weight_shapes, result.geometries, strict=True)),
+            float(result.minimum[sl].min()),
+            float(result.maximum[sl].max()),
+            int(result.clipped_low[sl].sum()),
+            int(result.clipped_high[sl].sum()),
+            seconds,
+        )
+        if not quiet:
+            click.echo(report.text_line(record), err=True)
+        if report_stream is not None:
+            report_stream.write(report.json_record(record) + "\n")
+            report_stream.flush()
+
+
+def _format_of(target: str, options) -> str:
+    from convcli.outputs import output_format_for
+
+    return output_format_for(target.replace("{frame}", "0"), options["fmt"])
+
+
+def _write(pixels: np.ndarray, target: str, depth: int, options) -> str:
+    """Write one image's frames (one file each when the target names {frame})."""
+    kwargs = {"depth": depth, "fmt": options["fmt"], "compress_level": options["compress_level"]}
+    if "{frame}" in target:
+        paths = [batch.frame_path(target, n) for n in range(len(pixels))]
+        for n, path in enumerate(paths):
+            _echo_warnings(imageio.write_image(pixels[n], path, **kwargs), options["quiet"])
+        return paths[0] if len(paths) == 1 else target
+    _echo_warnings(imageio.write_image(pixels, target, **kwargs), options["quiet"])
+    return target
+
+
+def _echo_warnings(notes: list[str], quiet: bool) -> None:
+    if not quiet:
+        for note in notes:
+            click.echo(f"Warning: {note}", err=True)
+
+
+def _open_report(path: str | None):
+    if path is None:
+        return None
+    if path == "-":
+        return sys.stdout
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by run_images
+    except OSError as err:
+        raise click.ClickException(f"--report {path}: cannot write ({err.strerror})") from None
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress(total: int, quiet: bool):
+    """A progress bar on stderr only when it is a terminal and there is a batch."""
+    if quiet or total < 2 or not sys.stderr.isatty():
+        return _NoProgress()
+    return click.progressbar(length=total, label="filtering", file=sys.stderr)
+
+
+# convcli shape ------------------------------------------------------------------------------
+
+_SHAPE = re.compile(r"^\s*\d+(\s*[,x×]\s*\d+)*\s*$")
+
+
+def run_shape(options: dict) -> None:
+    try:
+        text = _shape_text(options)
+    except ConvcliError as err:
+        raise fail(err) from None
+    click.echo(text)
+
+
+def _shape_text(options: dict) -> str:
+    given = [v for v in (options["input_arg"], options["input_opt"]) if v]
+    if len(given) != 1:
+        raise ParameterError(
+            "give the input once: a shape like 1,3,224,224 or 224x224, or an image file"
+        )
+    source = given[0]
+    if _SHAPE.match(source):
+        input_shape = shapecalc.parse_shape(source)
+    else:
+        input_shape = imageio.read_image_shape(source)
+    as_json = options["as_json"]
+    if options["layers"]:
+        result = shapecalc.chain(input_shape, [shapecalc.parse_layer(t) for t in options["layers"]])
+        return json.dumps(result.as_dict()) if as_json else result.text()
+    if not options["kernel"]:
+        raise ParameterError("give a kernel (-k 3, -k 5x5, -k F,C,Kh,Kw or a spec) or --layer")
+    spec = options["kernel"]
+    if _SHAPE.match(spec):
+        kernel = shapecalc.parse_ints(spec, "kernel")
+    else:
+        kernel = kernels.load_filter(spec).weight.shape
+    transpose = options["transpose"]
+    weight, groups = shapecalc.weight_shape_for(
+        kernel,
+        input_shape[1],
+        groups=options["groups"],
+        filters=options["filters"],
+        transpose=transpose,
+    )
+    stride = _pair_or_int(options["stride"], "--stride")
+    dilation = _pair_or_int(options["dilation"], "--dilation")
+    output_padding = _pair_or_int(options["output_padding"], "--output-padding")
+    padding = _padding(options["padding"])
+    prefix = ""
+    if options["target"]:
+        target = shapecalc.parse_ints(options["target"], "--target")
+        target = (target[0], target[-1])
+        padding, output_padding = shapecalc.solve_target(
+            input_shape[2:],
+            weight[2:],
+            target_hw=target,
+            stride=stride,
+            dilation=dilation,
+            transpose=transpose,
+        )
+        prefix = (
+            f"padding {padding} (top, bottom, left, right)"
+            + (f", output_padding {output_padding}" if transpose else "")
+            + f" gives {target[0]}x{target[1]}\n"
+        )
+    result = shapecalc.calculate(
+        input_shape,
+        weight,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        transpose=transpose,
+        output_padding=output_padding,
+    )
+    if as_json:
+        data = result.as_dict()
+        if options["target"]:
+            data["solution"] = {"padding": list(padding), "output_padding": list(output_padding)}
+        return json.dumps(data)
+    return prefix + result.text()
