@@ -34,12 +34,21 @@ IntPair = int | Sequence[int]
 PaddingSpec = int | str | Sequence[int]
 
 
+def _real_array(value, name: str) -> np.ndarray:
+    """``value`` as an array of real numbers, or a ParameterError naming ``name``."""
+    try:
+        a = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        raise ParameterError(f"{name} must be a rectangular array of numbers") from None
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise ParameterError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    return a
+
+
 def _arrays(x, weight, *more) -> tuple[np.ndarray, np.ndarray, np.dtype, bool]:
     """Arrays, the result dtype, and whether ``x`` was unbatched (then made 4-D)."""
-    x, weight = np.asarray(x), np.asarray(weight)
-    for name, a in (("x", x), ("weight", weight), *more):
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise ParameterError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    x, weight = _real_array(x, "x"), _real_array(weight, "weight")
+    more = tuple((name, _real_array(a, name)) for name, a in more)
     if x.ndim not in (3, 4):
         raise ParameterError(
             f"x must be (N, C, H, W) or unbatched (C, H, W); got {x.ndim} dimensions {x.shape}"
@@ -51,7 +60,7 @@ def _arrays(x, weight, *more) -> tuple[np.ndarray, np.ndarray, np.dtype, bool]:
 def _add_bias(out: np.ndarray, bias, filters: int) -> None:
     if bias is None:
         return
-    b = np.asarray(bias)
+    b = _real_array(bias, "bias")
     if b.shape != (filters,):
         raise ParameterError(f"bias must have shape ({filters},), one per filter; got {b.shape}")
     out += b.astype(out.dtype)[None, :, None, None]
@@ -273,7 +282,7 @@ def conv2d_backward(
     >>> gx[0, 0].tolist(), gb.tolist()
     ([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], [4.0])
     """
-    x, weight, dtype, unbatched = _arrays(x, weight, ("grad_output", np.asarray(grad_output)))
+    x, weight, dtype, unbatched = _arrays(x, weight, ("grad_output", grad_output))
     geo = conv2d_geometry(
         x.shape,
         weight.shape,
