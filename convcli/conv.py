@@ -316,7 +316,8 @@ def conv2d_backward(
     grad_x = pad_adjoint(padded, geo.padding, padding_mode, (height, width))
     source = PaddedSource(x, geo.padding, padding_mode)
     grad_w = _grad_weight(source, g, weight.shape, geo.stride, geo.dilation, geo.groups, dtype)
-    grad_b = g.sum(axis=(0, 2, 3), dtype=dtype)
+    # float64 accumulation: the sum can cancel to far below its terms.
+    grad_b = g.sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype)
     return (grad_x[0] if unbatched else grad_x), grad_w, grad_b
 
 
