@@ -1,0 +1,314 @@
+"""The commands through click's CliRunner, plus real pipes through subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image as PILImage
+
+from convcli import conv2d
+from convcli.cli import cli
+from convcli.imageio import read_image, write_image
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
+CONVCLI = [sys.executable, "-m", "convcli"]
+
+
+def run(*args: str, input: bytes | None = None):
+    result = CliRunner().invoke(cli, list(args), input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def pixels_of(path) -> np.ndarray:
+    with PILImage.open(path) as image:
+        return np.asarray(image)
+
+
+def size_of(path) -> tuple[int, int]:
+    with PILImage.open(path) as image:
+        return image.size
+
+
+@pytest.fixture
+def rgb(tmp_path) -> str:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "rgb.png"
+    PILImage.fromarray(rng.integers(0, 256, (24, 32, 3), np.uint8)).save(path)
+    return str(path)
+
+
+def test_apply_matches_the_library(rgb, tmp_path):
+    out = tmp_path / "o.npy"
+    result = run("apply", rgb, "-k", "gaussian:5", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    x = read_image(rgb).pixels
+    from convcli.kernels import load_filter
+
+    w = load_filter("gaussian:5").weight.astype(np.float32)
+    expected = conv2d(
+        x, np.repeat(w[None, None], 3, 0), padding="same", groups=3, padding_mode="reflect"
+    )
+    np.testing.assert_allclose(np.load(out)[None], np.clip(expected, 0, 1), atol=1e-6)
+    assert "weight (3,1,5,5)" in result.output and "padding (2,2,2,2)" in result.output
+
+
+def test_flip_is_true_convolution(tmp_path):
+    x = np.zeros((1, 5, 5), np.float32)
+    x[0, 2, 2] = 1.0
+    src = tmp_path / "x.npy"
+    np.save(src, x)
+    kernel = "0 0 0; 0 0 1; 0 0 0"
+    run("apply", str(src), "-k", kernel, "-o", str(tmp_path / "c.npy"), "-q")
+    run("apply", str(src), "-k", kernel, "--flip", "-o", str(tmp_path / "f.npy"), "-q")
+    # correlation moves the impulse left; convolution (flipped kernel) moves it right
+    assert np.load(tmp_path / "c.npy")[0, 2].tolist() == [0, 1, 0, 0, 0]
+    assert np.load(tmp_path / "f.npy")[0, 2].tolist() == [0, 0, 0, 1, 0]
+
+
+def test_several_kernels_apply_in_order(rgb, tmp_path):
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    run("apply", rgb, "-k", "box:3", "-k", "sobel-x", "--range", "abs", "-o", str(a), "-q")
+    run("apply", rgb, "-k", "box:3", "-o", str(tmp_path / "m.npy"), "-q", "--range", "abs")
+    run("apply", str(tmp_path / "m.npy"), "-k", "sobel-x", "--range", "abs", "-o", str(b), "-q")
+    np.testing.assert_allclose(np.load(a), np.load(b), atol=1e-6)
+
+
+def test_range_and_report(rgb, tmp_path):
+    report = tmp_path / "r.jsonl"
+    out = tmp_path / "e.png"
+    result = run("apply", rgb, "-k", "laplacian", "-o", str(out), "--report", str(report))
+    assert result.exit_code == 0
+    record = json.loads(report.read_text().splitlines()[0])
+    for key in (
+        "input",
+        "output",
+        "input_shape",
+        "weight_shape",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "output_shape",
+        "min",
+        "max",
+        "clipped_low",
+        "clipped_high",
+        "seconds",
+    ):
+        assert key in record
+    assert record["clipped_low"] > 0 and record["min"] < 0
+    assert record["padding"] == [1, 1, 1, 1] and record["weight_shape"] == [3, 1, 3, 3]
+
+
+def test_sixteen_bit_stays_sixteen_and_identity_is_exact(tmp_path):
+    values = np.random.default_rng(1).integers(0, 65536, (3, 8, 9), np.uint16)
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    write_image(values / 65535, str(src), depth=16)
+    assert run("apply", str(src), "-k", "identity", "-o", str(out), "-q").exit_code == 0
+    img = read_image(str(out))
+    assert img.depth == 16
+    np.testing.assert_array_equal(np.rint(img.pixels[0] * 65535).astype(np.uint16), values)
+
+
+def test_alpha_is_filtered_premultiplied(tmp_path):
+    # a red opaque half and a fully transparent green half: the blur must not turn red green
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[:, :4] = (255, 0, 0, 255)
+    rgba[:, 4:] = (0, 255, 0, 0)
+    src, out = tmp_path / "a.png", tmp_path / "b.png"
+    PILImage.fromarray(rgba).save(src)
+    run("apply", str(src), "-k", "box:3", "-o", str(out), "-q")
+    result = pixels_of(out)
+    visible = result[..., 3] > 0
+    assert result[visible][:, 1].max() == 0  # no green bleeds into visible pixels
+
+
+def test_filter_config_options_and_command_line_override(tmp_path, rgb):
+    config = tmp_path / "f.json"
+    config.write_text('{"weight": [[1]], "stride": 2, "padding": "valid"}')
+    result = run("apply", rgb, "-k", str(config), "-o", str(tmp_path / "a.png"))
+    assert "(1,3,24,32) -> (1,3,12,16)" in result.output
+    result = run("apply", rgb, "-k", str(config), "--stride", "1", "-o", str(tmp_path / "b.png"))
+    assert "(1,3,24,32) -> (1,3,24,32)" in result.output
+
+
+def test_three_d_and_four_d_weights(rgb, tmp_path):
+    root = Path(__file__).resolve().parent.parent / "filters"
+    out = tmp_path / "l.png"
+    assert run("apply", rgb, "-k", str(root / "luma.toml"), "-o", str(out), "-q").exit_code == 0
+    assert read_image(str(out)).pixels.shape == (1, 1, 24, 32)
+    out = tmp_path / "s.npy"
+    assert run("apply", rgb, "-k", str(root / "sobel-xy.json"), "-o", str(out), "-q").exit_code == 0
+    assert np.load(out).shape == (2, 24, 32)
+
+
+def test_upsample_defaults(tmp_path):
+    flat = tmp_path / "flat.png"
+    PILImage.new("RGB", (5, 4), (90, 140, 200)).save(flat)
+    out = tmp_path / "up.png"
+    assert run("upsample", str(flat), "-o", str(out), "-q").exit_code == 0
+    up = pixels_of(out)
+    assert up.shape == (8, 10, 3) and (up == (90, 140, 200)).all()
+    run("upsample", str(flat), "--factor", "3", "-k", "nearest", "-o", str(out), "-q")
+    assert pixels_of(out).shape == (12, 15, 3)
+
+
+def test_upsample_bilinear_matches_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).random((1, 3, 6, 7)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    run("upsample", str(tmp_path / "x.npy"), "--factor", "3", "-o", str(tmp_path / "y.npy"), "-q")
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(x), scale_factor=3, mode="bilinear", align_corners=False
+    ).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy")[None], expected, atol=1e-6)
+
+
+def test_batch_directory_and_template(tmp_path):
+    sources = []
+    for index, size in enumerate([(8, 8), (8, 8), (6, 9)]):
+        path = tmp_path / f"in{index}.png"
+        PILImage.new("L", size, 100).save(path)
+        sources.append(str(path))
+    (tmp_path / "out").mkdir()
+    result = run("apply", *sources, "-k", "box:3", "-o", str(tmp_path / "out") + "/")
+    assert result.exit_code == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["in0.png", "in1.png", "in2.png"]
+    result = run("apply", *sources, "-k", "box:3", "-o", str(tmp_path / "{stem}-{index}.tif"), "-q")
+    assert (tmp_path / "in2-2.tif").exists()
+
+
+def test_failing_input_in_a_batch_and_fail_fast(tmp_path):
+    good = tmp_path / "good.png"
+    PILImage.new("L", (6, 6), 50).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    (tmp_path / "o").mkdir()
+    result = run("apply", str(bad), str(good), "-k", "box:3", "-o", str(tmp_path / "o") + "/")
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "bad.png" in result.output
+    assert (tmp_path / "o" / "good.png").exists()
+    (tmp_path / "o" / "good.png").unlink()
+    result = run(
+        "apply", str(bad), str(good), "-k", "box:3", "--fail-fast", "-o", str(tmp_path / "o") + "/"
+    )
+    assert result.exit_code == 1 and not (tmp_path / "o" / "good.png").exists()
+
+
+def test_multi_frame_to_frame_template(tmp_path):
+    frames = [PILImage.new("L", (5, 4), v) for v in (0, 100, 200)]
+    src = tmp_path / "anim.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:])
+    result = run("apply", str(src), "-k", "identity", "-o", str(tmp_path / "f{frame}.png"), "-q")
+    assert result.exit_code == 0
+    assert [(tmp_path / f"f{n}.png").exists() for n in range(3)] == [True] * 3
+
+
+def test_shape_calculator(tmp_path):
+    result = run("shape", "10,3,32,32", "-k", "1,3,5,5", "--padding", "2")
+    assert result.exit_code == 0
+    assert "output: (10, 1, 32, 32)" in result.output
+    assert "H_out = floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32" in result.output
+    result = run("shape", "10x10", "-k", "3", "--stride", "4")
+    assert "never read" in result.output
+    result = run("shape", "2x2", "-k", "3", "--stride", "2", "--padding", "1", "--transpose")
+    assert "output_padding on H: 0 -> 3, 1 -> 4" in result.output
+    result = run("shape", "32x32", "-k", "3", "--stride", "2", "--target", "16,16", "--json")
+    data = json.loads(result.output)
+    assert data["output_shape"][2:] == [16, 16]
+    result = run(
+        "shape", "--input", "1,3,224,224", "--layer", "k=7,s=2,p=3,f=64", "--layer", "k=3,s=2,p=1"
+    )
+    assert "(1, 64, 56, 56)" in result.output
+    image = SAMPLES / "chelsea.png"
+    result = run("shape", str(image), "-k", "gaussian:9", "--padding", "same", "--stride", "2")
+    assert "output: (1, 3, 150, 226)" in result.output
+
+
+def test_shape_impossible_exits_2_with_the_formula():
+    result = run("shape", "5x5", "-k", "7")
+    assert result.exit_code == 2
+    assert "H_out = floor((5 + 0 + 0 - 1*(7-1) - 1) / 1) + 1 = -1" in result.output
+    result = run("shape", "5x5", "-k", "3", "--target", "9,9")
+    assert result.exit_code == 0
+    result = run("shape", "9x9", "-k", "3", "--target", "2,2")
+    assert result.exit_code == 2 and "no padding gives H = 2" in result.output
+
+
+def test_kernels_command():
+    result = run("kernels")
+    assert result.exit_code == 0 and "gaussian:N[,sigma]" in result.output
+    result = run("kernels", "sobel-x")
+    assert "shape: 3x3" in result.output and "sum: 0" in result.output
+    result = run("kernels", "gausian:3")
+    assert result.exit_code == 2 and "did you mean 'gaussian'" in result.output
+
+
+def test_help_and_version():
+    for command in ([], ["apply"], ["upsample"], ["shape"], ["kernels"]):
+        result = run(*command, "--help")
+        assert result.exit_code == 0 and "Examples:" in result.output
+    assert "cross-correlation" in run("--help").output
+    assert run("--version").output.startswith("convcli, version")
+
+
+# Real processes -------------------------------------------------------------------------------
+
+
+def test_pipeline_through_real_pipes(tmp_path):
+    image = (SAMPLES / "camera.png").read_bytes()
+    first = subprocess.run(
+        [*CONVCLI, "apply", "-", "-k", "sobel-x", "--range", "abs", "-o", "-", "-q"],
+        input=image,
+        capture_output=True,
+        check=True,
+    )
+    out = tmp_path / "big.png"
+    subprocess.run(
+        [*CONVCLI, "upsample", "-", "-o", str(out), "-q"], input=first.stdout, check=True
+    )
+    assert size_of(out) == (1024, 1024)
+
+
+def test_closed_pipe_exits_quietly(tmp_path):
+    big = tmp_path / "big.png"
+    PILImage.fromarray(np.random.default_rng(0).integers(0, 256, (600, 800, 3), np.uint8)).save(big)
+    shell = f"{sys.executable} -m convcli apply {big} -k box:3 -o - -q | head -c 100 > /dev/null"
+    result = subprocess.run(["bash", "-c", f"set -o pipefail; {shell}"], capture_output=True)
+    assert b"Traceback" not in result.stderr and b"BrokenPipe" not in result.stderr
+    assert result.returncode in (0, 141)
+
+
+def test_ctrl_c_mid_batch_leaves_complete_outputs(tmp_path):
+    sources = []
+    for index in range(40):
+        path = tmp_path / f"in{index:02d}.png"
+        PILImage.fromarray(np.full((700, 700), index, np.uint8)).save(path)
+        sources.append(str(path))
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen(
+        [*CONVCLI, "apply", *sources, "-k", "gaussian:15", "-q", "-o", f"{out}/"],
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 30
+    while not any(out.iterdir()) and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    for path in out.iterdir():
+        assert not path.name.startswith("."), "a temporary file was left behind"
+        assert size_of(path) == (700, 700)  # every finished output is whole
