@@ -54,6 +54,11 @@ def test_seed_forward_example(rng):
             for v in range(32):
                 expected[n, 0, h, v] = np.sum(x_pad[n, :, h : h + 5, v : v + 5] * w[0]) + b[0]
     assert_close(y, expected)
+    assert_close(ref_conv2d(x, w, b, pads=(2, 2, 2, 2)), expected)  # the oracle agrees
+    # In float32 too: the result stays float32, within 1e-5 of the output's scale.
+    y32 = conv2d(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), padding=2)
+    assert y32.dtype == np.float32
+    assert_close(y32, ref_conv2d(x.astype(np.float32), w.astype(np.float32), b, pads=(2,) * 4))
 
 
 def test_seed_output_size_formula():
@@ -70,8 +75,37 @@ def test_seed_transpose_1d_example():
     """[a, b] with [x, y, z], stride 2 -> [ax, ay, az + bx, by, bz]."""
     a, b = 2.0, 3.0
     x, y, z = 5.0, 7.0, 11.0
-    out = conv_transpose2d(np.array([[[[a, b]]]]), np.array([[[[x, y, z]]]]), stride=2)
-    np.testing.assert_allclose(out[0, 0, 0], [a * x, a * y, a * z + b * x, b * y, b * z])
+    inputs, kernel = np.array([[[[a, b]]]]), np.array([[[[x, y, z]]]])
+    expected = [a * x, a * y, a * z + b * x, b * y, b * z]
+    np.testing.assert_allclose(conv_transpose2d(inputs, kernel, stride=2)[0, 0, 0], expected)
+    np.testing.assert_allclose(
+        ref_conv_transpose2d(inputs, kernel, stride=(1, 2))[0, 0, 0], expected
+    )
+    # Same thing in the other orientation: a 2x1 image and a 3x1 kernel.
+    column = conv_transpose2d(inputs.swapaxes(2, 3), kernel.swapaxes(2, 3), stride=2)
+    np.testing.assert_allclose(column[0, 0, :, 0], expected)
+
+
+def test_seed_convolution_as_matrix_product():
+    """[a, b, c, d] with [x, y, z], pad 1, stride 1: the seed's sliding-row matrix times the
+    padded input gives [ay + bz, ax + by + cz, bx + cy + dz, cx + dy] (the seed's first row
+    has a typo); the transposed matrix, its adjoint, maps 4 values back onto 6 positions."""
+    a, b, c, d = 2.0, 3.0, 5.0, 7.0
+    x, y, z = 11.0, 13.0, 17.0
+    kernel = np.array([[[[x, y, z]]]])
+    out = conv2d(np.array([[[[a, b, c, d]]]]), kernel, padding=(0, 1))
+    np.testing.assert_allclose(
+        out[0, 0, 0], [a * y + b * z, a * x + b * y + c * z, b * x + c * y + d * z, c * x + d * y]
+    )
+    matrix = np.array(
+        [[x, y, z, 0, 0, 0], [0, x, y, z, 0, 0], [0, 0, x, y, z, 0], [0, 0, 0, x, y, z]]
+    )
+    primes = np.array([1.0, -2.0, 4.0, 0.5])  # a', b', c', d'
+    full = conv_transpose2d(primes.reshape(1, 1, 1, 4), kernel)
+    np.testing.assert_allclose(full[0, 0, 0], matrix.T @ primes)
+    # pad 1 drops the positions that were padding before the convolution: the adjoint.
+    cropped = conv_transpose2d(primes.reshape(1, 1, 1, 4), kernel, padding=(0, 1))
+    np.testing.assert_allclose(cropped[0, 0, 0], (matrix.T @ primes)[1:-1])
 
 
 def test_seed_transpose_restores_downsampled_size():
