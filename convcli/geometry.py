@@ -68,6 +68,39 @@ def pair(value: int | Sequence[int], name: str, *, minimum: int = 1) -> Pair:
     return values
 
 
+def size_formula(
+    axis: str,
+    size: int,
+    k: int,
+    s: int,
+    d: int,
+    before: int,
+    after: int,
+    *,
+    transpose: bool = False,
+    output_padding: int = 0,
+) -> tuple[str, int]:
+    """One axis's output-size formula with the numbers in it, and its value.
+
+    Examples
+    --------
+    >>> size_formula("H", 32, 5, 1, 1, 2, 2)
+    ('H_out = floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32', 32)
+    """
+    if transpose:
+        out = (size - 1) * s - before - after + d * (k - 1) + output_padding + 1
+        return (
+            f"{axis}_out = ({size} - 1)*{s} - {before} - {after} + {d}*({k}-1) + "
+            f"{output_padding} + 1 = {out}",
+            out,
+        )
+    out = (size + before + after - d * (k - 1) - 1) // s + 1
+    return (
+        f"{axis}_out = floor(({size} + {before} + {after} - {d}*({k}-1) - 1) / {s}) + 1 = {out}",
+        out,
+    )
+
+
 def _as4d(shape: Sequence[int], name: str) -> tuple[int, int, int, int]:
     dims = tuple(_int(v, name) for v in shape)
     if len(dims) == 3:
@@ -135,9 +168,17 @@ def conv2d_geometry(
     hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
     span_h, span_w = d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1
     if span_h > hp or span_w > wp:
+        formulas = [
+            text
+            for text, out in (
+                size_formula("H", h, kh, s[0], d[0], pads[0], pads[1]),
+                size_formula("W", w, kw, s[1], d[1], pads[2], pads[3]),
+            )
+            if out < 1
+        ]
         raise ParameterError(
             f"kernel {kh}x{kw} (dilation {_show(d)}) does not fit the padded input {hp}x{wp}: "
-            f"it spans {span_h}x{span_w}; pad more, or use a smaller kernel or dilation"
+            f"{'; '.join(formulas)}; pad more, or use a smaller kernel or dilation"
         )
     out = (n, f, (hp - span_h) // s[0] + 1, (wp - span_w) // s[1] + 1)
     return ConvGeometry(
@@ -185,12 +226,17 @@ def conv_transpose2d_geometry(
     pads = resolve_padding(
         padding, kernel_size=(kh, kw), dilation=d, stride=s, input_size=(h, w), transpose=True
     )
-    out_h = (h - 1) * s[0] - pads[0] - pads[1] + d[0] * (kh - 1) + op[0] + 1
-    out_w = (w - 1) * s[1] - pads[2] - pads[3] + d[1] * (kw - 1) + op[1] + 1
+    text_h, out_h = size_formula(
+        "H", h, kh, s[0], d[0], pads[0], pads[1], transpose=True, output_padding=op[0]
+    )
+    text_w, out_w = size_formula(
+        "W", w, kw, s[1], d[1], pads[2], pads[3], transpose=True, output_padding=op[1]
+    )
     if out_h < 1 or out_w < 1:
+        failing = "; ".join(t for t, o in ((text_h, out_h), (text_w, out_w)) if o < 1)
         raise ParameterError(
-            f"padding {pads} (top, bottom, left, right) leaves no output: "
-            f"(in - 1)*stride - pads + dilation*(k-1) + output_padding + 1 = {out_h}x{out_w}"
+            f"padding {pads} (top, bottom, left, right) leaves no output: {failing}; "
+            f"use less padding"
         )
     out = (n, fg * g, out_h, out_w)
     return ConvGeometry((n, c, h, w), (cw, fg, kh, kw), s, pads, d, g, op, True, out)

@@ -6,13 +6,17 @@ the calculator accepts exactly what the operations accept.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 from convcli.errors import ParameterError
-from convcli.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry, pair
-from convcli.padding import resolve_padding
+from convcli.geometry import (
+    ConvGeometry,
+    conv2d_geometry,
+    conv_transpose2d_geometry,
+    pair,
+    size_formula,
+)
 
 _SEP = re.compile(r"\s*[,x×]\s*")
 
@@ -83,18 +87,17 @@ def weight_shape_for(
 
 def conv_formula(geo: ConvGeometry, axis: int) -> str:
     """The output-size formula of one axis (0 = H, 1 = W) with the numbers in it."""
-    name = "HW"[axis]
-    size = geo.input_shape[2 + axis]
-    k, s, d = geo.kernel_size[axis], geo.stride[axis], geo.dilation[axis]
-    before, after = geo.padding[2 * axis], geo.padding[2 * axis + 1]
-    if geo.transpose:
-        op = geo.output_padding[axis]
-        out = (size - 1) * s - before - after + d * (k - 1) + op + 1
-        return (
-            f"{name}_out = ({size} - 1)*{s} - {before} - {after} + {d}*({k}-1) + {op} + 1 = {out}"
-        )
-    out = math.floor((size + before + after - d * (k - 1) - 1) / s) + 1
-    return f"{name}_out = floor(({size} + {before} + {after} - {d}*({k}-1) - 1) / {s}) + 1 = {out}"
+    return size_formula(
+        "HW"[axis],
+        geo.input_shape[2 + axis],
+        geo.kernel_size[axis],
+        geo.stride[axis],
+        geo.dilation[axis],
+        geo.padding[2 * axis],
+        geo.padding[2 * axis + 1],
+        transpose=geo.transpose,
+        output_padding=geo.output_padding[axis],
+    )[0]
 
 
 def _uncovered(geo: ConvGeometry, axis: int) -> list[int]:
@@ -202,71 +205,29 @@ def calculate(
     >>> r.formulas[0]
     'H_out = floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32'
     """
-    try:
-        if transpose:
-            geo = conv_transpose2d_geometry(
-                input_shape,
-                weight_shape,
-                stride=stride,
-                padding=padding,
-                output_padding=output_padding,
-                dilation=dilation,
-                groups=groups,
-            )
-        else:
-            geo = conv2d_geometry(
-                input_shape,
-                weight_shape,
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-                groups=groups,
-            )
-    except ParameterError as err:
-        formula = _failing_formula(
-            input_shape, weight_shape, stride, padding, dilation, transpose, output_padding
+    if transpose:
+        geo = conv_transpose2d_geometry(
+            input_shape,
+            weight_shape,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            dilation=dilation,
+            groups=groups,
         )
-        raise ParameterError(f"{err}{formula}") from None
+    else:
+        geo = conv2d_geometry(
+            input_shape,
+            weight_shape,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+        )
     formulas = [conv_formula(geo, 0), conv_formula(geo, 1)]
     if transpose:
         return ShapeResult(geo, formulas, [], output_padding_options(geo))
     return ShapeResult(geo, formulas, coverage_warnings(geo))
-
-
-def _failing_formula(input_shape, weight_shape, stride, padding, dilation, transpose, op) -> str:
-    """The formula, with numbers, of an axis that has no output (for error messages)."""
-    try:
-        n, c, h, w = (1,) * (4 - len(input_shape)) + tuple(input_shape)
-        kh, kw = weight_shape[-2:]
-        s, d = pair(stride, "stride"), pair(dilation, "dilation")
-        o = pair(op, "output_padding", minimum=0)
-        top, bottom, left, right = resolve_padding(
-            padding,
-            kernel_size=(kh, kw),
-            dilation=d,
-            stride=s,
-            input_size=(h, w),
-            transpose=transpose,
-        )
-    except (ParameterError, TypeError, ValueError):
-        return ""
-    parts = []
-    for name, size, k, st, di, before, after, extra in (
-        ("H", h, kh, s[0], d[0], top, bottom, o[0]),
-        ("W", w, kw, s[1], d[1], left, right, o[1]),
-    ):
-        if transpose:
-            out = (size - 1) * st - before - after + di * (k - 1) + extra + 1
-            text = (
-                f"{name}_out = ({size} - 1)*{st} - {before} - {after} + {di}*({k}-1) + "
-                f"{extra} + 1 = {out}"
-            )
-        else:
-            out = math.floor((size + before + after - di * (k - 1) - 1) / st) + 1
-            text = f"{name}_out = floor(({size} + {before} + {after} - {di}*({k}-1) - 1) / {st}) + 1 = {out}"  # noqa: E501
-        if out < 1:
-            parts.append(text)
-    return ("; " + "; ".join(parts)) if parts else ""
 
 
 def solve_target(
