@@ -23,8 +23,20 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def assert_close(actual, expected, *, rtol: float | None = None) -> None:
-    """Equal up to ``rtol`` times the expected output's scale (its largest magnitude).
+def term_scale(*arrays) -> float:
+    """Magnitude of one term of the sums an output is made of: the product of the factors'
+    largest magnitudes (e.g. ``term_scale(x, w)`` for a convolution).
+
+    Passed as ``assert_close``'s ``scale`` where an output can be a few terms that cancel
+    (a 1x1 output, a bias gradient): float32 rounding is relative to the terms, not to
+    what is left after they cancel.
+    """
+    return float(np.prod([np.max(np.abs(a), initial=0.0) for a in arrays]))
+
+
+def assert_close(actual, expected, *, rtol: float | None = None, scale: float = 0.0) -> None:
+    """Equal up to ``rtol`` times the expected output's scale (its largest magnitude, or
+    ``scale`` if that is larger).
 
     Default tolerance follows the dtype: 1e-5 for float32, 1e-10 for float64. An
     all-zero expectation is compared with scale 1. NaN anywhere fails.
@@ -36,7 +48,7 @@ def assert_close(actual, expected, *, rtol: float | None = None) -> None:
         rtol = 1e-5 if actual.dtype == np.float32 else 1e-10
     if actual.size == 0:
         return
-    scale = float(np.max(np.abs(expected))) or 1.0
+    scale = max(float(np.max(np.abs(expected))), scale) or 1.0
     diff = np.abs(actual.astype(np.float64) - expected)
     err = float(np.max(diff))
     worst = int(np.argmax(np.isnan(diff))) if np.isnan(err) else int(np.argmax(diff))
