@@ -75,6 +75,29 @@ def _transpose_back(case, y):
     return back
 
 
+@given(conv_cases(max_size=6))
+def test_backward_unbatched_matches_reference(case):
+    """(C, H, W) input and (F, H_out, W_out) grad_output: grad_x comes back 3-D."""
+    x = case.x[0]
+    y = conv2d(x, case.w, **_options(case))
+    gy = np.random.default_rng(6).standard_normal(y.shape)
+    gx, gw, gb = conv2d_backward(gy, x, case.w, **_options(case))
+    rx, rw, rb = ref_conv2d_backward(
+        gy[None],
+        x[None],
+        case.w,
+        stride=case.stride,
+        pads=case.pads,
+        dilation=case.dilation,
+        groups=case.groups,
+        mode=case.mode,
+    )
+    assert gx.shape == x.shape
+    assert_close(gx, rx[0])
+    assert_close(gw, rw)
+    assert_close(gb, rb)
+
+
 @given(conv_cases(modes=("zeros",), max_size=7))
 def test_adjoint_identity(case):
     """<conv2d(x), y> == <x, conv_transpose2d(y)>, the transpose sized to the input."""
