@@ -286,7 +286,10 @@ def load_filter(spec: str, *, base_dir: str | Path | None = None) -> Filter:
     named = None if spec.startswith((".", "/", "~")) else _named(spec)
     if named is not None:
         return Filter(as_weight_array(named, spec), description=spec.strip(), source=spec)
-    path = Path(spec).expanduser()
+    try:
+        path = Path(spec).expanduser()
+    except RuntimeError:  # "~name" for a user that does not exist
+        path = Path(spec)
     if base_dir is not None and not path.is_absolute():
         path = Path(base_dir) / path
     looks_like_path = "/" in spec or "\\" in spec or path.suffix.lower() in _FILE_SUFFIXES
@@ -463,6 +466,7 @@ def weight_for_channels(
             )
         return weight[None].astype(np.float32), 1
     per_group = weight.shape[1]
+    inferred = groups is None
     if groups is None:
         if channels % per_group:
             raise KernelError(
@@ -476,9 +480,16 @@ def weight_for_channels(
             f"{per_group * groups}, but the image has {channels} channels"
         )
     if weight.shape[0] % groups:
+        why = (
+            f"it takes {per_group} channel(s) per group, so the image's {channels} channels "
+            f"make groups={groups}"
+            if inferred
+            else f"groups={groups} was asked for"
+        )
         raise KernelError(
             f"kernel {f.source or 'weight'} has {weight.shape[0]} filters, not divisible by "
-            f"groups={groups}"
+            f"groups={groups}: {why}; give a (F, {channels}, Hf, Wf) weight for a full "
+            f"convolution of these channels"
         )
     return weight.astype(np.float32), groups
 

@@ -21,8 +21,8 @@ from convcli.geometry import (
 _SEP = re.compile(r"\s*[,x×]\s*")
 
 
-def parse_ints(text: str, what: str) -> tuple[int, ...]:
-    """``"1,3,224,224"``, ``"224x224"`` or ``"7"`` -> a tuple of non-negative ints."""
+def parse_ints(text: str, what: str, *, minimum: int = 1) -> tuple[int, ...]:
+    """``"1,3,224,224"``, ``"224x224"`` or ``"7"`` -> a tuple of ints >= ``minimum``."""
     parts = [p for p in _SEP.split(text.strip()) if p]
     try:
         values = tuple(int(p) for p in parts)
@@ -30,8 +30,8 @@ def parse_ints(text: str, what: str) -> tuple[int, ...]:
         raise ParameterError(
             f"{what} {text!r} must be integers like 1,3,224,224 or 224x224"
         ) from None
-    if not values or min(values) < 0:
-        raise ParameterError(f"{what} {text!r} must be non-negative integers")
+    if not values or min(values) < minimum:
+        raise ParameterError(f"{what} {text!r} must be integers >= {minimum}")
     return values
 
 
@@ -337,7 +337,9 @@ def parse_layer(text: str) -> Layer:
     def number(key: str, default):
         if key not in values:
             return default
-        parts = parse_ints(values[key], f"layer {text!r}: {key}")
+        parts = parse_ints(
+            values[key], f"layer {text!r}: {key}", minimum=0 if key in ("p", "op") else 1
+        )
         return parts[0] if len(parts) == 1 else parts
 
     kernel = parse_ints(values["k"], f"layer {text!r}: k")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
@@ -273,7 +273,6 @@ for _name, _fmt in (("chelsea.png", "PNG"), ("coffee.png", "JPEG")):
     _SEEDS.append(_buffer.getvalue())
 
 
-@settings(max_examples=60)
 @given(
     st.sampled_from(_SEEDS),
     st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=8),
