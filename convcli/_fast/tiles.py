@@ -58,9 +58,10 @@ def plan_tiles(
         block_w = width if full_width or width <= 8192 else 4096
     if rows is None:
         rows = max(1, min(height, budget // max(1, per_pixel * block_w)))
-        # Enough bands to keep every thread busy, when each band still has work (8+ rows).
+        # Enough bands to keep every thread busy, when each band still has real work:
+        # 8+ rows and 64K+ buffer elements (below that, handing out tiles costs more).
         bands = 2 * thread_count()
-        if height // bands >= 8:
+        if height // bands >= 8 and height * block_w * per_pixel >= bands << 16:
             rows = min(rows, -(-height // bands))
     # Whole images that fit several times in the budget go together (small batches).
     samples = 1
