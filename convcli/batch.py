@@ -24,7 +24,11 @@ class _Fields(dict):
 
 
 def is_template(output: str) -> bool:
-    return any(name in TEMPLATE_KEYS for _, name, _, _ in string.Formatter().parse(output) if name)
+    """True when ``output`` has ``{field}``s (unknown ones are reported when filled)."""
+    try:
+        return any(name is not None for _, name, _, _ in string.Formatter().parse(output))
+    except ValueError as err:
+        raise ParameterError(f"output template {output!r} is malformed ({err})") from None
 
 
 def plan_outputs(inputs: Sequence[str], output: str, *, fmt: str | None = None) -> list[str]:

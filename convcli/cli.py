@@ -55,102 +55,101 @@ def cli() -> None:
     """
 
 
-def image_options(func: Callable) -> Callable:
-    """Options shared by apply and upsample (inputs, outputs, reports)."""
-    options = [
-        click.argument("inputs", nargs=-1, required=True, metavar="INPUT..."),
-        click.option(
-            "-o",
-            "--output",
-            required=True,
-            help="Output file, '-' for stdout, a directory ending in '/', or a "
-            "template with {stem} {name} {ext} {index} {frame}.",
-        ),
-        click.option(
-            "--range",
-            "value_range",
-            type=click.Choice(["clip", "abs", "normalize"]),
-            default="clip",
-            show_default=True,
-            help="How values outside [0,1] become pixels.",
-        ),
-        click.option(
-            "--depth",
-            type=click.Choice(["8", "16"]),
-            help="Bits per channel of the output (default: the input's).",
-        ),
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(FORMATS, case_sensitive=False),
-            help="Output format (default: from the extension; PNG for '-').",
-        ),
-        click.option(
-            "--compress-level",
-            type=click.IntRange(0, 9),
-            default=1,
-            show_default=True,
-            help="PNG compression (1 is fast; 9 is small).",
-        ),
-        click.option(
-            "--report",
-            "report_path",
-            metavar="PATH|-",
-            help="Write a JSON Lines record per image to PATH or stdout.",
-        ),
-        click.option("-q", "--quiet", is_flag=True, help="No per-image lines on stderr."),
-        click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails."),
-        click.option(
-            "--max-pixels",
-            type=click.IntRange(1),
-            metavar="N",
-            help="Refuse images with more pixels (default 178956970).",
-        ),
-        click.option(
-            "--threads",
-            type=click.IntRange(1),
-            metavar="N",
-            help="Worker threads (default: CONVCLI_THREADS or all cores).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _options(*options: Callable) -> Callable:
+    """Bundle click options into one decorator (they show in the order given)."""
+
+    def decorate(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
-def conv_options(func: Callable) -> Callable:
-    """Geometry options shared by apply and upsample."""
-    options = [
-        click.option("--stride", metavar="S|H,W", help="Step between windows."),
-        click.option("--padding", metavar="SPEC", help="same, valid, N, H,W or T,B,L,R."),
-        click.option("--dilation", metavar="D|H,W", help="Spacing between kernel taps."),
-        click.option("--groups", type=click.IntRange(1), help="Channel groups of a 4-D weight."),
-        click.option(
-            "--bias",
-            metavar="B[,B...]",
-            help="Added after filtering, in pixel units (one value, or one per output channel).",
-        ),
-        click.option(
-            "--flip",
-            is_flag=True,
-            default=None,
-            help="Rotate kernels 180 degrees: true convolution.",
-        ),
-        click.option(
-            "--normalize",
-            is_flag=True,
-            default=None,
-            help="Divide each kernel by its sum (an error for zero-sum kernels).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+io_options = _options(
+    click.argument("inputs", nargs=-1, required=True, metavar="INPUT..."),
+    click.option(
+        "-o",
+        "--output",
+        required=True,
+        help="Output file, '-' for stdout, a directory ending in '/', or a "
+        "template with {stem} {name} {ext} {index} {frame}.",
+    ),
+)
+
+conv_options = _options(
+    click.option("--stride", metavar="S|H,W", help="Step between windows."),
+    click.option("--padding", metavar="SPEC", help="same, valid, N, H,W or T,B,L,R."),
+    click.option("--dilation", metavar="D|H,W", help="Spacing between kernel taps."),
+    click.option("--groups", type=click.IntRange(1), help="Channel groups of a 4-D weight."),
+    click.option(
+        "--bias",
+        metavar="B[,B...]",
+        help="Added after filtering, in pixel units (one value, or one per output channel).",
+    ),
+    click.option(
+        "--flip", is_flag=True, default=None, help="Rotate kernels 180 degrees: true convolution."
+    ),
+    click.option(
+        "--normalize",
+        is_flag=True,
+        default=None,
+        help="Divide each kernel by its sum (an error for zero-sum kernels).",
+    ),
+)
+
+output_options = _options(
+    click.option(
+        "--range",
+        "value_range",
+        type=click.Choice(["clip", "abs", "normalize"]),
+        default="clip",
+        show_default=True,
+        help="How values outside [0,1] become pixels.",
+    ),
+    click.option(
+        "--depth",
+        type=click.Choice(["8", "16"]),
+        help="Bits per channel of the output (default: the input's).",
+    ),
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS, case_sensitive=False),
+        help="Output format (default: from the extension; PNG for '-').",
+    ),
+    click.option(
+        "--compress-level",
+        type=click.IntRange(0, 9),
+        default=1,
+        show_default=True,
+        help="PNG compression (1 is fast; 9 is small).",
+    ),
+    click.option(
+        "--report",
+        "report_path",
+        metavar="PATH|-",
+        help="Write a JSON Lines record per image to PATH or stdout.",
+    ),
+    click.option("-q", "--quiet", is_flag=True, help="No per-image lines on stderr."),
+    click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails."),
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(1),
+        metavar="N",
+        help="Refuse images with more pixels (default 178956970).",
+    ),
+    click.option(
+        "--threads",
+        type=click.IntRange(1),
+        metavar="N",
+        help="Worker threads (default: CONVCLI_THREADS or all cores).",
+    ),
+)
 
 
 @cli.command()
-@image_options
-@conv_options
+@io_options
 @click.option(
     "-k",
     "--kernel",
@@ -160,9 +159,11 @@ def conv_options(func: Callable) -> Callable:
     metavar="SPEC",
     help="Kernel name, inline matrix or filter file; repeat to apply in order.",
 )
+@conv_options
 @click.option(
-    "--pad-mode", type=click.Choice(PAD_MODES), help="How borders are padded  [default: reflect]"
+    "--pad-mode", type=click.Choice(PAD_MODES), help="How borders are padded.  [default: reflect]"
 )
+@output_options
 @click.pass_context
 def apply(ctx: click.Context, **options) -> None:
     """Filter images with one or more kernels (cross-correlation, as in PyTorch).
@@ -186,8 +187,7 @@ def apply(ctx: click.Context, **options) -> None:
 
 
 @cli.command()
-@image_options
-@conv_options
+@io_options
 @click.option(
     "--factor",
     type=click.IntRange(1),
@@ -203,11 +203,13 @@ def apply(ctx: click.Context, **options) -> None:
     metavar="SPEC",
     help="bilinear (default), nearest, or any kernel spec or filter file.",
 )
+@conv_options
 @click.option(
     "--output-padding",
     metavar="P|H,W",
     help="Extra rows/columns at the bottom/right (smaller than the stride).",
 )
+@output_options
 @click.pass_context
 def upsample(ctx: click.Context, **options) -> None:
     """Enlarge images by transposed convolution (fractionally strided).

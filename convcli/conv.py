@@ -348,7 +348,10 @@ def _grad_weight(source, g, weight_shape, stride, dilation, groups, dtype) -> np
         grad = split_groups(grad.reshape(*grad.shape[:2], -1), groups)[..., : planes.length]
         return np.matmul(grad, cols.transpose(0, 1, 3, 2)).sum(axis=0)
 
-    return np.sum(run_parallel(work, tiles), axis=0).reshape(weight_shape)
+    parts = run_parallel(work, tiles)
+    if not parts:  # an empty batch
+        return np.zeros(weight_shape, dtype)
+    return np.sum(parts, axis=0).reshape(weight_shape)
 
 
 def conv2d_output_shape(

@@ -110,7 +110,8 @@ def _as4d(shape: Sequence[int], name: str) -> tuple[int, int, int, int]:
             f"{name} must be (N, C, H, W) or unbatched (C, H, W); got {len(dims)} dimensions "
             f"{tuple(shape)}"
         )
-    if min(dims) < 1:
+    # An empty batch (N = 0) is allowed, as in PyTorch: the result is empty too.
+    if min(dims[1:]) < 1 or dims[0] < 0:
         raise ParameterError(f"{name} {tuple(shape)} has an empty dimension")
     return dims  # type: ignore[return-value]
 

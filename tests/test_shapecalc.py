@@ -1,0 +1,114 @@
+"""shapecalc.py against the real operations."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from convcli import ParameterError, conv2d, conv_transpose2d
+from convcli.shapecalc import (
+    calculate,
+    chain,
+    parse_layer,
+    parse_shape,
+    solve_target,
+    weight_shape_for,
+)
+
+
+@given(
+    st.integers(1, 12),
+    st.integers(1, 5),
+    st.integers(1, 3),
+    st.integers(0, 2),
+    st.integers(1, 2),
+    st.booleans(),
+)
+def test_calculated_shape_is_the_real_shape_and_the_formula_says_so(size, k, s, p, d, transpose):
+    x = np.zeros((1, 2, size, size + 1))
+    try:
+        if transpose:
+            y = conv_transpose2d(x, np.zeros((2, 3, k, k)), stride=s, padding=p, dilation=d)
+        else:
+            y = conv2d(x, np.zeros((3, 2, k, k)), stride=s, padding=p, dilation=d)
+    except ParameterError:
+        with pytest.raises(ParameterError):
+            calculate(
+                x.shape,
+                (2, 3, k, k) if transpose else (3, 2, k, k),
+                stride=s,
+                padding=p,
+                dilation=d,
+                transpose=transpose,
+            )
+        return
+    weight = (2, 3, k, k) if transpose else (3, 2, k, k)
+    r = calculate(x.shape, weight, stride=s, padding=p, dilation=d, transpose=transpose)
+    assert r.geometry.output_shape == y.shape
+    for formula, out in zip(r.formulas, y.shape[2:], strict=True):
+        expression, value = formula.split("=", 1)[1].rsplit("=", 1)
+        assert int(value) == out
+        assert (
+            eval(expression.replace("floor", "")) // 1 == out
+            or int(eval(expression.replace("floor((", "((").replace(") / ", ") // "))) == out
+        )
+
+
+def test_coverage_warning_names_unread_rows():
+    r = calculate((1, 1, 10, 10), (1, 1, 3, 3), stride=4)
+    assert "4 input rows (H index 3, 7, 8, 9) are never read" in r.warnings[0]
+    assert calculate((1, 1, 9, 9), (1, 1, 3, 3), stride=3).warnings == []
+
+
+def test_transposed_output_padding_options():
+    r = calculate((1, 1, 2, 2), (1, 1, 3, 3), stride=2, padding=1, transpose=True)
+    assert r.output_padding_options[0] == [(0, 3), (1, 4)]
+
+
+@given(st.integers(3, 40), st.integers(1, 5), st.integers(1, 3), st.integers(1, 40), st.booleans())
+def test_solved_padding_reaches_the_target(size, k, s, target, transpose):
+    try:
+        pads, op = solve_target(
+            (size, size), (k, k), target_hw=(target, target), stride=s, transpose=transpose
+        )
+    except ParameterError as err:
+        assert "no padding gives H" in str(err)
+        return
+    assume(True)
+    x = np.zeros((1, 1, size, size))
+    if transpose:
+        assert pads[0] == pads[1]
+        y = conv_transpose2d(
+            x, np.zeros((1, 1, k, k)), stride=s, padding=pads[::2], output_padding=op
+        )
+    else:
+        y = conv2d(x, np.zeros((1, 1, k, k)), stride=s, padding=pads)
+    assert y.shape[2:] == (target, target)
+
+
+def test_resnet_stem_chain_and_errors():
+    r = chain((1, 3, 224, 224), [parse_layer("k=7,s=2,p=3,f=64"), parse_layer("k=3,s=2,p=1")])
+    assert [row[2].geometry.output_shape for row in r.rows] == [(1, 64, 112, 112), (1, 64, 56, 56)]
+    assert "112" in r.text() and r.as_dict()["layers"][1]["output_shape"] == [1, 64, 56, 56]
+    with pytest.raises(ParameterError, match="layer 2"):
+        chain((1, 3, 8, 8), [parse_layer("k=3"), parse_layer("k=9")])
+    with pytest.raises(ParameterError, match="key=value"):
+        parse_layer("k=3,q=1")
+
+
+def test_parsers_and_weight_rule():
+    assert parse_shape("1, 3, 5, 7") == (1, 3, 5, 7) and parse_shape("5x7") == (1, 1, 5, 7)
+    with pytest.raises(ParameterError, match="input shape"):
+        parse_shape("1,2,3,4,5")
+    assert weight_shape_for((3,), 3) == ((3, 1, 3, 3), 3)
+    assert weight_shape_for((5, 5), 3, filters=16) == ((16, 3, 5, 5), 1)
+    assert weight_shape_for((3, 5, 5), 3) == ((1, 3, 5, 5), 1)
+
+
+def test_impossible_configuration_shows_the_formula():
+    with pytest.raises(ParameterError, match=re.escape("H_out = floor((5 + 0 + 0 - 1*(7-1) - 1)")):
+        calculate((1, 1, 5, 5), (1, 1, 7, 7))
