@@ -33,7 +33,7 @@ EXAMPLES = [
     (
         "luma-edges",
         "coffee.png",
-        ["-k", "filters/luma.toml", "-k", "laplacian", "--range", "normalize"],
+        ["-k", "filters/luma.toml", "-k", "edge", "--range", "abs"],
     ),
     ("sobel-xy", "coffee.png", ["-k", "filters/sobel-xy.json", "-o", "{tmp}/sobel-xy.npy"]),
 ]
@@ -56,7 +56,7 @@ def run(name: str, source: str, args: list[str] | None, tmp: Path) -> tuple[Path
     if "-o" not in args:
         real += ["-o", str(out)]
     else:  # a 2-channel result: show the channels side by side as gray
-        command = command[:-2]
+        command = [c.replace("{tmp}/", "") for c in command[:-2]]
     subprocess.run([*real, "-q"], cwd=ROOT, check=True)
     if not out.exists():
         import numpy as np
