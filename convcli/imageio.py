@@ -180,7 +180,7 @@ def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
     """One Pillow frame -> ((C, H, W) float32, depth, has_alpha)."""
     mode = im.mode
     if mode.startswith("I;16"):
-        return np.asarray(im, np.uint16)[None].astype(np.float32) / 65535, 16, False
+        return _scaled_planes(np.asarray(im, np.uint16), 65535), 16, False
     if mode == "I":
         values = np.asarray(im, np.int64)
         # 32-bit integer gray is how Pillow hands over some 16-bit files.
@@ -205,9 +205,21 @@ def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
         im = im.convert("RGBA")
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
-    array = np.asarray(im, np.uint8)
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return array.astype(np.float32) / 255, 8, im.mode in ("LA", "RGBA")
+    return _scaled_planes(np.asarray(im, np.uint8), 255), 8, im.mode in ("LA", "RGBA")
+
+
+def _scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
+    """(H, W[, C]) integers -> (C, H, W) float32 / top, one channel at a time.
+
+    Converting the interleaved array in one go is several times slower (a strided
+    read through a temporary); per-channel divisions into one result are not.
+    """
+    if array.ndim == 2:
+        array = array[..., None]
+    out = np.empty((array.shape[2], *array.shape[:2]), np.float32)
+    for c in range(array.shape[2]):
+        np.divide(array[..., c], np.float32(top), out=out[c], dtype=np.float32)
+    return out
 
 
 def _tiff_bits(im) -> int | None:
@@ -299,9 +311,12 @@ _DEPTH16_FORMATS = {"PNG", "TIFF", "NPY"}
 
 
 def to_integers(pixels: np.ndarray, depth: int) -> np.ndarray:
-    """[0, 1] floats -> uint8/uint16, clipped and rounded (never wrapped around)."""
+    """[0, 1] floats -> uint8/uint16, clipped and rounded (never wrapped around); NaN -> 0."""
     top = 65535 if depth == 16 else 255
-    scaled = np.rint(np.clip(np.nan_to_num(pixels, nan=0.0), 0.0, 1.0) * top)
+    scaled = np.multiply(pixels, np.float32(top), dtype=np.float32)
+    np.nan_to_num(scaled, copy=False, nan=0.0)
+    np.clip(scaled, 0, top, out=scaled)
+    np.rint(scaled, out=scaled)
     return scaled.astype(np.uint16 if depth == 16 else np.uint8)
 
 

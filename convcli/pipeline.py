@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -174,11 +175,22 @@ def apply_steps(
         alpha = x[:, -1:]
         safe = np.where(alpha > 1e-6, alpha, 1.0)
         x[:, :-1] = np.where(alpha > 1e-6, x[:, :-1] / safe, 0.0)
-    axes = (1, 2, 3)
-    result.minimum = np.nanmin(x, axis=axes) if x.size else np.zeros(len(x))
-    result.maximum = np.nanmax(x, axis=axes) if x.size else np.zeros(len(x))
+    result.minimum = _extreme(x, np.min, np.nanmin)
+    result.maximum = _extreme(x, np.max, np.nanmax)
     result.pixels = map_range(x, value_range, result)
     return result
+
+
+def _extreme(x: np.ndarray, fast, nan_aware) -> np.ndarray:
+    """Per-sample min or max; the NaN-aware (slower) reduction only when NaN is there."""
+    if x.size == 0:
+        return np.zeros(len(x))
+    values = fast(x, axis=(1, 2, 3))
+    if np.isnan(values).any():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN sample
+            values = nan_aware(x, axis=(1, 2, 3))
+    return values
 
 
 def _channels_taken(step: Step) -> int:
@@ -198,7 +210,8 @@ def map_range(x: np.ndarray, value_range: str, result: Result) -> np.ndarray:
         x = np.where(high > low, (x - low) / span, 0.0).astype(np.float32)
     result.clipped_low = np.count_nonzero(x < 0, axis=axes)
     result.clipped_high = np.count_nonzero(x > 1, axis=axes)
-    return np.clip(x, 0.0, 1.0)
+    # x is this pipeline's own result (never the caller's array): clip it in place.
+    return np.clip(x, 0.0, 1.0, out=x)
 
 
 def estimate_bytes(shape: tuple[int, ...], steps: list[Step]) -> int:
