@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -125,23 +125,21 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
         raise OutputError(
             f"{path}: the directory {str(directory)!r} does not exist; create it first"
         )
+    # The name is chosen before the file exists, so that whenever the block is left
+    # (even by a Ctrl-C between creating the file and using it) cleanup knows it.
+    temporary = directory / f".{target.name}.{secrets.token_hex(6)}.part"
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
-    except OSError as err:
-        raise OutputError(f"{path}: cannot write in {str(directory)!r} ({err.strerror})") from None
-    try:
+        # O_EXCL: never an existing file; mode 0o666 less the umask, as any new output.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        # mkstemp creates files private (0600); give the output the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, target)
     except BaseException as err:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if not isinstance(err, FileExistsError):
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         if isinstance(err, OSError) and not isinstance(err, BrokenPipeError):
             raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
         raise
