@@ -33,7 +33,25 @@ def fail(err: ConvcliError) -> CommandError:
     return CommandError(str(err), err.exit_code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 96})
+class ConvcliGroup(click.Group):
+    """The command group; a reader of stdout going away (``| head``) ends it quietly.
+
+    Click would report a closed pipe as exit 1; here it is 141, as for any
+    program stopped by SIGPIPE, with nothing on stderr.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(141) from None
+
+
+@click.group(
+    cls=ConvcliGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 96},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="convcli")
 def cli() -> None:
     """Image convolution from the shell, with PyTorch's semantics and numbers.
@@ -323,9 +341,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
-    except BrokenPipeError:
-        _silence_stdout()
-        sys.exit(141)
     except KeyboardInterrupt:
         click.echo("\nAborted.", err=True)
         sys.exit(130)
