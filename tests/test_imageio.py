@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 
 from convcli import ImageError, OutputError, ParameterError
 from convcli.imageio import read_image, read_image_shape, to_integers, write_image
-from convcli.png16 import read_png16
+from convcli.png import read_png16
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
