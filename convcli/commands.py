@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import click
@@ -124,14 +125,23 @@ def _steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeli
 
 @dataclass
 class Loaded:
-    index: int
     path: str
     target: str
     image: imageio.Image
 
+    @property
+    def batch_key(self) -> tuple:
+        """Images with equal keys can run as one (N, C, H, W) batch."""
+        return self.image.pixels.shape[1:], self.image.has_alpha, self.image.depth
+
+
+_BATCH_PIXELS = 1 << 27  # values per batch: keeps a batch's memory in hand
+
 
 def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
-    """Read every input, filter same-shaped images as one batch, write and report."""
+    """Read each input (the next one while this one is filtered), filter consecutive
+    same-shaped images as one batch, write and report; a failing input does not
+    stop the others unless --fail-fast."""
     if options["threads"]:
         os.environ["CONVCLI_THREADS"] = str(options["threads"])
     inputs = list(options["inputs"])
@@ -157,26 +167,36 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         if options["fail_fast"]:
             ctx.exit(worst)
 
+    def run(group: list[Loaded]) -> None:
+        try:
+            _run_group(group, steps, options, report_stream, quiet)
+        except ConvcliError as err:
+            for item in group:
+                failed(err, item.path)
+        progress.update(len(group))
+
     try:
-        loaded: list[Loaded] = []
-        for index, (path, target) in enumerate(zip(inputs, targets, strict=True)):
-            try:
-                image = imageio.read_image(path, max_pixels=max_pixels)
-            except ConvcliError as err:
-                failed(err, path)
-                continue
-            for warning in image.warnings:
+        with _progress(len(inputs), quiet) as progress:
+            group: list[Loaded] = []
+            for path, target, outcome in _read_ahead(inputs, targets, max_pixels):
+                if isinstance(outcome, ConvcliError):
+                    if group:  # keep messages in input order
+                        run(group)
+                        group = []
+                    failed(outcome, path)
+                    progress.update(1)
+                    continue
                 if not quiet:
-                    click.echo(f"Warning: {warning}", err=True)
-            loaded.append(Loaded(index, path, target, image))
-        with _progress(len(loaded), quiet) as progress:
-            for group in _groups(loaded):
-                try:
-                    _run_group(group, steps, options, report_stream, quiet)
-                except ConvcliError as err:
-                    for item in group:
-                        failed(err, item.path)
-                progress.update(len(group))
+                    for warning in outcome.warnings:
+                        click.echo(f"Warning: {warning}", err=True)
+                item = Loaded(path, target, outcome)
+                size = sum(i.image.pixels.size for i in group) + outcome.pixels.size
+                if group and (item.batch_key != group[0].batch_key or size > _BATCH_PIXELS):
+                    run(group)
+                    group = []
+                group.append(item)
+            if group:
+                run(group)
     finally:
         if report_stream not in (None, sys.stdout):
             report_stream.close()
@@ -184,23 +204,30 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         ctx.exit(worst)
 
 
-def _groups(loaded: list[Loaded]) -> list[list[Loaded]]:
-    """Consecutive images of one shape, alpha and depth run as one (N, C, H, W) batch."""
-    groups: list[list[Loaded]] = []
-    budget = 1 << 27  # pixels per batch: keeps a batch's memory in hand
-    for item in loaded:
-        key = (item.image.pixels.shape[1:], item.image.has_alpha, item.image.depth)
-        last = groups[-1] if groups else None
-        if (
-            last
-            and (last[0].image.pixels.shape[1:], last[0].image.has_alpha, last[0].image.depth)
-            == key
-            and sum(i.image.pixels.size for i in last) + item.image.pixels.size <= budget
-        ):
-            last.append(item)
-        else:
-            groups.append([item])
-    return groups
+def _read_ahead(inputs: list[str], targets: list[str], max_pixels: int):
+    """Yield (path, target, Image or the ConvcliError reading it), in input order,
+    decoding the next input on a background thread while the caller works on this one."""
+
+    def read(path: str) -> imageio.Image | ConvcliError:
+        try:
+            return imageio.read_image(path, max_pixels=max_pixels)
+        except ConvcliError as err:
+            return err
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="convcli-read") as reader:
+
+        def start(index: int):
+            # Standard input is read in the foreground: a blocked read in a worker
+            # thread would keep Ctrl-C from ending the process.
+            if index >= len(inputs) or inputs[index] == "-":
+                return None
+            return reader.submit(read, inputs[index])
+
+        pending = start(0)
+        for index, (path, target) in enumerate(zip(inputs, targets, strict=True)):
+            outcome = read(path) if pending is None else pending.result()
+            pending = start(index + 1)
+            yield path, target, outcome
 
 
 def _available_memory() -> int | None:
