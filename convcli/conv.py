@@ -48,12 +48,16 @@ def _real_array(value, name: str) -> np.ndarray:
 def _arrays(x, weight, *more) -> tuple[np.ndarray, np.ndarray, np.dtype, bool]:
     """Arrays, the result dtype, and whether ``x`` was unbatched (then made 4-D)."""
     x, weight = _real_array(x, "x"), _real_array(weight, "weight")
-    more = tuple((name, _real_array(a, name)) for name, a in more)
+    for name, a in more:
+        _real_array(a, name)
     if x.ndim not in (3, 4):
         raise ParameterError(
             f"x must be (N, C, H, W) or unbatched (C, H, W); got {x.ndim} dimensions {x.shape}"
         )
-    dtype = np.result_type(x, weight, *(a for _, a in more), np.float32)
+    if 0 in x.shape[-3:]:
+        raise ParameterError(f"x {x.shape} has an empty dimension; C, H and W must be at least 1")
+    # As in PyTorch, x and weight set the dtype; other arrays (grad_output) follow it.
+    dtype = np.result_type(x, weight, np.float32)
     return (x[None] if x.ndim == 3 else x), weight, dtype, x.ndim == 3
 
 
@@ -292,7 +296,7 @@ def conv2d_backward(
         groups=groups,
         padding_mode=padding_mode,
     )
-    g = np.asarray(grad_output)
+    g = np.asarray(grad_output, dtype)
     g = g[None] if unbatched and g.ndim == 3 else g
     if g.shape != geo.output_shape:
         expected = geo.output_shape[1:] if unbatched else geo.output_shape

@@ -54,7 +54,7 @@ def pair(value: int | Sequence[int], name: str, *, minimum: int = 1) -> Pair:
     >>> pair(2, "stride"), pair((1, 3), "dilation")
     ((2, 2), (1, 3))
     """
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         if len(value) != 2:
             raise ParameterError(f"{name} takes one value or two (h, w); got {tuple(value)!r}")
         values = (_int(value[0], name), _int(value[1], name))
@@ -102,6 +102,8 @@ def size_formula(
 
 
 def _as4d(shape: Sequence[int], name: str) -> tuple[int, int, int, int]:
+    if not isinstance(shape, Sequence) or isinstance(shape, (str, bytes)):
+        raise ParameterError(f"{name} must be a sequence of integers (N, C, H, W); got {shape!r}")
     dims = tuple(_int(v, name) for v in shape)
     if len(dims) == 3:
         dims = (1, *dims)
@@ -112,11 +114,15 @@ def _as4d(shape: Sequence[int], name: str) -> tuple[int, int, int, int]:
         )
     # An empty batch (N = 0) is allowed, as in PyTorch: the result is empty too.
     if min(dims[1:]) < 1 or dims[0] < 0:
-        raise ParameterError(f"{name} {tuple(shape)} has an empty dimension")
+        raise ParameterError(
+            f"{name} {tuple(shape)} has an empty dimension; C, H and W must be at least 1"
+        )
     return dims  # type: ignore[return-value]
 
 
 def _weight4d(shape: Sequence[int]) -> tuple[int, int, int, int]:
+    if not isinstance(shape, Sequence) or isinstance(shape, (str, bytes)):
+        raise ParameterError(f"weight_shape must be a sequence of 4 integers; got {shape!r}")
     dims = tuple(_int(v, "weight") for v in shape)
     if len(dims) != 4:
         raise ParameterError(

@@ -107,6 +107,10 @@ def resolve_padding(
             f"padding must be an integer, (h, w), (top, bottom, left, right), 'valid' or "
             f"'same'; got {padding!r}"
         )
+    if isinstance(padding, bytes):
+        raise ParameterError(
+            f"padding must be an integer, a tuple or 'same'/'valid'; got {padding!r}"
+        )
     if isinstance(padding, Sequence):
         values = tuple(_int(v, "padding") for v in padding)
         if len(values) == 2:
