@@ -22,7 +22,7 @@ from tests.reference import (
 )
 from tests.strategies import conv_cases
 
-TOLERANCE = {"direct": 1e-5, "separable": 1e-5, "gemm": 1e-5, "fft": 1e-4}
+TOLERANCE = {"direct": 1e-5, "separable": 1e-5, "gemm": 1e-5, "rows": 1e-5, "fft": 1e-4}
 
 
 @pytest.mark.parametrize("path", _fast.PATHS)

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 
 from convcli.errors import ParameterError
 
-PATHS = ("direct", "separable", "fft", "gemm")
+PATHS = ("direct", "separable", "fft", "gemm", "rows")
 
 _forced: str | None = None
 _tile_elements: int | None = None

@@ -115,19 +115,20 @@ def flat_im2col(planes: Planes, kernel: Pair, groups: int, dtype) -> np.ndarray:
 
 
 class Direct(Engine):
-    """Tap loop: for every non-zero tap, multiply a shifted flat slice and accumulate."""
+    """Tap loop: for every tap, multiply a shifted flat slice and accumulate.
+
+    Zero taps are multiplied too: ``0 * NaN`` is NaN in PyTorch, and here.
+    """
 
     def __init__(self, w: np.ndarray, **kw) -> None:
         super().__init__(w, **kw)
         self.w = w.astype(self.dtype).reshape(self.groups, self.fg, self.cg, self.kh, self.kw)
-        taps = [
-            (c, i, j)
+        self.taps = [
+            (c, i, j, self.w[None, :, :, c, i, j, None])
             for i in range(self.kh)
             for j in range(self.kw)
             for c in range(self.cg)
-            if np.any(self.w[:, :, c, i, j])
-        ] or [(0, 0, 0)]  # an all-zero kernel still writes zeros
-        self.taps = [(c, i, j, self.w[None, :, :, c, i, j, None]) for c, i, j in taps]
+        ]
 
     @property
     def per_pixel(self) -> int:
@@ -307,4 +308,61 @@ class Gemm(Engine):
         store(acc, out, self.groups, planes.pitch)
 
 
-ENGINES = {"direct": Direct, "separable": Separable, "fft": FFT, "gemm": Gemm}
+class Rows(Engine):
+    """One matrix product per output row, over column-shifted copies of the window.
+
+    im2col copies every input pixel ``C*kh*kw`` times. Here each window row is
+    copied only ``kw`` times, once per column tap, into ``z[row, j, c, :] =
+    win[c, row, j*dw :: sw]``; the ``kh`` rows an output row reads are then
+    consecutive in ``z``, so with K ordered (i, j, c) they form a
+    ``(kh*kw*C/G, wo)`` matrix at a uniform stride: a view, not a copy. A row
+    dilation ``dh`` sorts the copied rows by phase (row mod ``dh``) so that the
+    rows an output row reads stay consecutive. The product writes straight into
+    the output block. Depthwise 3x3 runs about twice as fast as the tap loop.
+    """
+
+    budget = 1 << 19  # z elements per tile; measured on 2 cores
+
+    def __init__(self, w: np.ndarray, **kw) -> None:
+        super().__init__(w, **kw)
+        matrix = w.astype(self.dtype).reshape(self.groups, self.fg, self.cg, self.kh, self.kw)
+        # K ordered (i, j, c), as z's rows are laid out.
+        matrix = matrix.transpose(0, 1, 3, 4, 2).reshape(self.groups, self.fg, -1)
+        self.matrix = np.ascontiguousarray(matrix)[None, :, None]  # (1, G, 1, F/G, K)
+
+    @property
+    def per_pixel(self) -> int:
+        return self.stride[0] * self.groups * self.cg * self.kw + self.f
+
+    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
+        n, _, h_in, _ = win.shape
+        ho, wo = out.shape[-2:]
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        per_phase = -(-h_in // dh)
+        z = scratch("shifted", (n, self.groups, dh, per_phase, self.kw, self.cg, wo), self.dtype)
+        source = split_groups(win, self.groups)  # (n, G, C/G, h_in, w_in)
+        for q in range(dh):
+            rows = source[..., q::dh, :]
+            for j in range(self.kw):
+                columns = rows[..., j * dw : j * dw + (wo - 1) * sw + 1 : sw]
+                z[:, :, q, : columns.shape[-2], j] = columns.transpose(0, 1, 3, 2, 4)
+        # Output row r reads rows r*sh + i*dh: phase (r*sh) % dh, rows from (r*sh)//dh on.
+        # Rows r0, r0 + period, ... share a phase and step ``advance`` rows in it.
+        period = dh // np.gcd(sh, dh)
+        advance = period * sh // dh
+        og = split_groups(out, self.groups).transpose(0, 1, 3, 2, 4)  # (n, G, ho, F/G, wo)
+        sn, sg, sq, sr, _, _, sx = z.strides
+        for r0 in range(min(period, ho)):
+            q, first = divmod(r0 * sh, dh)[::-1]
+            count = len(range(r0, ho, period))
+            start = z[:, :, q, first]
+            b = np.lib.stride_tricks.as_strided(
+                start,
+                (n, self.groups, count, self.kh * self.kw * self.cg, wo),
+                (sn, sg, advance * sr, wo * sx, sx),
+                writeable=False,
+            )
+            np.matmul(self.matrix, b, out=og[:, :, r0::period])
+
+
+ENGINES = {"direct": Direct, "separable": Separable, "fft": FFT, "gemm": Gemm, "rows": Rows}
