@@ -15,6 +15,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -381,7 +382,7 @@ def write_image(
     n, channels = pixels.shape[:2]
     if fmt == "NPY":
         with atomic_output(path) as stream:
-            np.save(stream, (pixels[0] if n == 1 else pixels).astype(np.float32))
+            write_npy(pixels[0] if n == 1 else pixels, stream)
         return []
     notes: list[str] = []
     if depth not in (8, 16):
@@ -424,6 +425,28 @@ def write_image(
     with atomic_output(path) as stream:
         stream.write(encoded.getbuffer())
     return notes
+
+
+def write_npy(array: np.ndarray, stream: BinaryIO) -> None:
+    """Write ``array`` as a float32 ``.npy`` through ``stream.write`` only.
+
+    ``np.save`` hands real files to ``ndarray.tofile``, which writes with C
+    ``fwrite`` on the file descriptor: a closed pipe then surfaces as
+    ``OSError: N requested and 0 written`` instead of ``BrokenPipeError``.
+    The header and the array's own buffer go through the stream instead (no
+    copy of the data), so every failure is an ordinary Python I/O error.
+
+    Examples
+    --------
+    >>> buffer = io.BytesIO()
+    >>> write_npy(np.arange(6).reshape(2, 3), buffer)
+    >>> np.load(io.BytesIO(buffer.getvalue())).dtype
+    dtype('float32')
+    """
+    array = np.ascontiguousarray(array, np.float32)
+    header = np.lib.format.header_data_from_array_1_0(array)
+    np.lib.format.write_array_header_1_0(stream, header)
+    stream.write(array.reshape(-1).view(np.uint8).data)
 
 
 def _to_pil(values: np.ndarray, depth: int):

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from convcli import OutputError, ParameterError
-from convcli.outputs import atomic_output, check_output_path, output_format_for
+from convcli.imageio import write_image
+from convcli.outputs import CompleteWrites, atomic_output, check_output_path, output_format_for
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
 
 
 def test_formats_by_extension_and_option():
@@ -106,6 +112,60 @@ def test_named_pipe_is_written_directly(tmp_path):
     assert fifo.exists() and not fifo.is_file()
 
 
-def test_stdout(capfdbinary, monkeypatch):
+def test_stdout(capfdbinary):
     with atomic_output("-") as stream:
-        assert stream is sys.stdout.buffer
+        assert stream.raw is sys.stdout.buffer
+        stream.write(b"to stdout")
+    assert capfdbinary.readouterr().out == b"to stdout"
+
+
+class _Trickle:
+    """A stream that takes at most 3 bytes per write, as a pipe may."""
+
+    def __init__(self):
+        self.data = bytearray()
+
+    def write(self, data):
+        self.data += bytes(data[:3])
+        return min(3, len(data))
+
+
+def test_short_writes_are_completed():
+    trickle = _Trickle()
+    assert CompleteWrites(trickle).write(np.arange(10, dtype=np.uint16).data) == 20
+    assert bytes(trickle.data) == np.arange(10, dtype=np.uint16).tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["npy", "png", "tif"])
+def test_closed_pipe_raises_broken_pipe(tmp_path, fmt):
+    # np.save wrote through fwrite on the descriptor: "OSError: N requested and 0 written".
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with pytest.raises(BrokenPipeError):
+            write_image(np.zeros((3, 300, 300), np.float32), f"/dev/fd/{write_end}", fmt=fmt)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("fmt", ["npy", "png"])
+def test_reader_leaving_mid_write_exits_141_quietly(tmp_path, fmt):
+    big = tmp_path / "big.npy"
+    np.save(big, np.random.default_rng(0).random((3, 1000, 1000), np.float32))
+    command = f"{sys.executable} -m convcli apply {big} -k box:3 -o - --format {fmt} -q"
+    result = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command} | head -c 10 > /dev/null"],
+        capture_output=True,
+    )
+    assert b"Traceback" not in result.stderr, result.stderr.decode()
+    assert result.returncode == 141, result.stderr.decode()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+def test_full_stdout_is_one_error_line(tmp_path):
+    command = f"{sys.executable} -m convcli apply {SAMPLE} -k box:3 -o - -q > /dev/full"
+    result = subprocess.run(["bash", "-c", command], capture_output=True)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: {SAMPLE}: <stdout>: cannot write (No space left on device)"
+    ]
