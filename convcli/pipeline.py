@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from convcli.conv import conv2d, conv_transpose2d
 from convcli.errors import ParameterError
-from convcli.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry
+from convcli.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry, pair
 from convcli.kernels import Filter, flip_kernel, normalize_kernel, weight_for_channels
 
 RANGES = ("clip", "abs", "normalize")
@@ -32,7 +32,7 @@ class Step:
     padding: object = "same"
     dilation: int | tuple[int, int] = 1
     groups: int | None = None
-    pad_mode: str = "reflect"
+    pad_mode: str | None = None  # None: reflect, or symmetric where the image is too small
     flip: bool = False
     normalize: bool = False
     bias: tuple[float, ...] | None = None
@@ -42,27 +42,35 @@ class Step:
 
 @dataclass
 class Result:
-    """Output pixels and, per sample, what the report needs."""
+    """The filtered values (raw floats, alpha divided back out) and what reports need."""
 
-    pixels: np.ndarray
+    values: np.ndarray
     has_alpha: bool = False
     geometries: list[ConvGeometry] = field(default_factory=list)
     weight_shapes: list[tuple[int, ...]] = field(default_factory=list)
-    minimum: np.ndarray | None = None
+    minimum: np.ndarray | None = None  # per sample, NaN ignored
     maximum: np.ndarray | None = None
-    clipped_low: np.ndarray | None = None
-    clipped_high: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
 
 
 def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | None]:
     """(4-D float32 weight, groups, bias) for an input of ``channels``."""
     f = step.filter
+    if step.groups is not None and f.weight.ndim != 4:
+        raise ParameterError(
+            f"groups={step.groups} applies to 4-D (F, C/groups, Hf, Wf) weights; kernel "
+            f"{f.source or 'weight'} is {f.weight.ndim}-D (a 2-D kernel already filters each "
+            f"channel on its own); drop --groups"
+        )
     weight = f.weight
     if step.flip:
         weight = flip_kernel(weight)
     if step.normalize:
         weight = normalize_kernel(weight)
+        if step.transpose:
+            # A transposed convolution spreads each pixel over stride_h * stride_w outputs:
+            # a kernel summing to that keeps a flat image flat (when its phases sum alike).
+            weight = weight * math.prod(pair(step.stride, "stride"))
     shaped = Filter(weight, f.bias, f.options, f.description, f.source)
     weight, groups = weight_for_channels(shaped, channels, groups=step.groups)
     if step.transpose and f.weight.ndim == 4:
@@ -84,41 +92,39 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
 def geometry(step: Step, shape: tuple[int, ...]) -> ConvGeometry:
     """The validated geometry of a step on an input of ``shape`` (N, C, H, W)."""
     weight, groups, _ = prepare(step, shape[1])
+    return _geometry(step, shape, weight.shape, groups)
+
+
+def _geometry(step: Step, shape, weight_shape, groups: int) -> ConvGeometry:
+    options = dict(stride=step.stride, padding=step.padding, dilation=step.dilation, groups=groups)
     if step.transpose:
         return conv_transpose2d_geometry(
-            shape,
-            weight.shape,
-            stride=step.stride,
-            padding=step.padding,
-            output_padding=step.output_padding,
-            dilation=step.dilation,
-            groups=groups,
+            shape, weight_shape, output_padding=step.output_padding, **options
         )
-    return conv2d_geometry(
-        shape,
-        weight.shape,
-        stride=step.stride,
-        padding=step.padding,
-        dilation=step.dilation,
-        groups=groups,
-        padding_mode=step.pad_mode,
-    )
+    if step.pad_mode is not None:
+        return conv2d_geometry(shape, weight_shape, padding_mode=step.pad_mode, **options)
+    # The default: reflect (no dark border), unless the image is too small to mirror
+    # that far; then symmetric, which mirrors with the edge pixel repeated.
+    geo = conv2d_geometry(shape, weight_shape, padding_mode="zeros", **options)
+    top, bottom, left, right = geo.padding
+    fits = max(top, bottom) < shape[2] and max(left, right) < shape[3]
+    return replace(geo, padding_mode="reflect" if fits else "symmetric")
 
 
 def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:
     """One convolution (or transposed convolution) of (N, C, H, W) float32 pixels."""
     weight, groups, bias = prepare(step, x.shape[1])
-    geo = geometry(step, x.shape)
+    geo = _geometry(step, x.shape, weight.shape, groups)
     if not step.transpose:
         y = conv2d(
             x,
             weight,
             bias,
-            stride=step.stride,
-            padding=step.padding,
-            dilation=step.dilation,
+            stride=geo.stride,
+            padding=geo.padding,
+            dilation=geo.dilation,
             groups=groups,
-            padding_mode=step.pad_mode,
+            padding_mode=geo.padding_mode,
         )
         return y, geo, weight.shape
     # Edge-replicate before a transposed convolution so that borders see real
@@ -146,16 +152,13 @@ def _transpose_margin(kernel, stride, dilation) -> tuple[int, int]:
     )
 
 
-def apply_steps(
-    pixels: np.ndarray, steps: list[Step], *, has_alpha: bool, value_range: str = "clip"
-) -> Result:
-    """Run every step on (N, C, H, W) pixels, premultiplying alpha, then map the range.
+def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Result:
+    """Run every step on (N, C, H, W) pixels, alpha premultiplied; return raw values.
 
     Per-channel (2-D) kernels filter alpha too, premultiplied. A channel-mixing
     (3-D/4-D) weight that takes the colour channels only drops the alpha channel.
+    :func:`map_range` then turns the values into pixels.
     """
-    if value_range not in RANGES:
-        raise ParameterError(f"--range must be one of {', '.join(RANGES)}; got {value_range!r}")
     x = pixels
     notes: list[str] = []
     first = steps[0].filter.weight
@@ -169,15 +172,20 @@ def apply_steps(
     result = Result(x, has_alpha=has_alpha and premultiplied, warnings=notes)
     for step in steps:
         x, geo, wshape = run_step(x, step)
+        if step.pad_mode is None and geo.padding_mode == "symmetric":
+            notes.append(
+                f"the image is too small to mirror {geo.padding} (top, bottom, left, right) "
+                f"pixels without repeating the edge; padded 'symmetric' instead of 'reflect'"
+            )
         result.geometries.append(geo)
         result.weight_shapes.append(wshape)
     if premultiplied:
         alpha = x[:, -1:]
         safe = np.where(alpha > 1e-6, alpha, 1.0)
         x[:, :-1] = np.where(alpha > 1e-6, x[:, :-1] / safe, 0.0)
+    result.values = x
     result.minimum = _extreme(x, np.min, np.nanmin)
     result.maximum = _extreme(x, np.max, np.nanmax)
-    result.pixels = map_range(x, value_range, result)
     return result
 
 
@@ -198,20 +206,35 @@ def _channels_taken(step: Step) -> int:
     return weight.shape[0] if weight.ndim == 3 else weight.shape[1] * (step.groups or 1)
 
 
-def map_range(x: np.ndarray, value_range: str, result: Result) -> np.ndarray:
-    """Turn values into [0, 1] pixels; count per sample what clipping changes."""
+def map_range(x: np.ndarray, value_range: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values -> [0, 1] pixels by ``clip``, ``abs`` (then clip) or ``normalize``
+    (each sample's min..max stretched to 0..1; a constant sample is clipped);
+    ``None`` keeps the raw values (for .npy). Also returns, per sample, how many
+    values were below 0 and above 1 before clipping. ``x`` is overwritten: a
+    full-size copy of a large image costs as much as a 3x3 convolution of it.
+
+    Examples
+    --------
+    >>> pixels, low, high = map_range(np.array([[[[-0.5, 0.25, 1.5]]]], np.float32), "clip")
+    >>> pixels.ravel().tolist(), low.tolist(), high.tolist()
+    ([0.0, 0.25, 1.0], [1], [1])
+    """
+    if value_range not in (*RANGES, None):
+        raise ParameterError(f"--range must be one of {', '.join(RANGES)}; got {value_range!r}")
     axes = (1, 2, 3)
+    if value_range is None:
+        none = np.zeros(len(x), np.int64)
+        return x, none, none
     if value_range == "abs":
-        x = np.abs(x)
+        x = np.abs(x, out=x)
     elif value_range == "normalize":
         low = np.nanmin(x, axis=axes, keepdims=True)
         high = np.nanmax(x, axis=axes, keepdims=True)
         span = np.where(high > low, high - low, 1.0)
-        x = np.where(high > low, (x - low) / span, 0.0).astype(np.float32)
-    result.clipped_low = np.count_nonzero(x < 0, axis=axes)
-    result.clipped_high = np.count_nonzero(x > 1, axis=axes)
-    # x is this pipeline's own result (never the caller's array): clip it in place.
-    return np.clip(x, 0.0, 1.0, out=x)
+        x = np.where(high > low, (x - low) / span, x).astype(np.float32)
+    clipped_low = np.count_nonzero(x < 0, axis=axes)
+    clipped_high = np.count_nonzero(x > 1, axis=axes)
+    return np.clip(x, 0.0, 1.0, out=x), clipped_low, clipped_high
 
 
 def estimate_bytes(shape: tuple[int, ...], steps: list[Step]) -> int:

@@ -7,31 +7,37 @@ import pytest
 
 from convcli import ParameterError
 from convcli.kernels import Filter, load_filter
-from convcli.pipeline import Step, apply_steps, estimate_bytes
+from convcli.pipeline import Step, apply_steps, estimate_bytes, map_range
 
 
 def test_range_modes_and_clip_counts():
     x = np.array([[[[-0.5, 0.25, 1.5]]]], np.float32)
     identity = [Step(load_filter("identity"), padding=0)]
-    clip = apply_steps(x, identity, has_alpha=False)
-    assert clip.pixels.ravel().tolist() == [0.0, 0.25, 1.0]
-    assert clip.clipped_low.tolist() == [1] and clip.clipped_high.tolist() == [1]
-    assert clip.minimum.tolist() == [-0.5] and clip.maximum.tolist() == [1.5]
-    assert apply_steps(x, identity, has_alpha=False, value_range="abs").pixels.ravel().tolist() == [
-        0.5,
-        0.25,
-        1.0,
-    ]
-    normalized = apply_steps(x, identity, has_alpha=False, value_range="normalize").pixels
-    np.testing.assert_allclose(normalized.ravel(), [0, 0.375, 1])
+    result = apply_steps(x, identity, has_alpha=False)
+    assert result.values.ravel().tolist() == [-0.5, 0.25, 1.5]  # raw until mapped
+    assert result.minimum.tolist() == [-0.5] and result.maximum.tolist() == [1.5]
+    pixels, low, high = map_range(result.values.copy(), "clip")
+    assert pixels.ravel().tolist() == [0.0, 0.25, 1.0]
+    assert low.tolist() == [1] and high.tolist() == [1]
+    assert map_range(x.copy(), "abs")[0].ravel().tolist() == [0.5, 0.25, 1.0]
+    np.testing.assert_allclose(map_range(x.copy(), "normalize")[0].ravel(), [0, 0.375, 1])
+    raw, low, high = map_range(x.copy(), None)
+    assert raw.ravel().tolist() == [-0.5, 0.25, 1.5] and low.tolist() == high.tolist() == [0]
     with pytest.raises(ParameterError, match="--range"):
-        apply_steps(x, identity, has_alpha=False, value_range="wrap")
+        map_range(x, "wrap")
+
+
+def test_normalize_keeps_a_constant_sample_instead_of_blacking_it_out():
+    x = np.full((2, 1, 2, 2), 0.75, np.float32)
+    x[1] = 3.0
+    pixels = map_range(x, "normalize")[0]
+    assert pixels[0].ravel().tolist() == [0.75] * 4 and pixels[1].ravel().tolist() == [1.0] * 4
 
 
 def test_per_sample_statistics_in_a_batch():
     x = np.stack([np.full((1, 4, 4), 2.0), np.full((1, 4, 4), 0.5)]).astype(np.float32)
     r = apply_steps(x, [Step(load_filter("box:3"))], has_alpha=False)
-    assert r.clipped_high.tolist() == [16, 0]
+    assert map_range(r.values, "clip")[2].tolist() == [16, 0]
 
 
 def test_alpha_premultiplied_and_dropped_for_colour_only_weights():
@@ -42,16 +48,16 @@ def test_alpha_premultiplied_and_dropped_for_colour_only_weights():
     r = apply_steps(
         rgba, [Step(load_filter("1 1 1"), padding="same", pad_mode="replicate")], has_alpha=True
     )
-    assert r.pixels[0, 1].max() == 0  # no green came through
+    assert r.values[0, 1].max() == 0  # no green came through
     luma = Filter(np.array([[[0.3]], [[0.6]], [[0.1]]]))
     r = apply_steps(rgba, [Step(luma)], has_alpha=True)
-    assert r.pixels.shape == (1, 1, 1, 4) and "alpha dropped" in r.warnings[0]
+    assert r.values.shape == (1, 1, 1, 4) and "alpha dropped" in r.warnings[0]
 
 
 def test_bias_broadcast_and_count_check():
     x = np.zeros((1, 3, 2, 2), np.float32)
     r = apply_steps(x, [Step(load_filter("identity"), bias=(0.25,))], has_alpha=False)
-    assert np.all(r.pixels == 0.25)
+    assert np.all(r.values == 0.25)
     with pytest.raises(ParameterError, match="--bias takes 1 value or one per output channel"):
         apply_steps(x, [Step(load_filter("identity"), bias=(0.1, 0.2))], has_alpha=False)
 
@@ -62,14 +68,14 @@ def test_upsample_steps_keep_constants_and_size(factor):
     for name in ("bilinear", "nearest"):
         step = Step(load_filter(f"{name}:{factor}"), stride=factor, transpose=True)
         r = apply_steps(x, [step], has_alpha=False)
-        assert r.pixels.shape == (1, 2, 5 * factor, 6 * factor)
-        np.testing.assert_allclose(r.pixels, 0.4, atol=1e-6)
+        assert r.values.shape == (1, 2, 5 * factor, 6 * factor)
+        np.testing.assert_allclose(r.values, 0.4, atol=1e-6)
 
 
 def test_nearest_upsampling_replicates_exactly():
     x = np.random.default_rng(0).random((1, 1, 3, 4)).astype(np.float32)
     r = apply_steps(x, [Step(load_filter("nearest:2"), stride=2, transpose=True)], has_alpha=False)
-    np.testing.assert_array_equal(r.pixels[0, 0], np.repeat(np.repeat(x[0, 0], 2, 0), 2, 1))
+    np.testing.assert_array_equal(r.values[0, 0], np.repeat(np.repeat(x[0, 0], 2, 0), 2, 1))
 
 
 def test_memory_estimate_grows_with_outputs():
