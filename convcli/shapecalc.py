@@ -241,13 +241,16 @@ def solve_target(
 ) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
     """Padding (top, bottom, left, right) and output_padding reaching ``target_hw``.
 
-    The smallest, most symmetric padding wins; for a transposed convolution the
-    padding is symmetric (as PyTorch's) with output_padding making up the rest.
+    The smallest symmetric padding wins (what PyTorch's ``padding=p`` expresses),
+    else the smallest one; for a transposed convolution the padding is symmetric
+    with output_padding making up the rest.
 
     Examples
     --------
     >>> solve_target((32, 32), (3, 3), target_hw=(16, 16), stride=2)
-    ((0, 1, 0, 1), (0, 0))
+    ((1, 1, 1, 1), (0, 0))
+    >>> solve_target((32, 32), (4, 4), target_hw=(32, 32))
+    ((1, 2, 1, 2), (0, 0))
     >>> solve_target((16, 16), (4, 4), target_hw=(32, 32), stride=2, transpose=True)
     ((1, 1, 1, 1), (0, 0))
     """
@@ -280,17 +283,19 @@ def solve_target(
             pads += [choice[0], choice[0]]
             extras.append(choice[1])
         else:
-            # out(P) = floor((size + P - span) / s) + 1 grows with the total padding P >= 0.
-            total = (target - 1) * s[axis] + span - size
-            if total < 0:
+            # out(P) = floor((size + P - span) / s) + 1 grows with the total padding P >= 0;
+            # the totals from `least` to `least + s - 1` all reach the target.
+            least = (target - 1) * s[axis] + span - size
+            if least + s[axis] - 1 < 0:
                 unpadded = (size - span) // s[axis] + 1
-                if unpadded != target:
-                    raise ParameterError(
-                        f"no padding gives {name} = {target}: without padding the output is "
-                        f"already {unpadded} (floor(({size} - {span}) / {s[axis]}) + 1); "
-                        f"use a larger stride or kernel"
-                    )
-                total = 0
+                raise ParameterError(
+                    f"no padding gives {name} = {target}: without padding the output is "
+                    f"already {unpadded} (floor(({size} - {span}) / {s[axis]}) + 1); "
+                    f"use a larger stride or kernel"
+                )
+            totals = range(max(least, 0), least + s[axis])
+            # An even total pads both sides alike, as PyTorch's Conv2d(padding=p) can.
+            total = next((t for t in totals if t % 2 == 0), totals[0])
             pads += [total // 2, total - total // 2]
             extras.append(0)
     return (pads[0], pads[1], pads[2], pads[3]), (extras[0], extras[1])
