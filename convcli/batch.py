@@ -63,7 +63,7 @@ def plan_outputs(inputs: Sequence[str], output: str, *, fmt: str | None = None) 
         if target != "-" and target in seen:
             raise ParameterError(
                 f"inputs {seen[target]!r} and {source!r} would both be written to {target!r}; "
-                f"add {{index}} or {{name}} to the output template"
+                f"add {{index}} to the output template, e.g. out/{{index}}-{{stem}}.png"
             )
         seen[target] = source
         output_format_for(target.replace("{frame}", "0"), fmt)

@@ -34,15 +34,20 @@ def fail(err: ConvcliError) -> CommandError:
 
 
 class ConvcliGroup(click.Group):
-    """The command group; a reader of stdout going away (``| head``) ends it quietly.
+    """The command group: every error is one ``Error: ...`` line, and a reader of
+    stdout going away (``| head``) ends the command quietly.
 
-    Click would report a closed pipe as exit 1; here it is 141, as for any
-    program stopped by SIGPIPE, with nothing on stderr.
+    Click prints usage errors as three lines (usage, hint, error) and reports a
+    closed pipe as exit 1; here a usage error is one line that names the help to
+    read (exit 2), and a closed pipe is 141, as for any program stopped by SIGPIPE.
     """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            where = (err.ctx or ctx).command_path
+            raise CommandError(f"{err.format_message()} (see '{where} --help')", 2) from None
         except BrokenPipeError:
             _silence_stdout()
             raise click.exceptions.Exit(141) from None
@@ -121,9 +126,8 @@ output_options = _options(
         "--range",
         "value_range",
         type=click.Choice(["clip", "abs", "normalize"]),
-        default="clip",
-        show_default=True,
-        help="How values outside [0,1] become pixels.",
+        help="How values outside [0,1] become pixels: clip, abs (then clip), or normalize "
+        "(min..max to 0..1).  [default: clip; .npy keeps raw values]",
     ),
     click.option(
         "--depth",
@@ -135,6 +139,13 @@ output_options = _options(
         "fmt",
         type=click.Choice(FORMATS, case_sensitive=False),
         help="Output format (default: from the extension; PNG for '-').",
+    ),
+    click.option(
+        "--quality",
+        type=click.IntRange(1, 100),
+        default=95,
+        show_default=True,
+        help="JPEG and WebP quality (100 is best).",
     ),
     click.option(
         "--compress-level",
@@ -284,7 +295,8 @@ def upsample(ctx: click.Context, **options) -> None:
     help="A layer of a chain (repeatable): keys k s p d g f t op.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def shape(**options) -> None:
+@click.pass_context
+def shape(ctx: click.Context, **options) -> None:
     """Output shape of a convolution, with the formula and its numbers.
 
     Warns when rows/columns are never read (the stride does not fit), lists
@@ -301,7 +313,7 @@ def shape(**options) -> None:
     """
     from convcli.commands import run_shape
 
-    run_shape(options)
+    run_shape(ctx, options)
 
 
 @cli.command()

@@ -72,7 +72,7 @@ DEFAULTS = {
     "padding": "same",
     "dilation": 1,
     "groups": None,
-    "pad_mode": "reflect",
+    "pad_mode": None,  # reflect, or symmetric for images too small to mirror
     "flip": False,
     "normalize": False,
 }
@@ -145,13 +145,17 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
     if options["threads"]:
         os.environ["CONVCLI_THREADS"] = str(options["threads"])
     inputs = list(options["inputs"])
-    quiet = options["quiet"]
     try:
         steps = _steps(ctx, options, transpose=transpose)
         targets = batch.plan_outputs(inputs, options["output"], fmt=options["fmt"])
         if options["report_path"] == "-" and options["output"] == "-":
             raise ParameterError(
                 "--report - and -o - would both write to stdout; send one to a file"
+            )
+        if options["output"] == "-" and sys.stdout.isatty():
+            raise ParameterError(
+                "-o - writes image data to standard output, which is a terminal here; "
+                "redirect it (> out.png, | another command) or give -o FILE"
             )
     except ConvcliError as err:
         raise fail(err) from None
@@ -162,21 +166,21 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
 
     def failed(err: ConvcliError, what: str) -> None:
         nonlocal worst
-        click.echo(f"Error: {err}" if what in str(err) else f"Error: {what}: {err}", err=True)
+        status.error(f"Error: {err}" if what in str(err) else f"Error: {what}: {err}")
         worst = max(worst, err.exit_code)
         if options["fail_fast"]:
             ctx.exit(worst)
 
     def run(group: list[Loaded]) -> None:
         try:
-            _run_group(group, steps, options, report_stream, quiet)
+            _run_group(group, steps, options, report_stream, status)
         except ConvcliError as err:
             for item in group:
                 failed(err, item.path)
-        progress.update(len(group))
+        status.update(len(group))
 
     try:
-        with _progress(len(inputs), quiet) as progress:
+        with Status(len(inputs), options["quiet"]) as status:
             group: list[Loaded] = []
             for path, target, outcome in _read_ahead(inputs, targets, max_pixels):
                 if isinstance(outcome, ConvcliError):
@@ -184,11 +188,9 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
                         run(group)
                         group = []
                     failed(outcome, path)
-                    progress.update(1)
+                    status.update(1)
                     continue
-                if not quiet:
-                    for warning in outcome.warnings:
-                        click.echo(f"Warning: {warning}", err=True)
+                status.warn(outcome.warnings)
                 item = Loaded(path, target, outcome)
                 size = sum(i.image.pixels.size for i in group) + outcome.pixels.size
                 if group and (item.batch_key != group[0].batch_key or size > _BATCH_PIXELS):
@@ -241,7 +243,7 @@ def _available_memory() -> int | None:
     return None
 
 
-def _run_group(group: list[Loaded], steps, options, report_stream, quiet: bool) -> None:
+def _run_group(group: list[Loaded], steps, options, report_stream, status: Status) -> None:
     x = (
         np.concatenate([item.image.pixels for item in group])
         if len(group) > 1
@@ -256,23 +258,22 @@ def _run_group(group: list[Loaded], steps, options, report_stream, quiet: bool) 
             f"is available; use fewer or smaller images, or a smaller output (--stride)"
         )
     start = time.perf_counter()
-    result = pipeline.apply_steps(
-        x, steps, has_alpha=first.has_alpha, value_range=options["value_range"]
-    )
+    result = pipeline.apply_steps(x, steps, has_alpha=first.has_alpha)
     seconds = (time.perf_counter() - start) / len(group)
-    for warning in result.warnings:
-        if not quiet:
-            click.echo(f"Warning: {warning}", err=True)
+    status.warn(result.warnings)
     offset = 0
     for item in group:
         frames = item.image.pixels.shape[0]
-        pixels = result.pixels[offset : offset + frames]
         sl = slice(offset, offset + frames)
         offset += frames
+        fmt = _format_of(item.target, options)
+        # .npy keeps raw values unless a --range was asked for.
+        value_range = options["value_range"] or (None if fmt == "NPY" else "clip")
+        pixels, clipped_low, clipped_high = pipeline.map_range(result.values[sl], value_range)
         depth = int(options["depth"]) if options["depth"] else (16 if first.depth >= 16 else 8)
         if depth == 16 and first.depth == 32 and not options["depth"]:
-            depth = 16 if _format_of(item.target, options) in ("PNG", "TIFF") else 8
-        written = _write(pixels, item.target, depth, options)
+            depth = 16 if fmt in ("PNG", "TIFF") else 8
+        written = _write(pixels, item.target, depth, options, status)
         record = report.ImageReport(
             item.path,
             written,
@@ -281,12 +282,11 @@ def _run_group(group: list[Loaded], steps, options, report_stream, quiet: bool) 
             list(zip(result.weight_shapes, result.geometries, strict=True)),
             float(result.minimum[sl].min()),
             float(result.maximum[sl].max()),
-            int(result.clipped_low[sl].sum()),
-            int(result.clipped_high[sl].sum()),
+            int(clipped_low.sum()),
+            int(clipped_high.sum()),
             seconds,
         )
-        if not quiet:
-            click.echo(report.text_line(record), err=True)
+        status.note(report.text_line(record))
         if report_stream is not None:
             report_stream.write(report.json_record(record) + "\n")
             report_stream.flush()
@@ -298,22 +298,21 @@ def _format_of(target: str, options) -> str:
     return output_format_for(target.replace("{frame}", "0"), options["fmt"])
 
 
-def _write(pixels: np.ndarray, target: str, depth: int, options) -> str:
+def _write(pixels: np.ndarray, target: str, depth: int, options, status: Status) -> str:
     """Write one image's frames (one file each when the target names {frame})."""
-    kwargs = {"depth": depth, "fmt": options["fmt"], "compress_level": options["compress_level"]}
+    kwargs = {
+        "depth": depth,
+        "fmt": options["fmt"],
+        "compress_level": options["compress_level"],
+        "quality": options["quality"],
+    }
     if "{frame}" in target:
         paths = [batch.frame_path(target, n) for n in range(len(pixels))]
         for n, path in enumerate(paths):
-            _echo_warnings(imageio.write_image(pixels[n], path, **kwargs), options["quiet"])
+            status.warn(imageio.write_image(pixels[n], path, **kwargs))
         return paths[0] if len(paths) == 1 else target
-    _echo_warnings(imageio.write_image(pixels, target, **kwargs), options["quiet"])
+    status.warn(imageio.write_image(pixels, target, **kwargs))
     return target
-
-
-def _echo_warnings(notes: list[str], quiet: bool) -> None:
-    if not quiet:
-        for note in notes:
-            click.echo(f"Warning: {note}", err=True)
 
 
 def _open_report(path: str | None):
@@ -327,22 +326,44 @@ def _open_report(path: str | None):
         raise click.ClickException(f"--report {path}: cannot write ({err.strerror})") from None
 
 
-class _NoProgress:
-    def __enter__(self):
+class Status:
+    """stderr: error and warning lines, per-image lines, and a progress bar.
+
+    The bar shows only for a batch on a terminal; lines printed while it shows
+    first clear it, so each message keeps a line of its own. ``--quiet`` keeps
+    warnings and per-image lines back, never errors.
+    """
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.quiet = quiet
+        show = not quiet and total > 1 and sys.stderr.isatty()
+        self.bar = (
+            click.progressbar(length=total, label="filtering", file=sys.stderr) if show else None
+        )
+
+    def __enter__(self) -> Status:
+        if self.bar is not None:
+            self.bar.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        return None
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def error(self, text: str) -> None:
+        click.echo(("\r\x1b[K" if self.bar is not None else "") + text, err=True)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.error(text)
+
+    def warn(self, warnings: list[str]) -> None:
+        for warning in warnings:
+            self.note(f"Warning: {warning}")
 
     def update(self, n: int) -> None:
-        return None
-
-
-def _progress(total: int, quiet: bool):
-    """A progress bar on stderr only when it is a terminal and there is a batch."""
-    if quiet or total < 2 or not sys.stderr.isatty():
-        return _NoProgress()
-    return click.progressbar(length=total, label="filtering", file=sys.stderr)
+        if self.bar is not None:
+            self.bar.update(n)
 
 
 # convcli shape ------------------------------------------------------------------------------
@@ -350,15 +371,15 @@ def _progress(total: int, quiet: bool):
 _SHAPE = re.compile(r"^\s*\d+(\s*[,x×]\s*\d+)*\s*$")
 
 
-def run_shape(options: dict) -> None:
+def run_shape(ctx: click.Context, options: dict) -> None:
     try:
-        text = _shape_text(options)
+        text = _shape_text(ctx, options)
     except ConvcliError as err:
         raise fail(err) from None
     click.echo(text)
 
 
-def _shape_text(options: dict) -> str:
+def _shape_text(ctx: click.Context, options: dict) -> str:
     given = [v for v in (options["input_arg"], options["input_opt"]) if v]
     if len(given) != 1:
         raise ParameterError(
@@ -370,6 +391,8 @@ def _shape_text(options: dict) -> str:
     else:
         input_shape = imageio.read_image_shape(source)
     as_json = options["as_json"]
+    if options["layers"] and options["kernel"]:
+        raise ParameterError("give -k for one layer or --layer for a chain, not both")
     if options["layers"]:
         result = shapecalc.chain(input_shape, [shapecalc.parse_layer(t) for t in options["layers"]])
         return json.dumps(result.as_dict()) if as_json else result.text()
@@ -379,7 +402,14 @@ def _shape_text(options: dict) -> str:
     if _SHAPE.match(spec):
         kernel = shapecalc.parse_ints(spec, "kernel")
     else:
-        kernel = kernels.load_filter(spec).weight.shape
+        f = kernels.load_filter(spec)
+        kernel = f.weight.shape
+        # A filter file's stride, padding, dilation and groups apply unless given here.
+        for key, value in f.options.items():
+            if key == "groups" and not _given(ctx, key):
+                options[key] = value
+            elif key in ("stride", "padding", "dilation") and not _given(ctx, key):
+                options[key] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
     transpose = options["transpose"]
     weight, groups = shapecalc.weight_shape_for(
         kernel,
