@@ -1,0 +1,211 @@
+"""The named-kernel catalogue: ``gaussian:N[,sigma]``, ``sobel-x``, ``unsharp:N,...``.
+
+Each entry of :data:`NAMED` has a syntax, a one-line description (what ``convcli kernels``
+lists) and a builder that turns the spec's numeric arguments into a float64 matrix or
+raises :class:`~convcli.errors.KernelError` naming the spec. :mod:`convcli.kernels`
+turns the matrix into a :class:`~convcli.kernels.Filter`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from convcli.errors import KernelError
+
+
+def _whole(spec: str, value: float, *, minimum: int = 1) -> int:
+    if value != int(value) or value < minimum:
+        raise KernelError(
+            f"kernel {spec!r}: size must be a whole number >= {minimum}, got {value:g}"
+        )
+    return int(value)
+
+
+def _gaussian_1d(size: int, sigma: float) -> np.ndarray:
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _default_sigma(size: int) -> float:
+    # OpenCV's getGaussianKernel default, so sizes match what users know.
+    return 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+
+
+def _gaussian(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 5)
+    sigma = args[1] if len(args) > 1 else _default_sigma(size)
+    if sigma <= 0:
+        raise KernelError(f"kernel {spec!r}: sigma must be positive, got {sigma:g}")
+    g = _gaussian_1d(size, sigma)
+    return np.outer(g, g)
+
+
+def _box(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 3)
+    return np.full((size, size), 1.0 / (size * size))
+
+
+def _bilinear(spec: str, args: list[float]) -> np.ndarray:
+    factor = _whole(spec, args[0] if args else 2)
+    size = 2 * factor - factor % 2
+    center = factor - 1 if size % 2 else factor - 0.5
+    w = 1 - np.abs(np.arange(size) - center) / factor
+    return np.outer(w, w)
+
+
+def _nearest(spec: str, args: list[float]) -> np.ndarray:
+    factor = _whole(spec, args[0] if args else 2)
+    return np.ones((factor, factor))
+
+
+def _motion(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 9)
+    k = np.zeros((size, size))
+    k[(size - 1) // 2, :] = 1.0 / size
+    return k
+
+
+def _unsharp(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 5)
+    sigma = args[1] if len(args) > 1 else _default_sigma(size)
+    amount = args[2] if len(args) > 2 else 1.0
+    blur = _gaussian(spec, [size, sigma])
+    identity = np.zeros_like(blur)
+    identity[(size - 1) // 2, (size - 1) // 2] = 1.0
+    return identity + amount * (identity - blur)
+
+
+def _log(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 9)
+    sigma = args[1] if len(args) > 1 else size / 6
+    if sigma <= 0:
+        raise KernelError(f"kernel {spec!r}: sigma must be positive, got {sigma:g}")
+    x = np.arange(size) - (size - 1) / 2
+    xx, yy = np.meshgrid(x, x)
+    r2 = (xx**2 + yy**2) / (2 * sigma**2)
+    k = -(1 - r2) * np.exp(-r2)
+    return k - k.mean()  # zero sum: flat regions give 0
+
+
+def _fixed(matrix: list[list[float]]) -> Callable[[str, list[float]], np.ndarray]:
+    def build(spec: str, args: list[float]) -> np.ndarray:
+        if args:
+            raise KernelError(f"kernel {spec!r} takes no arguments")
+        return np.array(matrix, dtype=np.float64)
+
+    return build
+
+
+_SOBEL = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+_PREWITT = [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]
+_SCHARR = [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]]
+
+# name: (syntax, one-line description, builder)
+NAMED: dict[str, tuple[str, str, Callable[[str, list[float]], np.ndarray]]] = {
+    "identity": ("identity", "1x1 kernel that copies the image", _fixed([[1.0]])),
+    "box": ("box:N", "NxN mean (default 3); separable", _box),
+    "gaussian": ("gaussian:N[,sigma]", "NxN Gaussian blur, sum 1; sigma as OpenCV", _gaussian),
+    "sharpen": (
+        "sharpen",
+        "3x3 sharpen (5 centre, -1 neighbours), sum 1",
+        _fixed([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    ),
+    "laplacian": (
+        "laplacian",
+        "3x3 Laplacian (4-neighbour), sum 0",
+        _fixed([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+    ),
+    "sobel-x": (
+        "sobel-x",
+        "3x3 Sobel, positive where brightness rises left to right",
+        _fixed(_SOBEL),
+    ),
+    "sobel-y": (
+        "sobel-y",
+        "3x3 Sobel, positive where brightness rises top to bottom",
+        _fixed(np.array(_SOBEL).T.tolist()),
+    ),
+    "prewitt-x": ("prewitt-x", "3x3 Prewitt, left-to-right gradient", _fixed(_PREWITT)),
+    "prewitt-y": (
+        "prewitt-y",
+        "3x3 Prewitt, top-to-bottom gradient",
+        _fixed(np.array(_PREWITT).T.tolist()),
+    ),
+    "scharr-x": ("scharr-x", "3x3 Scharr, left-to-right gradient", _fixed(_SCHARR)),
+    "scharr-y": (
+        "scharr-y",
+        "3x3 Scharr, top-to-bottom gradient",
+        _fixed(np.array(_SCHARR).T.tolist()),
+    ),
+    "emboss": (
+        "emboss",
+        "3x3 emboss (light from the top left), sum 1",
+        _fixed([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+    ),
+    "edge": (
+        "edge",
+        "3x3 edge detector (8-neighbour Laplacian), sum 0",
+        _fixed([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+    ),
+    "motion": ("motion:N", "horizontal motion blur over N pixels (default 9)", _motion),
+    "unsharp": (
+        "unsharp:N[,sigma[,amount]]",
+        "unsharp mask: image + amount*(image - blur)",
+        _unsharp,
+    ),
+    "log": ("log:N[,sigma]", "Laplacian of Gaussian (zero sum, default sigma N/6)", _log),
+    "bilinear": ("bilinear:F", "transposed-conv kernel for F-times bilinear upsampling", _bilinear),
+    "nearest": (
+        "nearest:F",
+        "transposed-conv kernel for F-times nearest-neighbour upsampling",
+        _nearest,
+    ),
+}
+
+
+def list_kernels() -> list[tuple[str, str]]:
+    """(syntax, description) of every named kernel, for ``convcli kernels``.
+
+    Examples
+    --------
+    >>> dict(list_kernels())["gaussian:N[,sigma]"]
+    'NxN Gaussian blur, sum 1; sigma as OpenCV'
+    """
+    return [(syntax, description) for syntax, description, _ in NAMED.values()]
+
+
+def named_kernel(spec: str) -> np.ndarray | None:
+    """The matrix of a named kernel spec (``gaussian:7,1.5``), or None if it names none.
+
+    Examples
+    --------
+    >>> named_kernel("box:2").tolist()
+    [[0.25, 0.25], [0.25, 0.25]]
+    >>> named_kernel("photo.png") is None
+    True
+    """
+    name, _, arg_text = spec.strip().partition(":")
+    name = name.strip().lower()
+    if name not in NAMED:
+        return None
+    args = [
+        float(a) if _is_number(a) else _bad_argument(spec, a)
+        for a in arg_text.replace(" ", "").split(",")
+        if a
+    ]
+    return NAMED[name][2](spec, args)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _bad_argument(spec: str, arg: str) -> float:
+    raise KernelError(f"kernel {spec!r}: argument {arg!r} is not a number")
