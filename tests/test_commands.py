@@ -312,3 +312,93 @@ def test_ctrl_c_mid_batch_leaves_complete_outputs(tmp_path):
     for path in out.iterdir():
         assert not path.name.startswith("."), "a temporary file was left behind"
         assert size_of(path) == (700, 700)  # every finished output is whole
+
+
+def test_npy_keeps_raw_values_unless_a_range_is_asked(rgb, tmp_path):
+    out = tmp_path / "edges.npy"
+    assert run("apply", rgb, "-k", "sobel-x", "-o", str(out), "-q").exit_code == 0
+    x = read_image(rgb).pixels
+    w = np.repeat(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)[None, None], 3, 0)
+    expected = conv2d(x, w, padding="same", groups=3, padding_mode="reflect")[0]
+    raw = np.load(out)
+    assert raw.min() < -1 and raw.max() > 1  # signed, beyond [0, 1]
+    np.testing.assert_allclose(raw, expected, atol=1e-6)
+    assert run("apply", rgb, "-k", "sobel-x", "--range", "abs", "-o", str(out), "-q").exit_code == 0
+    np.testing.assert_allclose(np.load(out), np.clip(np.abs(expected), 0, 1), atol=1e-6)
+
+
+def test_default_padding_mirrors_small_images_symmetrically(tmp_path):
+    tiny = tmp_path / "tiny.png"
+    PILImage.fromarray(np.array([[10, 200]], np.uint8)).save(tiny)
+    result = run("apply", str(tiny), "-k", "box:3", "-o", str(tmp_path / "o.png"))
+    assert result.exit_code == 0, result.output
+    assert "symmetric" in result.output
+    # symmetric mirrors the edge: each pixel sees itself twice and its neighbour once per row.
+    expected = np.rint(np.array([[2 * 10 + 200, 10 + 2 * 200]]) / 3)
+    np.testing.assert_array_equal(pixels_of(tmp_path / "o.png"), expected)
+    explicit = run("apply", str(tiny), "-k", "box:3", "--pad-mode", "reflect", "-o", "x.png")
+    assert explicit.exit_code == 2 and "reflect padding" in explicit.output
+
+
+def test_groups_needs_a_four_d_weight(rgb):
+    result = run("apply", rgb, "-k", "box:3", "--groups", "3", "-o", "x.png")
+    assert result.exit_code == 2 and "groups=3 applies to 4-D" in result.output
+
+
+def test_upsample_normalize_keeps_a_flat_image_flat(tmp_path):
+    flat = tmp_path / "flat.png"
+    PILImage.fromarray(np.full((6, 5, 3), 77, np.uint8)).save(flat)
+    out = tmp_path / "big.png"
+    args = ("upsample", str(flat), "-k", "box:2", "--normalize", "-o", str(out), "-q")
+    assert run(*args).exit_code == 0
+    assert np.all(pixels_of(out) == 77) and size_of(out) == (10, 12)
+
+
+def test_usage_errors_are_one_line_naming_the_help():
+    result = subprocess.run(
+        [*CONVCLI, "apply", "x.png", "--bogus"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "Error: No such option '--bogus'. (Did you mean one of: '--bias', '--groups'?) "
+        "(see 'convcli apply --help')"
+    ]
+
+
+def test_jpeg_quality_option(rgb, tmp_path):
+    sizes = {}
+    for quality in ("30", "95"):
+        out = tmp_path / f"q{quality}.jpg"
+        assert (
+            run("apply", rgb, "-k", "identity", "--quality", quality, "-o", str(out)).exit_code == 0
+        )
+        sizes[quality] = out.stat().st_size
+    assert sizes["30"] < sizes["95"]
+
+
+def test_image_data_is_not_written_to_a_terminal(rgb):
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [*CONVCLI, "apply", rgb, "-k", "box:3", "-o", "-"],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert result.returncode == 2 and "terminal" in result.stderr
+
+
+def test_shape_takes_a_filter_files_options_unless_given(tmp_path):
+    config = tmp_path / "down.json"
+    config.write_text(json.dumps({"weight": "box:3", "stride": 2, "padding": [1, 1]}))
+    assert "output: (1, 3, 16, 20)" in run("shape", "1,3,32,40", "-k", str(config)).output
+    given = run("shape", "1,3,32,40", "-k", str(config), "--stride", "1").output
+    assert "output: (1, 3, 32, 40)" in given
+    both = run("shape", "1,3,32,40", "-k", "3", "--layer", "k=3")
+    assert both.exit_code == 2 and "not both" in both.output

@@ -112,3 +112,13 @@ def test_parsers_and_weight_rule():
 def test_impossible_configuration_shows_the_formula():
     with pytest.raises(ParameterError, match=re.escape("H_out = floor((5 + 0 + 0 - 1*(7-1) - 1)")):
         calculate((1, 1, 5, 5), (1, 1, 7, 7))
+
+
+def test_target_prefers_symmetric_padding_pytorch_can_express():
+    torch = pytest.importorskip("torch")
+    pads, _ = solve_target((32, 32), (3, 3), target_hw=(16, 16), stride=2)
+    assert pads == (1, 1, 1, 1)
+    layer = torch.nn.Conv2d(1, 1, 3, stride=2, padding=pads[0])
+    assert layer(torch.zeros(1, 1, 32, 32)).shape[-2:] == (16, 16)
+    # No even total reaches 32 with a 4x4 kernel at stride 1: the odd pixel goes after.
+    assert solve_target((32, 32), (4, 4), target_hw=(32, 32))[0] == (1, 2, 1, 2)
