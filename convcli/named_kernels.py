@@ -24,7 +24,29 @@ def _whole(spec: str, value: float, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def _gaussian_1d(size: int, sigma: float) -> np.ndarray:
+# OpenCV's getGaussianKernel(n, sigma <= 0) returns fixed tables for these sizes
+# (getGaussianKernelBitExact, modules/imgproc/src/smooth.dispatch.cpp, OpenCV >= 4.1);
+# other sizes sample the Gaussian with its default sigma.
+_OPENCV_TABLES = {
+    1: np.array([1.0]),
+    3: np.array([1, 2, 1]) / 4,
+    5: np.array([1, 4, 6, 4, 1]) / 16,
+    7: np.array([2, 7, 14, 18, 14, 7, 2]) / 64,
+    9: np.array([4, 13, 30, 51, 60, 51, 30, 13, 4]) / 256,
+}
+
+
+def _gaussian_1d(size: int, sigma: float | None) -> np.ndarray:
+    """Sampled Gaussian of ``size`` taps, sum 1; ``sigma=None`` is OpenCV's default.
+
+    For even sizes OpenCV gives both centre taps the weight of offset 0 (a quirk kept
+    for its SURF code, and cv2.GaussianBlur refuses even sizes); here every size is
+    sampled at its true offsets ``i - (size - 1) / 2``.
+    """
+    if sigma is None:
+        if size in _OPENCV_TABLES:
+            return _OPENCV_TABLES[size].copy()
+        sigma = _default_sigma(size)
     x = np.arange(size) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
@@ -37,9 +59,12 @@ def _default_sigma(size: int) -> float:
 
 def _gaussian(spec: str, args: list[float]) -> np.ndarray:
     size = _whole(spec, args[0] if args else 5)
-    sigma = args[1] if len(args) > 1 else _default_sigma(size)
-    if sigma <= 0:
-        raise KernelError(f"kernel {spec!r}: sigma must be positive, got {sigma:g}")
+    sigma = args[1] if len(args) > 1 else None
+    if sigma is not None and sigma <= 0:
+        raise KernelError(
+            f"kernel {spec!r}: sigma must be positive (leave it out for OpenCV's default), "
+            f"got {sigma:g}"
+        )
     g = _gaussian_1d(size, sigma)
     return np.outer(g, g)
 
@@ -71,9 +96,8 @@ def _motion(spec: str, args: list[float]) -> np.ndarray:
 
 def _unsharp(spec: str, args: list[float]) -> np.ndarray:
     size = _whole(spec, args[0] if args else 5)
-    sigma = args[1] if len(args) > 1 else _default_sigma(size)
     amount = args[2] if len(args) > 2 else 1.0
-    blur = _gaussian(spec, [size, sigma])
+    blur = _gaussian(spec, [size, *args[1:2]])  # the same blur as gaussian:N[,sigma]
     identity = np.zeros_like(blur)
     identity[(size - 1) // 2, (size - 1) // 2] = 1.0
     return identity + amount * (identity - blur)
@@ -108,7 +132,11 @@ _SCHARR = [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]]
 NAMED: dict[str, tuple[str, str, Callable[[str, list[float]], np.ndarray]]] = {
     "identity": ("identity", "1x1 kernel that copies the image", _fixed([[1.0]])),
     "box": ("box:N", "NxN mean (default 3); separable", _box),
-    "gaussian": ("gaussian:N[,sigma]", "NxN Gaussian blur, sum 1; sigma as OpenCV", _gaussian),
+    "gaussian": (
+        "gaussian:N[,sigma]",
+        "NxN Gaussian blur, sum 1; default sigma as OpenCV (its tables for odd N <= 9)",
+        _gaussian,
+    ),
     "sharpen": (
         "sharpen",
         "3x3 sharpen (5 centre, -1 neighbours), sum 1",
@@ -173,7 +201,7 @@ def list_kernels() -> list[tuple[str, str]]:
     Examples
     --------
     >>> dict(list_kernels())["gaussian:N[,sigma]"]
-    'NxN Gaussian blur, sum 1; sigma as OpenCV'
+    'NxN Gaussian blur, sum 1; default sigma as OpenCV (its tables for odd N <= 9)'
     """
     return [(syntax, description) for syntax, description, _ in NAMED.values()]
 

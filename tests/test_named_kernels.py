@@ -60,13 +60,63 @@ def test_gradient_orientation():
     assert np.sum(load_filter("sobel-y").weight * ramp.T[1:4, 1:4]) > 0
 
 
-def test_gaussian_is_symmetric_separable_and_uses_opencv_sigma():
-    w = load_filter("gaussian:5").weight
-    np.testing.assert_allclose(w, w.T)
+# getGaussianKernel(n, 0)'s fixed tables, from OpenCV's source (smooth.dispatch.cpp,
+# getGaussianKernelBitExact), written here as the integers they are.
+OPENCV_TABLES = {
+    3: [1, 2, 1],
+    5: [1, 4, 6, 4, 1],
+    7: [2, 7, 14, 18, 14, 7, 2],
+    9: [4, 13, 30, 51, 60, 51, 30, 13, 4],
+}
+
+
+@pytest.mark.parametrize("size", sorted(OPENCV_TABLES))
+def test_default_gaussian_is_opencvs_table(size):
+    g = np.array(OPENCV_TABLES[size], dtype=float)
+    g /= g.sum()
+    np.testing.assert_allclose(load_filter(f"gaussian:{size}").weight, np.outer(g, g), rtol=1e-15)
+
+
+def sampled(size, sigma):
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return np.outer(g, g) / g.sum() ** 2
+
+
+@pytest.mark.parametrize("size", [2, 4, 6, 11, 15, 31])
+def test_default_gaussian_elsewhere_samples_opencvs_sigma(size):
+    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8  # as documented for cv::getGaussianKernel
+    w = load_filter(f"gaussian:{size}").weight
+    np.testing.assert_allclose(w, sampled(size, sigma), rtol=1e-12)
     assert np.linalg.matrix_rank(w) == 1
-    sigma = 0.3 * ((5 - 1) * 0.5 - 1) + 0.8
-    g = np.exp(-(np.arange(-2, 3) ** 2) / (2 * sigma**2))
-    np.testing.assert_allclose(w, np.outer(g, g) / np.outer(g, g).sum())
+
+
+@pytest.mark.parametrize(("size", "sigma"), [(3, 0.5), (5, 1.5), (7, 1.0), (9, 2.5), (4, 1.0)])
+def test_explicit_sigma_samples_the_gaussian(size, sigma):
+    np.testing.assert_allclose(
+        load_filter(f"gaussian:{size},{sigma}").weight, sampled(size, sigma), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7, 9, 11, 13, 21, 31])
+@pytest.mark.parametrize("sigma", [None, 0.7, 1.5, 4.0])
+def test_gaussian_matches_cv2_for_odd_sizes(size, sigma):
+    cv2 = pytest.importorskip("cv2")
+    g = cv2.getGaussianKernel(size, 0 if sigma is None else sigma, ktype=cv2.CV_64F)
+    spec = f"gaussian:{size}" if sigma is None else f"gaussian:{size},{sigma}"
+    np.testing.assert_allclose(load_filter(spec).weight, g @ g.T, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("spec", "blur", "amount"),
+    [("unsharp:5", "gaussian:5", 1.0), ("unsharp:7,2,1.5", "gaussian:7,2", 1.5)],
+)
+def test_unsharp_blurs_with_the_same_gaussian(spec, blur, amount):
+    blurred = load_filter(blur).weight
+    identity = np.zeros_like(blurred)
+    identity[len(identity) // 2, len(identity) // 2] = 1
+    expected = identity + amount * (identity - blurred)
+    np.testing.assert_allclose(load_filter(spec).weight, expected, rtol=1e-15)
 
 
 @pytest.mark.parametrize("factor", [2, 3, 4])
