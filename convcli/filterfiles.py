@@ -232,7 +232,11 @@ def as_bias_array(data: object, where: str) -> np.ndarray:
 
 
 def read_config(path: Path) -> dict:
-    """The mapping in a ``.json`` or ``.toml`` filter configuration file."""
+    """The mapping in a ``.json`` or ``.toml`` filter configuration file.
+
+    A ``.json`` file that holds a bare array (``[[1, 2, 1], [2, 4, 2], [1, 2, 1]]``) is
+    read as ``{"weight": array}``; a TOML file is always a table.
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
@@ -251,6 +255,12 @@ def read_config(path: Path) -> dict:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise KernelError(f"{path}, line {err.lineno}: not valid JSON ({err.msg})") from None
+    if isinstance(data, list):  # a bare JSON array is the weight, as it is inline
+        return {"weight": data}
     if not isinstance(data, dict):
-        raise KernelError(f"{path}: a filter configuration must be a mapping with a 'weight' key")
+        kind = {bool: "true/false", str: "string", type(None): "null"}.get(type(data), "number")
+        raise KernelError(
+            f"{path}: holds a single JSON {kind}; a filter file holds an array of numbers "
+            f"or an object with a 'weight' key"
+        )
     return data

@@ -121,6 +121,13 @@ def test_config_files(tmp_path):
     assert f.weight.shape == (2, 2) and f.bias.tolist() == [0.25] and f.options["normalize"]
 
 
+def test_json_file_with_a_bare_array_is_the_weight(tmp_path):
+    f = load_filter(write(tmp_path, "k.json", "[[1, 2, 1], [2, 4, 2], [1, 2, 1]]\n"))
+    np.testing.assert_array_equal(f.weight, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    assert f.bias is None and not f.options
+    assert load_filter(write(tmp_path, "s.json", "[[[1]], [[2]], [[3]]]")).weight.shape == (3, 1, 1)
+
+
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
@@ -134,7 +141,11 @@ def test_config_files(tmp_path):
         ('{"weight": [[1, 2], [3]]}', "rectangular"),
         ('{"weight": [[-1, 0, 1]], "normalize": true}', "sums to zero"),
         ('{"bias": 1}', "no 'weight'"),
-        ("[1, 2]", "mapping"),
+        ("12", r"f.json: holds a single JSON number; a filter file holds an array of numbers"),
+        ('"gaussian:5"', r"f.json: holds a single JSON string"),
+        ("null", r"f.json: holds a single JSON null"),
+        ('[[1, 2], "x"]', "rectangular"),
+        ("[]", "2 to 4 dimensions"),
         ('{"weight": [[1]],}', "not valid JSON"),
     ],
 )
