@@ -17,7 +17,10 @@ import numpy as np
 from convcli.errors import KernelError
 
 _SPLIT = re.compile(r"[\s,;]+")
-IMAGEMAGICK = re.compile(r"^\s*(\d+)(?:x(\d+))?(?:([+-]\d+)([+-]\d+))?\s*:(.*)$", re.S)
+# ImageMagick's user-defined kernel: "WxH[+X+Y][@><]: values" (AcquireKernelInfo).
+IMAGEMAGICK = re.compile(
+    r"^\s*(\d+)(?:x(\d+))?(?:([+-]\d+)([+-]\d+))?\s*([@<>]*)\s*:(.*)$", re.S | re.I
+)
 
 
 def _number(token: str, where: str) -> float:
@@ -153,40 +156,71 @@ def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
 
 
 def parse_imagemagick(spec: str) -> np.ndarray:
-    """An ImageMagick kernel string ``WxH: v,v,v ...`` (or ``N:`` for NxN).
+    """An ImageMagick kernel string ``WxH[+X+Y]: v,v,v ...`` (or ``N:`` for NxN).
 
-    ``nan`` marks a position outside the kernel's shape; it counts as 0 here.
-    An origin other than the centre (``WxH+X+Y:``) is refused: convcli centres kernels.
+    ``nan`` or ``-`` marks a position that is not part of the neighbourhood; a
+    convolution skips it, so it is 0 here (at least one value must be a number).
+    ``+X+Y`` is the origin counted from the top left; convcli centres kernels
+    (``(W-1)//2``, ``(H-1)//2``, ImageMagick's default), so another origin is refused,
+    as are the rotation flags ``@ < >`` and ``;``-separated kernel lists, which make
+    several kernels.
 
     Examples
     --------
     >>> float(parse_imagemagick("3x3: 1,2,1 2,4,2 1,2,1").sum())
     16.0
+    >>> parse_imagemagick("3x3+1+1: -,1,- 1,1,1 -,1,-").tolist()
+    [[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]]
     """
     match = IMAGEMAGICK.match(spec)
     if not match:
         raise KernelError(f"kernel {spec!r} is not an ImageMagick kernel 'WxH: values'")
     width = int(match.group(1))
     height = int(match.group(2) or width)
+    if width < 1 or height < 1:
+        raise KernelError(f"kernel {spec!r}: size {width}x{height}; width and height must be >= 1")
     if match.group(3) is not None:
         x, y = int(match.group(3)), int(match.group(4))
-        if (x, y) != ((width - 1) // 2, (height - 1) // 2):
+        centre = ((width - 1) // 2, (height - 1) // 2)
+        if not (0 <= x < width and 0 <= y < height):
             raise KernelError(
-                f"kernel {spec!r}: origin +{x}+{y} is off-centre; convcli centres kernels, so "
-                f"pad the matrix instead (or drop the origin)"
+                f"kernel {spec!r}: origin {match.group(3)}{match.group(4)} is outside the "
+                f"{width}x{height} kernel; drop it (convcli centres kernels)"
             )
-    tokens = [t for t in _SPLIT.split(match.group(5)) if t]
-    values = []
-    for token in tokens:
-        if token.lower() == "nan":
-            values.append(0.0)
-        else:
-            values.append(_number(token, f"kernel {spec!r}"))
+        if (x, y) != centre:
+            raise KernelError(
+                f"kernel {spec!r}: origin +{x}+{y} is off-centre; convcli centres kernels "
+                f"(+{centre[0]}+{centre[1]} here), so pad the matrix to move the centre, or "
+                f"drop the origin"
+            )
+    if match.group(5):
+        raise KernelError(
+            f"kernel {spec!r}: the rotation flag {match.group(5)!r} makes a list of rotated "
+            f"kernels, which convcli cannot apply as one; drop it and give each rotation as "
+            f"its own -k"
+        )
+    text = match.group(6)
+    if ":" in text:
+        raise KernelError(
+            f"kernel {spec!r}: a ';'-separated list of kernels is not supported; give each "
+            f"kernel as its own -k"
+        )
+    values = [
+        math.nan if token.lower() in ("nan", "-") else _number(token, f"kernel {spec!r}")
+        for token in _SPLIT.split(text)
+        if token
+    ]
     if len(values) != width * height:
         raise KernelError(
             f"kernel {spec!r}: {width}x{height} needs {width * height} values, got {len(values)}"
         )
-    return np.array(values).reshape(height, width)
+    matrix = np.array(values).reshape(height, width)
+    if np.isnan(matrix).all():
+        raise KernelError(
+            f"kernel {spec!r}: every value is 'nan' or '-' (not part of the kernel); at least "
+            f"one must be a number"
+        )
+    return np.nan_to_num(matrix, nan=0.0)
 
 
 def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -77,8 +77,51 @@ def test_imagemagick_strings():
     assert parse_imagemagick("3x1: 1 nan 1").tolist() == [[1, 0, 1]]
     with pytest.raises(KernelError, match="needs 9 values"):
         parse_imagemagick("3x3: 1,2,3")
-    with pytest.raises(KernelError, match="off-centre"):
-        parse_imagemagick("3x3+0+0: 1,1,1 1,1,1 1,1,1")
+
+
+# ImageMagick's AcquireKernelInfo: "nan" and "-" are positions outside the neighbourhood,
+# which its convolution skips (the same as weight 0); the default origin is
+# ((W-1)/2, (H-1)/2) in integer division, "+0+0" being the top left.
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("3x3: -,1,- 1,1,1 -,1,-", [[0, 1, 0], [1, 1, 1], [0, 1, 0]]),
+        ("3x3: NaN,1,nan 1,1,1 -,1,-", [[0, 1, 0], [1, 1, 1], [0, 1, 0]]),
+        ("3x3+1+1: -,1,- 1,-4,1 -,1,-", [[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+        ("4x2+1+0: 1,2,-,4 -,-,-,8", [[1, 2, 0, 4], [0, 0, 0, 8]]),
+        ("2X2: 1 - - 1", [[1, 0], [0, 1]]),
+    ],
+)
+def test_imagemagick_missing_values_are_zero(spec, expected):
+    np.testing.assert_array_equal(load_filter(spec).weight, expected)
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        (
+            "3x3+0+0: 1,1,1 1,1,1 1,1,1",
+            r"origin \+0\+0 is off-centre; convcli centres kernels \(\+1\+1",
+        ),
+        ("3x3+3+1: 1,1,1 1,1,1 1,1,1", r"origin \+3\+1 is outside the 3x3 kernel"),
+        ("3x3-1-1: 1,1,1 1,1,1 1,1,1", r"origin -1-1 is outside"),
+        ("3x3>: 0,1,0 0,1,0 0,1,0", r"rotation flag '>'"),
+        ("3x3@: 0,1,0 0,1,0 0,1,0", r"rotation flag '@'"),
+        ("3x1: 1,2,1; 1x3: 1,2,1", r"list of kernels is not supported"),
+        ("3x1: - nan -", r"every value is 'nan' or '-'"),
+        ("0x3: ", r"width and height must be >= 1"),
+        ("3x1: 1 -- 1", r"'--' is not a number"),
+    ],
+)
+def test_imagemagick_errors(spec, needle):
+    with pytest.raises(KernelError, match=needle):
+        load_filter(spec)
+
+
+@pytest.mark.parametrize("spec", ["1 - 1", "1 nan 1", "[[1, NaN, 1]]"])
+def test_missing_value_markers_only_mean_zero_in_imagemagick_strings(spec):
+    with pytest.raises(KernelError):
+        load_filter(spec)
 
 
 def test_numpy_files(tmp_path):
