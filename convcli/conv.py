@@ -163,6 +163,26 @@ def _transpose_into(x, weight, *, stride, dilation, groups, top, left, out) -> n
     cg = c // groups
     (sh, sw), (dh, dw) = stride, dilation
     height, width = out.shape[-2:]
+    unbounded = ~np.isfinite(weight)
+    if unbounded.any():
+        # The phases read zeros past the input's edges, and 0 * Inf would add a NaN that
+        # a scatter (torch) never makes: such taps are scattered from real pixels only.
+        _transpose_into(
+            x,
+            np.where(unbounded, 0, weight),
+            stride=stride,
+            dilation=dilation,
+            groups=groups,
+            top=top,
+            left=left,
+            out=out,
+        )
+        for ci, fi, i, j in zip(*np.nonzero(unbounded), strict=True):
+            rows = _scatter_span(x.shape[-2], i * dh - top, sh, height)
+            cols = _scatter_span(x.shape[-1], j * dw - left, sw, width)
+            target = out[:, (ci // cg) * fg + fi, rows[1], cols[1]]
+            target += x[:, ci, rows[0], cols[0]] * weight[ci, fi, i, j]
+        return out
     for rh, taps_h, rows, step_h in _phases(x.shape[-2], kh, sh, dh, top, height):
         for rw, taps_w, cols, step_w in _phases(x.shape[-1], kw, sw, dw, left, width):
             view = out[:, :, rh::sh, rw::sw]
@@ -178,6 +198,16 @@ def _transpose_into(x, weight, *, stride, dilation, groups, top, left, out) -> n
                 source, conv_w, stride=(1, 1), dilation=(step_h, step_w), groups=groups, out=view
             )
     return out
+
+
+def _scatter_span(size: int, offset: int, s: int, out_size: int) -> tuple[slice, slice]:
+    """Input positions ``a`` with ``0 <= a*s + offset < out_size``, and where they land."""
+    first = max(0, -(offset // s))  # ceil(-offset / s)
+    last = min(size, -(-(out_size - offset) // s))  # exclusive
+    if last <= first:
+        return slice(0, 0), slice(0, 0)
+    start = first * s + offset
+    return slice(first, last), slice(start, start + (last - first - 1) * s + 1, s)
 
 
 def conv_transpose2d(
@@ -345,8 +375,13 @@ def _grad_weight(source, g, weight_shape, stride, dilation, groups, dtype) -> np
         )
         planes = Planes(window, stride, dilation, (t.r1 - t.r0, wo))
         cols = flat_im2col(planes, (kh, kw), groups, dtype)
-        # grad_output at the planes' row pitch; the wrapped columns are zero so they add nothing.
-        grad = scratch("grad", (t.n1 - t.n0, f, t.r1 - t.r0, planes.pitch), dtype)
+        # grad_output at the planes' row pitch; the wrapped columns are zero on both sides so
+        # they add nothing (zero in one only would still give 0 * Inf = NaN from pixels that
+        # no output reads).
+        pitch = planes.pitch
+        wrapped = cols[..., : (t.r1 - t.r0 - 1) * pitch]
+        wrapped.reshape(*wrapped.shape[:-1], -1, pitch)[..., wo:] = 0
+        grad = scratch("grad", (t.n1 - t.n0, f, t.r1 - t.r0, pitch), dtype)
         grad[..., wo:] = 0
         grad[..., :wo] = g[t.n0 : t.n1, :, t.r0 : t.r1]
         grad = split_groups(grad.reshape(*grad.shape[:2], -1), groups)[..., : planes.length]

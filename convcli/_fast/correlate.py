@@ -25,6 +25,8 @@ def choose_path(weight: np.ndarray, groups: int, dtype, stride: Pair = (1, 1)) -
         if forced == "separable" and weight.shape[1] != 1:
             return "direct"
         return forced
+    if not np.isfinite(weight).all():
+        return "rows"  # every tap multiplied, as torch does; no SVD or spectrum of NaN
     f, cg, kh, kw = weight.shape
     taps = kh * kw
     if cg == 1:
@@ -62,9 +64,10 @@ def correlate(
     if out.size == 0:
         return out
     name = choose_path(weight, groups, out.dtype, stride)
-    if name == "fft" and forced_path() is None and not np.isfinite(source.x).all():
-        # A NaN or Inf would spread over a whole FFT tile; the tap loop keeps it local.
-        name = "direct"
+    if name in ("fft", "separable") and forced_path() is None and not np.isfinite(source.x).all():
+        # A NaN or Inf would spread over a whole FFT tile, and the separable passes make
+        # Inf - Inf = NaN from mixed-sign factors; a GEMM over the taps keeps them local.
+        name = "rows"
     options = {"groups": groups, "stride": stride, "dilation": dilation, "dtype": out.dtype}
     if name == "fft":
         engine = FFT(weight, padded=source.shape[-2:], **options)

@@ -83,10 +83,17 @@ def run_parallel(work: Callable[[Tile], T], tiles: Iterable[Tile]) -> list[T]:
     """
     tiles = list(tiles)
     threads = thread_count()
+
+    def quiet(tile: Tile) -> T:
+        # NaN and Inf in, NaN and Inf out, as in torch: not a warning per tile.
+        # (NumPy's error state is per thread, so it is set here, in the worker.)
+        with np.errstate(all="ignore"):
+            return work(tile)
+
     if threads == 1 or len(tiles) == 1:
-        return [work(t) for t in tiles]
+        return [quiet(t) for t in tiles]
     with blas_threads(1):
-        return list(_executor(threads).map(work, tiles))
+        return list(_executor(threads).map(quiet, tiles))
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
