@@ -97,6 +97,10 @@ def parse_inline(spec: str) -> np.ndarray:
             data = json.loads(spec)
         except json.JSONDecodeError as err:
             raise KernelError(f"kernel {spec!r} is not valid JSON: {err.msg}") from None
+        except RecursionError:
+            raise KernelError(
+                f"kernel {spec[:40]!r}...: nested too deeply; a kernel has 2 to 4 dimensions"
+            ) from None
         return as_weight_array(data, f"kernel {spec!r}")
     return parse_text(spec.replace(";", "\n"), f"kernel {spec!r}")
 
@@ -289,6 +293,10 @@ def read_config(path: Path) -> dict:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise KernelError(f"{path}, line {err.lineno}: not valid JSON ({err.msg})") from None
+        except RecursionError:
+            raise KernelError(
+                f"{path}: nested too deeply; a kernel has 2 to 4 dimensions"
+            ) from None
     if isinstance(data, list):  # a bare JSON array is the weight, as it is inline
         return {"weight": data}
     if not isinstance(data, dict):

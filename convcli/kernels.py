@@ -103,6 +103,11 @@ def load_filter(spec: str, *, base_dir: str | Path | None = None) -> Filter:
     >>> load_filter("1 2 1").weight.tolist()
     [[1.0, 2.0, 1.0]]
     """
+    return _load(spec, base_dir, ())
+
+
+def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Filter:
+    """:func:`load_filter`, with the configuration files that led here (to stop cycles)."""
     if not isinstance(spec, str) or not spec.strip():
         raise KernelError(
             "kernel spec is empty; give a name (see 'convcli kernels'), a file or a matrix"
@@ -117,8 +122,16 @@ def load_filter(spec: str, *, base_dir: str | Path | None = None) -> Filter:
     if base_dir is not None and not path.is_absolute():
         path = Path(base_dir) / path
     looks_like_path = "/" in spec or "\\" in spec or path.suffix.lower() in _FILE_SUFFIXES
-    if path.is_file():
-        return _load_file(path)
+    try:
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except OSError:  # e.g. a long inline matrix is a name too long for the file system
+        is_file = is_dir = False
+    if is_file:
+        return _load_file(path, chain)
+    if is_dir:
+        raise KernelError(
+            f"kernel file {spec!r} is a directory, not a kernel file; name a file in it"
+        )
     if looks_like_path and not _looks_inline(spec):
         raise KernelError(f"kernel file {spec!r} does not exist")
     if IMAGEMAGICK.match(spec):
@@ -146,13 +159,13 @@ def _looks_inline(spec: str) -> bool:
     )
 
 
-def _load_file(path: Path) -> Filter:
+def _load_file(path: Path, chain: tuple[Path, ...]) -> Filter:
     suffix = path.suffix.lower()
     if suffix in {".npy", ".npz"}:
         weight, bias = load_numpy(path)
         return Filter(weight, bias, source=str(path))
     if suffix in {".json", ".toml"}:
-        return _load_config(path)
+        return _load_config(path, chain)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
@@ -165,7 +178,13 @@ def _load_file(path: Path) -> Filter:
     return Filter(as_weight_array(parse_text(text, str(path)), str(path)), source=str(path))
 
 
-def _load_config(path: Path) -> Filter:
+def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
+    here = path.resolve()
+    if here in chain:
+        raise KernelError(
+            f"{path}: its 'weight' leads back to this file ({' -> '.join(p.name for p in chain)} "
+            f"-> {path.name}); give a matrix or another file"
+        )
     data = read_config(path)
     unknown = sorted(set(data) - set(CONFIG_KEYS))
     if unknown:
@@ -177,7 +196,7 @@ def _load_config(path: Path) -> Filter:
     weight_spec = data["weight"]
     bias = None
     if isinstance(weight_spec, str):
-        inner = load_filter(weight_spec, base_dir=path.parent)
+        inner = _load(weight_spec, path.parent, (*chain, here))
         weight, bias = inner.weight, inner.bias
     else:
         weight = as_weight_array(weight_spec, f"{path}: weight")
