@@ -15,13 +15,26 @@ import numpy as np
 
 from convcli.errors import KernelError
 
+MAX_SIZE = 1001
+"""The largest size of a named kernel (checked before anything is allocated)."""
 
-def _whole(spec: str, value: float, *, minimum: int = 1) -> int:
-    if value != int(value) or value < minimum:
-        raise KernelError(
-            f"kernel {spec!r}: size must be a whole number >= {minimum}, got {value:g}"
-        )
+
+def _whole(spec: str, value: float, *, what: str = "size", maximum: int = MAX_SIZE) -> int:
+    if value != int(value) or value < 1:
+        raise KernelError(f"kernel {spec!r}: {what} must be a whole number >= 1, got {value:g}")
+    if value > maximum:
+        raise KernelError(f"kernel {spec!r}: {what} {value:g} is too large; at most {maximum}")
     return int(value)
+
+
+def _sigma(spec: str, args: list[float]) -> float | None:
+    """The optional sigma argument; None (OpenCV's default) when absent or 0, as in OpenCV."""
+    sigma = args[1] if len(args) > 1 else 0.0
+    if sigma < 0:
+        raise KernelError(
+            f"kernel {spec!r}: sigma must be positive, or 0 for OpenCV's default, got {sigma:g}"
+        )
+    return sigma or None
 
 
 # OpenCV's getGaussianKernel(n, sigma <= 0) returns fixed tables for these sizes
@@ -48,7 +61,10 @@ def _gaussian_1d(size: int, sigma: float | None) -> np.ndarray:
             return _OPENCV_TABLES[size].copy()
         sigma = _default_sigma(size)
     x = np.arange(size) - (size - 1) / 2
-    g = np.exp(-(x**2) / (2 * sigma**2))
+    # Relative to the centre tap and divided by sigma twice: a tiny sigma gives a delta
+    # (not 0/0), a huge one a box.
+    with np.errstate(over="ignore"):
+        g = np.exp(-((x**2 - np.min(x**2)) / 2 / sigma / sigma))
     return g / g.sum()
 
 
@@ -59,13 +75,7 @@ def _default_sigma(size: int) -> float:
 
 def _gaussian(spec: str, args: list[float]) -> np.ndarray:
     size = _whole(spec, args[0] if args else 5)
-    sigma = args[1] if len(args) > 1 else None
-    if sigma is not None and sigma <= 0:
-        raise KernelError(
-            f"kernel {spec!r}: sigma must be positive (leave it out for OpenCV's default), "
-            f"got {sigma:g}"
-        )
-    g = _gaussian_1d(size, sigma)
+    g = _gaussian_1d(size, _sigma(spec, args))
     return np.outer(g, g)
 
 
@@ -75,7 +85,7 @@ def _box(spec: str, args: list[float]) -> np.ndarray:
 
 
 def _bilinear(spec: str, args: list[float]) -> np.ndarray:
-    factor = _whole(spec, args[0] if args else 2)
+    factor = _whole(spec, args[0] if args else 2, what="factor", maximum=(MAX_SIZE + 1) // 2)
     size = 2 * factor - factor % 2
     center = factor - 1 if size % 2 else factor - 0.5
     w = 1 - np.abs(np.arange(size) - center) / factor
@@ -83,7 +93,7 @@ def _bilinear(spec: str, args: list[float]) -> np.ndarray:
 
 
 def _nearest(spec: str, args: list[float]) -> np.ndarray:
-    factor = _whole(spec, args[0] if args else 2)
+    factor = _whole(spec, args[0] if args else 2, what="factor")
     return np.ones((factor, factor))
 
 
@@ -97,7 +107,7 @@ def _motion(spec: str, args: list[float]) -> np.ndarray:
 def _unsharp(spec: str, args: list[float]) -> np.ndarray:
     size = _whole(spec, args[0] if args else 5)
     amount = args[2] if len(args) > 2 else 1.0
-    blur = _gaussian(spec, [size, *args[1:2]])  # the same blur as gaussian:N[,sigma]
+    blur = _gaussian(spec, args[:2])  # the same blur as gaussian:N[,sigma]
     identity = np.zeros_like(blur)
     identity[(size - 1) // 2, (size - 1) // 2] = 1.0
     return identity + amount * (identity - blur)
@@ -110,15 +120,15 @@ def _log(spec: str, args: list[float]) -> np.ndarray:
         raise KernelError(f"kernel {spec!r}: sigma must be positive, got {sigma:g}")
     x = np.arange(size) - (size - 1) / 2
     xx, yy = np.meshgrid(x, x)
-    r2 = (xx**2 + yy**2) / (2 * sigma**2)
+    # Capped: beyond it exp(-r2) is 0 anyway, and a tiny sigma must not give inf * 0.
+    with np.errstate(over="ignore"):
+        r2 = np.minimum((xx**2 + yy**2) / 2 / sigma / sigma, 1e4)
     k = -(1 - r2) * np.exp(-r2)
     return k - k.mean()  # zero sum: flat regions give 0
 
 
 def _fixed(matrix: list[list[float]]) -> Callable[[str, list[float]], np.ndarray]:
     def build(spec: str, args: list[float]) -> np.ndarray:
-        if args:
-            raise KernelError(f"kernel {spec!r} takes no arguments")
         return np.array(matrix, dtype=np.float64)
 
     return build
@@ -220,12 +230,18 @@ def named_kernel(spec: str) -> np.ndarray | None:
     name = name.strip().lower()
     if name not in NAMED:
         return None
-    args = [
-        float(a) if _is_number(a) else _bad_argument(spec, a)
-        for a in arg_text.replace(" ", "").split(",")
-        if a
-    ]
-    return NAMED[name][2](spec, args)
+    syntax, _, build = NAMED[name]
+    texts = arg_text.replace(" ", "").split(",") if arg_text.strip() else []
+    most = len(syntax.partition(":")[2].replace("[", "").replace("]", "").split(",")) * (
+        ":" in syntax
+    )
+    if len(texts) > most:
+        takes = f"at most {most} argument{'s' * (most > 1)}" if most else "no arguments"
+        raise KernelError(f"kernel {spec!r} takes {takes}: {syntax}")
+    if "" in texts:
+        raise KernelError(f"kernel {spec!r}: an argument is empty; write {syntax}")
+    args = [float(a) if _is_number(a) else _bad_argument(spec, a) for a in texts]
+    return build(spec, args)
 
 
 def _is_number(text: str) -> bool:

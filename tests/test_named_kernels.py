@@ -137,6 +137,19 @@ def test_upsampling_kernels_keep_a_constant_constant(factor):
         ("gaussian:5,-1", "sigma"),
         ("sharpen:3", "no arguments"),
         ("box:x", "'x' is not a number"),
+        ("gaussian:100000", r"'gaussian:100000': size 100000 is too large; at most 1001"),
+        ("box:1e30", "too large"),
+        ("motion:1002", "at most 1001"),
+        ("bilinear:600", r"factor 600 is too large; at most 501"),
+        ("nearest:2000", r"factor 2000 is too large"),
+        ("nearest:0", r"factor must be a whole number >= 1"),
+        ("box:3,4", r"'box:3,4' takes at most 1 argument: box:N"),
+        ("gaussian:5,1,2", r"takes at most 2 arguments: gaussian:N\[,sigma\]"),
+        ("unsharp:5,1,2,3", r"at most 3 arguments"),
+        ("gaussian:,2", r"an argument is empty; write gaussian:N\[,sigma\]"),
+        ("gaussian:5,", "an argument is empty"),
+        ("gaussian:5,-1", "or 0 for OpenCV's default"),
+        ("log:9,0", "sigma must be positive"),
     ],
 )
 def test_named_spec_errors(spec, needle):
@@ -147,3 +160,32 @@ def test_named_spec_errors(spec, needle):
 def test_list():
     syntaxes = [s for s, _ in list_kernels()]
     assert "gaussian:N[,sigma]" in syntaxes and "sobel-x" in syntaxes
+
+
+def test_the_largest_size_is_allowed():
+    assert load_filter("box:1001").weight.shape == (1001, 1001)
+    assert load_filter("bilinear:501").weight.shape == (1001, 1001)
+
+
+def test_sigma_zero_is_opencvs_default_as_in_opencv():
+    # cv2.getGaussianKernel(5, 0) is the table [1, 4, 6, 4, 1] / 16
+    g = np.array([1, 4, 6, 4, 1]) / 16
+    np.testing.assert_allclose(load_filter("gaussian:5,0").weight, np.outer(g, g), rtol=1e-15)
+    delta = np.zeros((5, 5))
+    delta[2, 2] = 1
+    sharpened = delta + 2 * (delta - np.outer(g, g))
+    np.testing.assert_allclose(load_filter("unsharp:5,0,2").weight, sharpened, atol=1e-15)
+
+
+@pytest.mark.parametrize("sigma", ["1e-200", "1e-320"])
+def test_a_vanishing_sigma_is_a_delta_not_nan(sigma):
+    odd = load_filter(f"gaussian:5,{sigma}").weight
+    np.testing.assert_array_equal(odd, np.pad([[1.0]], 2))
+    even = load_filter(f"gaussian:4,{sigma}").weight  # the two middle taps share it
+    np.testing.assert_array_equal(even, np.pad(np.full((2, 2), 0.25), 1))
+    log = load_filter(f"log:5,{sigma}").weight
+    assert np.isfinite(log).all() and abs(log.sum()) < 1e-12 and log[2, 2] < 0
+
+
+def test_a_huge_sigma_is_a_box():
+    np.testing.assert_allclose(load_filter("gaussian:5,1e200").weight, load_filter("box:5").weight)
