@@ -264,8 +264,11 @@ def as_bias_array(data: object, where: str) -> np.ndarray:
         bias = np.atleast_1d(np.array(data, dtype=np.float64))
     except (ValueError, TypeError):
         raise KernelError(f"{where}: bias must be a number or a list of numbers") from None
-    if bias.ndim != 1 or not np.isfinite(bias).all():
-        raise KernelError(f"{where}: bias must be a flat list of finite numbers, got {data!r}")
+    if bias.ndim != 1 or bias.size == 0 or not np.isfinite(bias).all():
+        raise KernelError(
+            f"{where}: bias must be a number or a flat, non-empty list of finite numbers, "
+            f"got {data!r}"
+        )
     return bias
 
 

@@ -184,6 +184,11 @@ def test_json_file_with_a_bare_array_is_the_weight(tmp_path):
         ('{"weight": [[1, 2], [3]]}', "rectangular"),
         ('{"weight": [[-1, 0, 1]], "normalize": true}', "sums to zero"),
         ('{"bias": 1}', "no 'weight'"),
+        (
+            '{"weight": [[1]], "bias": []}',
+            r"f.json: bias: bias must be a number or a flat, non-empty",
+        ),
+        ('{"weight": [[1]], "bias": [[1]]}', "flat, non-empty list"),
         ("12", r"f.json: holds a single JSON number; a filter file holds an array of numbers"),
         ('"gaussian:5"', r"f.json: holds a single JSON string"),
         ("null", r"f.json: holds a single JSON null"),
