@@ -284,13 +284,16 @@ def normalize_kernel(weight: np.ndarray) -> np.ndarray:
 
 
 def weight_for_channels(
-    f: Filter, channels: int, *, groups: int | None = None
+    f: Filter, channels: int, *, groups: int | None = None, transpose: bool = False
 ) -> tuple[np.ndarray, int]:
     """The one shape rule: (4-D float32 weight, groups) for an image of ``channels``.
 
     - 2-D (Hf, Wf): every channel filtered on its own -> (C, 1, Hf, Wf), groups = C;
-    - 3-D (C, Hf, Wf): all channels into one output channel -> (1, C, Hf, Wf);
+    - 3-D (C, Hf, Wf): all channels into one output channel -> (1, C, Hf, Wf), or
+      (C, 1, Hf, Wf) for a transposed convolution;
     - 4-D (F, C/groups, Hf, Wf): as is; groups from the option or C / weight.shape[1].
+      A transposed convolution's 4-D weight is (C, F/groups, Hf, Wf), PyTorch's
+      layout; its groups come from the option only (default 1).
 
     Examples
     --------
@@ -307,7 +310,18 @@ def weight_for_channels(
                 f"kernel {f.source or 'weight'} is 3-D with {weight.shape[0]} channels, but the "
                 f"image has {channels}; a 3-D kernel needs one 2-D slice per image channel"
             )
-        return weight[None].astype(np.float32), 1
+        shaped = weight[:, None] if transpose else weight[None]
+        return shaped.astype(np.float32), 1
+    if transpose:
+        if weight.shape[0] != channels:
+            raise KernelError(
+                f"kernel {f.source or 'weight'} is a transposed weight (C, F/groups, Hf, Wf) with "
+                f"C = {weight.shape[0]}, but the image has {channels} channels"
+            )
+        groups = 1 if groups is None else groups
+        if channels % groups:
+            raise KernelError(f"groups={groups} does not divide the image's {channels} channels")
+        return weight.astype(np.float32), groups
     per_group = weight.shape[1]
     inferred = groups is None
     if groups is None:

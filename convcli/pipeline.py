@@ -72,11 +72,10 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
             # a kernel summing to that keeps a flat image flat (when its phases sum alike).
             weight = weight * math.prod(pair(step.stride, "stride"))
     shaped = Filter(weight, f.bias, f.options, f.description, f.source)
-    weight, groups = weight_for_channels(shaped, channels, groups=step.groups)
-    if step.transpose and f.weight.ndim == 4:
-        out_channels = weight.shape[1] * groups
-    else:
-        out_channels = weight.shape[0]
+    weight, groups = weight_for_channels(
+        shaped, channels, groups=step.groups, transpose=step.transpose
+    )
+    out_channels = weight.shape[1] * groups if step.transpose else weight.shape[0]
     bias = step.bias if step.bias is not None else f.bias
     if bias is not None:
         bias = np.asarray(bias, np.float32)
@@ -203,7 +202,9 @@ def _extreme(x: np.ndarray, fast, nan_aware) -> np.ndarray:
 
 def _channels_taken(step: Step) -> int:
     weight = step.filter.weight
-    return weight.shape[0] if weight.ndim == 3 else weight.shape[1] * (step.groups or 1)
+    if weight.ndim == 3 or step.transpose:
+        return weight.shape[0]
+    return weight.shape[1] * (step.groups or 1)
 
 
 def map_range(x: np.ndarray, value_range: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

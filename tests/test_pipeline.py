@@ -84,3 +84,35 @@ def test_memory_estimate_grows_with_outputs():
         (1, 3, 100, 100), [Step(load_filter("bilinear:4"), stride=4, transpose=True)]
     )
     assert upsampled > 10 * (small - (64 << 20))
+
+
+@pytest.mark.parametrize(
+    "shape, groups",
+    [((3, 2, 3, 3), None), ((3, 4, 3, 3), None), ((3, 1, 4, 4), 3), ((3, 3, 3), None)],
+)
+def test_upsample_weights_use_the_transposed_layout(shape, groups):
+    """4-D weights are (C, F/groups, Hf, Wf) as in ConvTranspose2d; 3-D (C, Hf, Wf) sums
+    the channels into one. Against the library's conv_transpose2d on the edge-padded input."""
+    from convcli import conv_transpose2d
+
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 3, 10, 12)).astype(np.float32)
+    w = rng.random(shape)
+    step = Step(Filter(w), stride=2, padding=1, output_padding=1, groups=groups, transpose=True)
+    values = apply_steps(x, [step], has_alpha=False).values
+    torch_layout = w if w.ndim == 4 else w[:, None]
+    margin = 2  # ceil(kernel / stride) rows of edge on each side
+    padded = np.pad(x, ((0, 0), (0, 0), (margin,) * 2, (margin,) * 2), mode="edge")
+    full = conv_transpose2d(
+        padded, torch_layout, stride=2, padding=1, output_padding=1, groups=groups or 1
+    )
+    crop = margin * 2
+    expected = full[:, :, crop : crop + values.shape[2], crop : crop + values.shape[3]]
+    out_channels = torch_layout.shape[1] * (groups or 1)
+    assert values.shape == (
+        1,
+        out_channels,
+        21 if shape[-1] == 4 else 20,
+        25 if shape[-1] == 4 else 24,
+    )
+    np.testing.assert_allclose(values, expected, atol=1e-5)
