@@ -5,21 +5,25 @@ Pixels are float32 in [0, 1]: 8-bit values / 255, 16-bit / 65535; float images
 pixel count is checked from the header before anything is decoded.
 
 Channels: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA. Palette images become RGB or
-RGBA, CMYK and other colour spaces RGB, 1-bit images gray.
+RGBA, CMYK and other colour spaces RGB, 1-bit images gray. TIFF (and ``.npy``)
+may hold any number of channels, e.g. feature maps. 16-bit samples keep all
+their bits in every format convcli reads, Pillow's 8-bit views of 16-bit
+colour PNG, TIFF and PPM notwithstanding (see :func:`_decode_bytewise`).
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import struct
 import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
-from convcli import png
+from convcli import npy, png, pnm, tiff
 from convcli.errors import ImageError, OutputError
 from convcli.outputs import atomic_output, output_format_for
 
@@ -45,6 +49,20 @@ RASTER_FORMATS = (
 )
 
 
+# What Pillow's decoders raise on damaged data (its TIFF plugin also raises TypeError,
+# KeyError and struct.error on malformed tags, e.g. "Missing dimensions").
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    TypeError,
+    KeyError,
+    IndexError,
+    struct.error,
+)
+
+
 @dataclass
 class Image:
     """A decoded image: pixels (N, C, H, W) float32 and what writing it back needs."""
@@ -65,6 +83,9 @@ def _pil():
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     PILImage.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding
     PILImage.init()
+    # Pillow logs some refusals (logger.error) before raising; with no logging set up
+    # Python would print them on stderr. The raised error is what the user sees.
+    logging.getLogger("PIL").addHandler(logging.NullHandler())
     return PILImage
 
 
@@ -111,13 +132,24 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
     if data.startswith(b"\x93NUMPY"):
-        return _read_npy(data, source, max_pixels)
-    if png.is_16bit_png(data):
-        width, height = png.header(data)[:2]
+        array = npy.read_npy(data, source)
+        _check_pixels(source, array.shape[3], array.shape[2], array.shape[0], max_pixels)
+        return Image(array, 32, False, source, "NPY")
+    if pnm.is_16bit_ppm(data):  # Pillow would scale it into 8 bits
+        _, width, height, maxval, _ = pnm.header(data)  # type: ignore[misc]
         _check_pixels(source, width, height, 1, max_pixels)
-        pixels = _read_png16(data, source)
-        channels = pixels.shape[2]
-        return Image(_scaled_planes(pixels, 65535)[None], 16, channels in (2, 4), source, "PNG")
+        values, maxval = pnm.read_ppm16(data, source)
+        return Image(_scaled_planes(values, maxval)[None], 16, False, source, "PPM")
+    if png.is_16bit_png(data) and png.header(data)[3] != 0:  # type: ignore[index]
+        # Pillow keeps the high byte of 16-bit colour (16-bit gray, I;16, is exact).
+        width, height, _, colour, _ = png.header(data)  # type: ignore[misc]
+        _check_pixels(source, width, height, 1, max_pixels)
+        if colour == 4:  # gray+alpha: no Pillow rawmode gives its bytes
+            pixels, notes = png.read_png16(data, source), []
+        else:
+            pixels, notes = _decode_bytewise(data, source, "PNG", 0)
+        planes = _scaled_planes(pixels, 65535)[None]
+        return Image(planes, 16, colour in (4, 6), source, "PNG", notes)
     # Pillow reports oddities (corrupt EXIF, odd chunks) as Python warnings; they
     # become the user's warnings, never noise on stderr or exceptions.
     with warnings.catch_warnings(record=True) as caught:
@@ -132,18 +164,33 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
 
 def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
     pil = _pil()
+    # TIFF layouts Pillow refuses (any channel count, 16-bit gray+alpha) or would cut
+    # (extra samples dropped) are read by tiff.read_tiff when it knows them.
+    pages = tiff.pages_or_none(data, source)
+    own = pages is not None and all(p.simple for p in pages)
+    if own and not tiff.pillow_reads(pages[0]):  # type: ignore[index]
+        return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
     try:
         im = pil.open(io.BytesIO(data), formats=_raster_formats(pil))
     except pil.UnidentifiedImageError:
+        if own:
+            return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
+        if pages is not None:
+            raise ImageError(f"{source}: {tiff.why_unreadable(pages)}") from None
         raise ImageError(
             f"{source}: not an image convcli can read (raster formats only: PNG, JPEG, TIFF, "
             f"WebP, BMP, GIF, PNM, ...)"
         ) from None
-    except (OSError, SyntaxError, ValueError) as err:
+    except _DECODE_ERRORS as err:
         raise ImageError(f"{source}: damaged image header ({err})") from None
     with im:
-        frames = getattr(im, "n_frames", 1)
+        try:
+            frames = getattr(im, "n_frames", 1)  # TIFF reads every page's header here
+        except _DECODE_ERRORS as err:
+            raise ImageError(f"{source}: damaged image header ({err})") from None
         _check_pixels(source, im.width, im.height, frames, max_pixels)
+        if own and len(im.getbands()) < pages[0].channels:  # type: ignore[index]
+            return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
         notes: list[str] = []
         arrays = []
         depth = 8
@@ -151,11 +198,21 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
         for index in range(frames):
             try:
                 im.seek(index)
-                frame, frame_warnings = _oriented(im, source)
-                array, depth, has_alpha = _to_array(frame, source)
+                bits = pages[index].bits if pages and index < len(pages) else 8
+                if bits > 8 and im.mode in ("RGB", "RGBA"):
+                    exact, frame_warnings = _decode_bytewise(data, source, im.format, index)
+                    array, depth, has_alpha = _scaled_planes(exact, 65535), 16, im.mode == "RGBA"
+                elif bits > 8 and not im.mode.startswith(("I", "F")):
+                    raise ImageError(
+                        f"{source}: {bits}-bit {im.mode} TIFF would be cut to 8 bits by the "
+                        f"decoder; save it as 16-bit RGB or RGBA"
+                    )
+                else:
+                    frame, frame_warnings = _oriented(im, source)
+                    array, depth, has_alpha = _to_array(frame, source)
             except ImageError:
                 raise
-            except (OSError, SyntaxError, ValueError, EOFError) as err:
+            except _DECODE_ERRORS as err:
                 raise ImageError(
                     f"{source}: damaged or truncated {im.format} data ({err})"
                 ) from None
@@ -166,38 +223,59 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
         return Image(np.stack(arrays), depth, has_alpha, source, im.format, notes)
 
 
-def _read_png16(data: bytes, source: str) -> np.ndarray:
-    """A 16-bit PNG as (H, W, C) uint16, every bit kept, upright by its EXIF orientation.
+def _read_own_tiff(data: bytes, source: str, pages: list, max_pixels: int) -> Image:
+    first = pages[0]
+    for page in pages:  # every page: a later one may claim a larger size
+        _check_pixels(source, page.width, page.height, len(pages), max_pixels)
+        samples = page.width * page.height * len(pages) * page.channels
+        if samples > 4 * max_pixels:  # channels are unbounded here: count samples too
+            raise ImageError(
+                f"{source}: {page.channels} channels of {page.width}x{page.height} x "
+                f"{len(pages)} pages are {samples:,} samples, over 4 per pixel of the limit; "
+                f"if you trust this file, raise it with --max-pixels {-(-samples // 4)}"
+            )
+    values = tiff.read_tiff(data, source, pages)
+    top = 65535 if values.dtype == np.uint16 else 255
+    planes = np.stack([_scaled_planes(frame, top) for frame in values])
+    alpha = first.channels in (2, 4) and first.extra[:1] == [2]
+    return Image(planes, 8 * values.dtype.itemsize, alpha, source, "TIFF")
 
-    Pillow decodes 16-bit gray exactly (mode I;16). For RGB and RGBA it keeps only
-    the high byte, but its fast decoder can be asked for either byte of each
-    sample: decoding twice, once per byte, gives the exact values at C speed
-    (a Python row loop takes seconds per megapixel on Paeth-filtered rows).
-    Gray+alpha has no such raw mode and goes through :func:`png.read_png16`.
+
+def _decode_bytewise(data: bytes, source: str, fmt: str, frame: int) -> tuple[np.ndarray, list]:
+    """Frame ``frame`` of a 16-bit RGB/RGBA PNG or TIFF as exact (H, W, C) uint16.
+
+    Pillow keeps only the high byte of these samples, but its fast decoders can
+    be asked for either byte (:func:`tiff.rawmodes16`): decoding twice, once per
+    byte, gives the exact values at C speed (a Python row loop takes seconds per
+    megapixel on Paeth-filtered PNG rows), through libtiff for any compression
+    it knows. Returns the pixels upright by their EXIF orientation, and warnings.
     """
-    colour = png.header(data)[3]  # type: ignore[index]
-    if colour == 4:
-        return png.read_png16(data, source)
     pil = _pil()
     planes = []
-    for byte in ("B", "L") if colour in (2, 6) else ("",):
+    for byte in (0, 1):
         try:
-            im = pil.open(io.BytesIO(data), formats=["PNG"])
-            if byte:
-                tile = im.tile[0]
-                rawmode = f"{im.mode};16{byte}"
-                args = rawmode if isinstance(tile[3], str) else (rawmode, *tile[3][1:])
-                im.tile = [
-                    tile._replace(args=args) if hasattr(tile, "_replace") else (*tile[:3], args)
-                ]
+            im = pil.open(io.BytesIO(data), formats=[fmt])
+            im.seek(frame)
+            tiles = []
+            for tile in im.tile:
+                args = (tile[3],) if isinstance(tile[3], str) else tuple(tile[3])
+                modes = tiff.rawmodes16(args[0])
+                if modes is None:
+                    raise ImageError(f"{source}: a 16-bit {fmt} layout convcli cannot read exactly")
+                args = modes[byte] if isinstance(tile[3], str) else (modes[byte], *args[1:])
+                # Pillow 11 made tiles named tuples; Pillow 10's are plain tuples.
+                named = hasattr(tile, "_replace")
+                tiles.append(tile._replace(args=args) if named else (*tile[:3], args))
+            im.tile = tiles
             im.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as err:
-            raise ImageError(f"{source}: damaged or truncated PNG data ({err})") from None
-        planes.append(np.asarray(_oriented(im, source)[0]))
-    if len(planes) == 1:
-        return planes[0].astype(np.uint16)[..., None]
+        except ImageError:
+            raise
+        except _DECODE_ERRORS as err:
+            raise ImageError(f"{source}: damaged or truncated {fmt} data ({err})") from None
+        oriented, notes = _oriented(im, source)
+        planes.append(np.asarray(oriented))
     high, low = planes
-    return (high.astype(np.uint16) << 8) | low
+    return (high.astype(np.uint16) << 8) | low, notes
 
 
 def _oriented(im, source: str):
@@ -223,12 +301,6 @@ def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
         raise ImageError(f"{source}: 32-bit integer pixels outside 0..65535 are not supported")
     if mode == "F":
         return np.asarray(im, np.float32)[None].copy(), 32, False
-    bits = _tiff_bits(im)
-    if bits and bits > 8:
-        raise ImageError(
-            f"{source}: {bits}-bit colour TIFF would be cut to 8 bits by the decoder; "
-            f"save it as a 16-bit PNG instead"
-        )
     if mode == "1":
         im = im.convert("L")
     elif mode in ("P", "PA"):
@@ -256,55 +328,16 @@ def _scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
-def _tiff_bits(im) -> int | None:
-    tags = getattr(im, "tag_v2", None)
-    if tags is None or im.mode not in ("RGB", "RGBA", "CMYK"):
-        return None
-    bits = tags.get(258)
-    return max(bits) if isinstance(bits, tuple) else bits
-
-
-def _read_npy(data: bytes, source: str, max_pixels: int) -> Image:
-    try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as err:
-        if "pickle" in str(err).lower() or "object" in str(err).lower():
-            raise ImageError(
-                f"{source}: refused: the array holds Python objects (pickle), which convcli "
-                f"never loads"
-            ) from None
-        raise ImageError(f"{source}: not a readable .npy array ({err})") from None
-    except (OSError, EOFError) as err:
-        raise ImageError(f"{source}: not a readable .npy array ({err})") from None
-    if array.ndim not in (2, 3, 4) or array.size == 0:
-        raise ImageError(
-            f"{source}: .npy images are (H, W), (C, H, W) or (N, C, H, W); got {array.shape}"
-        )
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise ImageError(f"{source}: .npy dtype {array.dtype} is not real numbers")
-    array = array.reshape((1,) * (4 - array.ndim) + array.shape)
-    _check_pixels(source, array.shape[3], array.shape[2], array.shape[0], max_pixels)
-    return Image(array.astype(np.float32), 32, False, source, "NPY")
-
-
 def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
     """(N, C, H, W) of an image from its header, without decoding the pixels."""
     data, source = _read_bytes(path)
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
     if data.startswith(b"\x93NUMPY"):
-        try:
-            stream = io.BytesIO(data)
-            version = np.lib.format.read_magic(stream)
-            if version == (1, 0):
-                shape = np.lib.format.read_array_header_1_0(stream)[0]
-            else:
-                shape = np.lib.format.read_array_header_2_0(stream)[0]
-        except ValueError as err:
-            raise ImageError(f"{source}: not a readable .npy header ({err})") from None
-        if len(shape) not in (2, 3, 4):
-            raise ImageError(f"{source}: .npy images are 2-D to 4-D; got {shape}")
-        return tuple((1,) * (4 - len(shape)) + tuple(shape))  # type: ignore[return-value]
+        return npy.shape(data, source)
+    pages = tiff.pages_or_none(data, source)
+    if pages and all(p.simple for p in pages):
+        return (len(pages), pages[0].channels, pages[0].height, pages[0].width)
     pil = _pil()
     try:
         with warnings.catch_warnings():
@@ -334,14 +367,14 @@ def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
             return (getattr(im, "n_frames", 1), channels, height, width)
     except pil.UnidentifiedImageError:
         raise ImageError(f"{source}: not an image convcli can read") from None
-    except (OSError, SyntaxError, ValueError) as err:
+    except _DECODE_ERRORS as err:
         raise ImageError(f"{source}: damaged image header ({err})") from None
 
 
 # Writing ----------------------------------------------------------------------------------
 
 _ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY"}
-_DEPTH16_FORMATS = {"PNG", "TIFF", "NPY"}
+_DEPTH16_FORMATS = {"PNG", "TIFF", "PPM", "NPY"}
 
 
 def to_integers(pixels: np.ndarray, depth: int) -> np.ndarray:
@@ -366,15 +399,26 @@ def write_image(
     """Write (N, C, H, W) or (C, H, W) pixels in [0, 1]; return warnings for the user.
 
     ``.npy`` keeps the raw floats (no scaling, no clipping; N = 1 is written as
-    (C, H, W)). Several samples (frames) need TIFF. PNG's ``compress_level`` 1 is
-    the default: on a 2048x2048 photograph it wrote twice as fast as level 6
+    (C, H, W)). Several samples (frames) need TIFF, and so do channel counts
+    other than 1 to 4 (or ``.npy``). ``depth`` 16 goes to PNG, TIFF and PNM.
+    ``compress_level`` is deflate's level for PNG and TIFF (0: TIFF uncompressed);
+    1, the default, wrote a 2048x2048 photograph as PNG twice as fast as level 6
     (0.23 s against 0.46 s) for a file 16 % larger.
+
+    Notes
+    -----
+    PNM is chosen by channels: gray is P5 (also in a ``.ppm``, which netpbm's
+    PPM readers accept), RGB is P6; RGB to a ``.pgm`` is an error, since PGM
+    readers refuse P6. TIFF, PNG and PNM are written by convcli itself
+    (:mod:`convcli.tiff`, :mod:`convcli.png`, :mod:`convcli.pnm`), JPEG, WebP and
+    BMP by Pillow.
 
     Examples
     --------
     >>> write_image(np.zeros((3, 4, 4), np.float32), "/tmp/black.png")  # doctest: +SKIP
     []
     """
+    fmt_name = fmt
     fmt = output_format_for(path, fmt)
     pixels = np.asarray(pixels)
     if pixels.ndim == 3:
@@ -382,19 +426,20 @@ def write_image(
     n, channels = pixels.shape[:2]
     if fmt == "NPY":
         with atomic_output(path) as stream:
-            write_npy(pixels[0] if n == 1 else pixels, stream)
+            npy.write_npy(pixels[0] if n == 1 else pixels, stream)
         return []
     notes: list[str] = []
     if depth not in (8, 16):
         raise OutputError(f"{path}: depth {depth} is not 8 or 16")
     if depth == 16 and fmt not in _DEPTH16_FORMATS:
         raise OutputError(
-            f"{path}: {fmt} holds 8 bits per channel; write 16-bit data as .png or .tif "
-            f"(or pass --depth 8)"
+            f"{path}: {fmt} holds 8 bits per channel; write 16-bit data as .png, .tif or "
+            f".ppm/.pgm (or pass --depth 8)"
         )
-    if channels not in (1, 2, 3, 4):
+    if channels not in (1, 2, 3, 4) and fmt != "TIFF":
         raise OutputError(
-            f"{path}: the result has {channels} channels; images hold 1 to 4, so write it as .npy"
+            f"{path}: the result has {channels} channels; images hold 1 to 4, so write it as "
+            f".tif (any number of channels) or .npy (raw floats)"
         )
     if n > 1 and fmt != "TIFF":
         raise OutputError(
@@ -404,56 +449,37 @@ def write_image(
         pixels = pixels[:, :-1]
         channels -= 1
         notes.append(f"{path}: {fmt} has no alpha channel; alpha dropped")
-    if depth == 16 and fmt == "TIFF" and channels > 1:
-        raise OutputError(f"{path}: 16-bit colour TIFF is not supported; write 16-bit .png")
+    if fmt == "PPM" and channels == 3 and _pnm_name(path, fmt_name) == "pgm":
+        # P6 data in a .pgm is what Pillow would write; PGM readers refuse it.
+        raise OutputError(
+            f"{path}: PGM holds gray and the result is RGB; write .ppm or .pnm, or make one "
+            f"channel first (e.g. -k filters/luma.toml)"
+        )
     values = to_integers(pixels, depth)
-    if fmt == "PNG":
+    planes_last = values.transpose(0, 2, 3, 1)
+    writers = {
+        "PNG": lambda out: png.write_png(planes_last[0], out, compress_level=compress_level),
+        "TIFF": lambda out: tiff.write_tiff(planes_last, out, compress_level=compress_level),
+        "PPM": lambda out: pnm.write_pnm(planes_last[0], out),  # P5 even in a .ppm: see Notes
+    }
+    if fmt in writers:
         with atomic_output(path) as stream:
-            png.write_png(values[0].transpose(1, 2, 0), stream, compress_level=compress_level)
+            writers[fmt](stream)
         return notes
-    frames = [_to_pil(v, depth) for v in values]
-    options = {
-        "JPEG": {"quality": quality},
-        "WEBP": {"quality": quality},
-        "TIFF": {"compression": "tiff_deflate"},
-    }.get(fmt, {})
-    if n > 1:
-        options.update(save_all=True, append_images=frames[1:])
-    # Encode in memory first: multi-page TIFF needs a seekable stream, and pipes are not.
-    encoded = io.BytesIO()
-    frames[0].save(encoded, format=fmt, **options)
+    options = {"JPEG": {"quality": quality}, "WEBP": {"quality": quality}}.get(fmt, {})
+    encoded = io.BytesIO()  # a failed encode must not leave a partial file
+    _to_pil(values[0]).save(encoded, format=fmt, **options)
     with atomic_output(path) as stream:
         stream.write(encoded.getbuffer())
     return notes
 
 
-def write_npy(array: np.ndarray, stream: BinaryIO) -> None:
-    """Write ``array`` as a float32 ``.npy`` through ``stream.write`` only.
-
-    ``np.save`` hands real files to ``ndarray.tofile``, which writes with C
-    ``fwrite`` on the file descriptor: a closed pipe then surfaces as
-    ``OSError: N requested and 0 written`` instead of ``BrokenPipeError``.
-    The header and the array's own buffer go through the stream instead (no
-    copy of the data), so every failure is an ordinary Python I/O error.
-
-    Examples
-    --------
-    >>> buffer = io.BytesIO()
-    >>> write_npy(np.arange(6).reshape(2, 3), buffer)
-    >>> np.load(io.BytesIO(buffer.getvalue())).dtype
-    dtype('float32')
-    """
-    array = np.ascontiguousarray(array, np.float32)
-    header = np.lib.format.header_data_from_array_1_0(array)
-    np.lib.format.write_array_header_1_0(stream, header)
-    stream.write(array.reshape(-1).view(np.uint8).data)
+def _pnm_name(path: str, fmt: str | None) -> str:
+    """pgm, ppm or pnm: which the user asked for, by --format or the extension."""
+    return (fmt or Path(path).suffix).lower().lstrip(".")
 
 
-def _to_pil(values: np.ndarray, depth: int):
-    pil = _pil()
-    channels = values.shape[0]
-    if depth == 16:
-        return pil.fromarray(values[0])  # gray only here: I;16
-    # Pillow infers L, LA, RGB or RGBA from the array's shape.
-    array = values[0] if channels == 1 else values.transpose(1, 2, 0)
-    return pil.fromarray(np.ascontiguousarray(array))
+def _to_pil(values: np.ndarray):
+    # 8-bit only here; Pillow infers L, LA, RGB or RGBA from the array's shape.
+    array = values[0] if values.shape[0] == 1 else values.transpose(1, 2, 0)
+    return _pil().fromarray(np.ascontiguousarray(array))

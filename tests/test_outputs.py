@@ -148,7 +148,7 @@ def test_closed_pipe_raises_broken_pipe(tmp_path, fmt):
         os.close(write_end)
 
 
-@pytest.mark.parametrize("fmt", ["npy", "png"])
+@pytest.mark.parametrize("fmt", ["npy", "png", "tif"])
 def test_reader_leaving_mid_write_exits_141_quietly(tmp_path, fmt):
     big = tmp_path / "big.npy"
     np.save(big, np.random.default_rng(0).random((3, 1000, 1000), np.float32))

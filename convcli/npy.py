@@ -1,0 +1,83 @@
+"""NumPy ``.npy`` images: raw floats in, raw floats out, never pickles.
+
+Arrays are (H, W), (C, H, W) or (N, C, H, W); reading gives (N, C, H, W)
+float32 exactly as stored (no scaling), writing keeps float32 values as they
+are (no scaling, no clipping).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+import numpy as np
+
+from convcli.errors import ImageError
+
+
+def read_npy(data: bytes, source: str) -> np.ndarray:
+    """``.npy`` bytes -> (N, C, H, W) float32; pickled or odd arrays are an ImageError.
+
+    Examples
+    --------
+    >>> buffer = io.BytesIO()
+    >>> np.save(buffer, np.ones((2, 3)))
+    >>> read_npy(buffer.getvalue(), "a.npy").shape
+    (1, 1, 2, 3)
+    """
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as err:
+        if "pickle" in str(err).lower() or "object" in str(err).lower():
+            raise ImageError(
+                f"{source}: refused: the array holds Python objects (pickle), which convcli "
+                f"never loads"
+            ) from None
+        raise ImageError(f"{source}: not a readable .npy array ({err})") from None
+    except (OSError, EOFError) as err:
+        raise ImageError(f"{source}: not a readable .npy array ({err})") from None
+    if array.ndim not in (2, 3, 4) or array.size == 0:
+        raise ImageError(
+            f"{source}: .npy images are (H, W), (C, H, W) or (N, C, H, W); got {array.shape}"
+        )
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ImageError(f"{source}: .npy dtype {array.dtype} is not real numbers")
+    return array.reshape((1,) * (4 - array.ndim) + array.shape).astype(np.float32)
+
+
+def shape(data: bytes, source: str) -> tuple[int, int, int, int]:
+    """(N, C, H, W) of ``.npy`` bytes from the header alone."""
+    try:
+        stream = io.BytesIO(data)
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            found = np.lib.format.read_array_header_1_0(stream)[0]
+        else:
+            found = np.lib.format.read_array_header_2_0(stream)[0]
+    except ValueError as err:
+        raise ImageError(f"{source}: not a readable .npy header ({err})") from None
+    if len(found) not in (2, 3, 4):
+        raise ImageError(f"{source}: .npy images are 2-D to 4-D; got {found}")
+    return tuple((1,) * (4 - len(found)) + tuple(found))  # type: ignore[return-value]
+
+
+def write_npy(array: np.ndarray, stream: BinaryIO) -> None:
+    """Write ``array`` as a float32 ``.npy`` through ``stream.write`` only.
+
+    ``np.save`` hands real files to ``ndarray.tofile``, which writes with C
+    ``fwrite`` on the file descriptor: a closed pipe then surfaces as
+    ``OSError: N requested and 0 written`` instead of ``BrokenPipeError``.
+    The header and the array's own buffer go through the stream instead (no
+    copy of the data), so every failure is an ordinary Python I/O error.
+
+    Examples
+    --------
+    >>> buffer = io.BytesIO()
+    >>> write_npy(np.arange(6).reshape(2, 3), buffer)
+    >>> np.load(io.BytesIO(buffer.getvalue())).dtype
+    dtype('float32')
+    """
+    array = np.ascontiguousarray(array, np.float32)
+    header = np.lib.format.header_data_from_array_1_0(array)
+    np.lib.format.write_array_header_1_0(stream, header)
+    stream.write(array.reshape(-1).view(np.uint8).data)
