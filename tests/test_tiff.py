@@ -65,6 +65,18 @@ def test_sixteen_bit_colour_tiff_from_opencv_is_exact(tmp_path, channels, compre
     np.testing.assert_array_equal(_cv2_rgb(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)), rgb)
 
 
+def test_sixteen_bit_rgba_tiff_stays_sixteen_bit_through_the_command(tmp_path):
+    cv2 = _cv2()
+    source, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    assert cv2.imwrite(str(source), _values((6, 5, 4), seed=5))
+    command = [sys.executable, "-m", "convcli", "apply", str(source), "-k", "1", "-o", str(out)]
+    result = subprocess.run([*command, "-q"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16
+    np.testing.assert_array_equal(written, cv2.imread(str(source), cv2.IMREAD_UNCHANGED))
+
+
 def test_sixteen_bit_colour_pages_from_opencv_are_exact(tmp_path):
     cv2 = _cv2()
     frames = _values((3, 6, 5, 3))
@@ -122,6 +134,7 @@ def test_big_endian_compressed_by_libtiff_is_exact(tmp_path, compression):
 def _tiffinfo_strips(path: Path, dtype) -> list[np.ndarray]:
     """Each page's decoded samples, as libtiff's tiffinfo -d prints them (host order)."""
     pages: list[bytearray] = []
+    reading = False
     for line in subprocess.run(
         [TIFFINFO, "-d", str(path)], capture_output=True, text=True, check=True
     ).stdout.splitlines():
