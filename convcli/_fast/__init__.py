@@ -2,21 +2,18 @@
 
 Paths (all tile by tile, in a thread pool; see :mod:`convcli._fast.tiles`):
 
-``direct``
-    A tap loop of elementwise multiply-adds. Handles every case; the automatic
-    choice for per-channel (depthwise) kernels that are small or not low-rank,
-    and for weights with few output channels per group.
+``rows``
+    One matrix product per output row over column-shifted copies of the input
+    window, so BLAS does the work without an im2col matrix. Handles every case;
+    the automatic choice for small kernels and for weights that mix channels.
 ``separable``
     Rank decomposition of each 2-D filter (SVD) into row and column passes:
     rank-1 kernels (box, gaussian) cost Hf + Wf taps instead of Hf * Wf.
     Needs one input channel per group (``weight.shape[1] == 1``); otherwise it
-    falls back to ``direct``.
+    falls back to ``rows``.
 ``fft``
     Overlap-save FFT per tile (numpy.fft, float32 stays float32). Handles every
     case; chosen automatically for large kernels.
-``gemm``
-    Per-tile im2col and one matrix product per tile, so BLAS does the work.
-    Handles every case; chosen automatically for dense multi-channel weights.
 
 ``force_path(name)`` forces one path (tests check each against the reference);
 ``tile_elements(n)`` overrides the tile budget (tests use it to cross seams).
@@ -31,7 +28,7 @@ from contextlib import contextmanager
 
 from convcli.errors import ParameterError
 
-PATHS = ("direct", "separable", "fft", "gemm", "rows")
+PATHS = ("rows", "separable", "fft")
 
 _forced: str | None = None
 _tile_elements: int | None = None

@@ -13,33 +13,30 @@ Pair = tuple[int, int]
 
 
 def choose_path(weight: np.ndarray, groups: int, dtype, stride: Pair = (1, 1)) -> str:
-    """Pick the engine for this weight; measured on 2 cores (see benchmarks/).
+    """Pick the engine for this weight; thresholds measured on 2 cores (see benchmarks/).
 
-    Per-channel kernels (one input channel per group) go to ``separable`` when a
-    low-rank decomposition needs fewer taps, ``fft`` when they are large, else
-    ``direct``. Weights that mix channels go to ``gemm`` once the channel
-    product is big enough for BLAS to win.
+    Per-channel filters (one input channel per group) larger than 3x3 go to
+    ``separable`` when a low-rank decomposition needs few enough passes (box,
+    gaussian, motion blur). Large kernels go to ``fft``: from about 9x9 for
+    per-channel filters, 7x7 for weights that mix channels (more products per
+    transform); with a stride, later, since the FFT computes every output and
+    the other paths only the kept ones. Everything else goes to ``rows``.
     """
     forced = forced_path()
     if forced is not None:
         if forced == "separable" and weight.shape[1] != 1:
-            return "direct"
+            return "rows"
         return forced
     if not np.isfinite(weight).all():
         return "rows"  # every tap multiplied, as torch does; no SVD or spectrum of NaN
     f, cg, kh, kw = weight.shape
     taps = kh * kw
-    if cg == 1:
-        if taps >= 9:
-            rank = kernel_rank(weight, dtype)
-            if rank * (kh + kw) * 1.5 <= taps:
-                return "separable"
-        # FFT computes every output and then keeps 1 in stride_h*stride_w; the tap
-        # loop computes only the kept ones. Crossover measured at about 7x7, stride 1.
-        return "fft" if taps >= 49 * stride[0] * stride[1] else "direct"
-    if cg * (f // groups) >= 16 or cg * taps >= 64:
-        return "gemm"
-    return "direct"
+    if cg == 1 and taps > 9:
+        passes = kernel_rank(weight, dtype) * (kh + kw)
+        if passes * 1.5 <= taps and passes <= 40:
+            return "separable"
+    fft_from = 81 if cg == 1 and f == groups else 49
+    return "fft" if taps >= fft_from * stride[0] * stride[1] else "rows"
 
 
 def _window_buffer(shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -73,7 +70,6 @@ def correlate(
         engine = FFT(weight, padded=source.shape[-2:], **options)
     else:
         engine = ENGINES[name](weight, **options)
-    span = ((weight.shape[2] - 1) * dilation[0] + 1, (weight.shape[3] - 1) * dilation[1] + 1)
     rows, cols = engine.tile_rows_cols()
     tiles = plan_tiles(
         n,
@@ -84,6 +80,8 @@ def correlate(
         rows=rows,
         block_w=cols,
     )
+
+    span = ((weight.shape[2] - 1) * dilation[0] + 1, (weight.shape[3] - 1) * dilation[1] + 1)
 
     def work(t) -> None:
         window = source.window(

@@ -1,4 +1,4 @@
-"""The four correlation engines. Each computes one tile: a padded input window
+"""The correlation engines. Each computes one tile: a padded input window
 (n, C, h_in, w_in) correlated (valid) into an output block view (n, F, ho, wo).
 
 Engines are built once per call from the weight (``__init__`` precomputes
@@ -112,42 +112,6 @@ def flat_im2col(planes: Planes, kernel: Pair, groups: int, dtype) -> np.ndarray:
         for j in range(kw):
             cols[:, :, :, i * kw + j] = split_groups(planes.tap(i, j), groups)
     return cols.reshape(n, groups, -1, planes.length)
-
-
-class Direct(Engine):
-    """Tap loop: for every tap, multiply a shifted flat slice and accumulate.
-
-    Zero taps are multiplied too: ``0 * NaN`` is NaN in PyTorch, and here.
-    """
-
-    def __init__(self, w: np.ndarray, **kw) -> None:
-        super().__init__(w, **kw)
-        self.w = w.astype(self.dtype).reshape(self.groups, self.fg, self.cg, self.kh, self.kw)
-        self.taps = [
-            (c, i, j, self.w[None, :, :, c, i, j, None])
-            for i in range(self.kh)
-            for j in range(self.kw)
-            for c in range(self.cg)
-        ]
-
-    @property
-    def per_pixel(self) -> int:
-        return 2 * self.f + self.groups * self.cg
-
-    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        planes = Planes(win, self.stride, self.dilation, out.shape[-2:])
-        planes.grouped(self.groups)
-        acc = flat_accumulator(out, self.groups, planes.pitch)
-        head = acc[..., : planes.length]
-        tmp = scratch("tmp", head.shape, head.dtype) if len(self.taps) > 1 else None
-        for k, (c, i, j, wt) in enumerate(self.taps):
-            xs = planes.tap(i, j)[:, :, c : c + 1]
-            if k == 0:
-                np.multiply(xs, wt, out=head)
-            else:
-                np.multiply(xs, wt, out=tmp)
-                np.add(head, tmp, out=head)
-        store(acc, out, self.groups, planes.pitch)
 
 
 def kernel_rank_factors(w: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -287,27 +251,6 @@ class FFT(Engine):
         ]
 
 
-class Gemm(Engine):
-    """im2col of the tile and one batched matrix product: BLAS does the work."""
-
-    budget = 1 << 22  # larger products keep BLAS efficient; measured on 2 cores
-
-    def __init__(self, w: np.ndarray, **kw) -> None:
-        super().__init__(w, **kw)
-        self.matrix = w.astype(self.dtype).reshape(self.groups, self.fg, -1)
-
-    @property
-    def per_pixel(self) -> int:
-        return self.groups * self.cg * self.kh * self.kw + 2 * self.f
-
-    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        planes = Planes(win, self.stride, self.dilation, out.shape[-2:])
-        cols = flat_im2col(planes, (self.kh, self.kw), self.groups, self.dtype)
-        acc = flat_accumulator(out, self.groups, planes.pitch)
-        np.matmul(self.matrix, cols, out=acc[..., : planes.length])
-        store(acc, out, self.groups, planes.pitch)
-
-
 class Rows(Engine):
     """One matrix product per output row, over column-shifted copies of the window.
 
@@ -318,10 +261,12 @@ class Rows(Engine):
     ``(kh*kw*C/G, wo)`` matrix at a uniform stride: a view, not a copy. A row
     dilation ``dh`` sorts the copied rows by phase (row mod ``dh``) so that the
     rows an output row reads stay consecutive. The product writes straight into
-    the output block. Depthwise 3x3 runs about twice as fast as the tap loop.
+    the output block. Against a tap loop of elementwise multiply-adds it runs
+    depthwise 3x3 kernels 10-20 % faster and 7x7 twice as fast; against im2col
+    plus one GEMM per tile, dense 64->64 3x3 layers twice as fast (2 cores).
     """
 
-    budget = 1 << 19  # z elements per tile; measured on 2 cores
+    budget = 1 << 21  # z elements per tile; measured best on 2 cores (1 << 20: 20 % slower)
 
     def __init__(self, w: np.ndarray, **kw) -> None:
         super().__init__(w, **kw)
@@ -333,6 +278,13 @@ class Rows(Engine):
     @property
     def per_pixel(self) -> int:
         return self.stride[0] * self.groups * self.cg * self.kw + self.f
+
+    def tile_rows_cols(self) -> tuple[int | None, int | None]:
+        # A tile copies (rows*sh + kh - 1) window rows kw times: with a tall kernel,
+        # narrower column blocks keep a tile of 8+ output rows within the budget.
+        rows_in = 8 * self.stride[0] + self.kh
+        per_column = rows_in * self.kw * self.groups * self.cg + 8 * self.f
+        return None, max(16, self.budget // per_column)
 
     def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
         n, _, h_in, _ = win.shape
@@ -365,4 +317,4 @@ class Rows(Engine):
             np.matmul(self.matrix, b, out=og[:, :, r0::period])
 
 
-ENGINES = {"direct": Direct, "separable": Separable, "fft": FFT, "gemm": Gemm, "rows": Rows}
+ENGINES = {"rows": Rows, "separable": Separable, "fft": FFT}

@@ -56,6 +56,7 @@ def plan_tiles(
     """
     if block_w is None:
         block_w = width if full_width or width <= 8192 else 4096
+    block_w = max(1, min(block_w, width))
     if rows is None:
         rows = max(1, min(height, budget // max(1, per_pixel * block_w)))
         # Enough bands to keep every thread busy, when each band still has real work:
@@ -78,8 +79,8 @@ def plan_tiles(
 def run_parallel(work: Callable[[Tile], T], tiles: Iterable[Tile]) -> list[T]:
     """Run ``work`` on every tile, on the shared pool when it pays; keep the order.
 
-    While tiles run in parallel, BLAS is held to one thread so that matrix
-    products inside tiles do not oversubscribe the cores.
+    BLAS is held to one thread meanwhile, so that matrix products inside tiles
+    neither oversubscribe the cores nor pay OpenBLAS's thread start-up per product.
     """
     tiles = list(tiles)
     threads = thread_count()
@@ -90,9 +91,11 @@ def run_parallel(work: Callable[[Tile], T], tiles: Iterable[Tile]) -> list[T]:
         with np.errstate(all="ignore"):
             return work(tile)
 
-    if threads == 1 or len(tiles) == 1:
-        return [quiet(t) for t in tiles]
+    # BLAS stays on one thread either way: our tiles are the parallel unit, and
+    # OpenBLAS threading each row's small product costs more than it computes.
     with blas_threads(1):
+        if threads == 1 or len(tiles) == 1:
+            return [quiet(t) for t in tiles]
         return list(_executor(threads).map(quiet, tiles))
 
 
