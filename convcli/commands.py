@@ -269,7 +269,9 @@ def _run_group(group: list[Loaded], steps, options, report_stream, status: Statu
         fmt = _format_of(item.target, options)
         # .npy keeps raw values unless a --range was asked for.
         value_range = options["value_range"] or (None if fmt == "NPY" else "clip")
-        pixels, clipped_low, clipped_high = pipeline.map_range(result.values[sl], value_range)
+        pixels, clipped_low, clipped_high = pipeline.map_range(
+            result.values[sl], value_range, bounds=(result.minimum[sl], result.maximum[sl])
+        )
         depth = int(options["depth"]) if options["depth"] else (16 if first.depth >= 16 else 8)
         if depth == 16 and first.depth == 32 and not options["depth"]:
             depth = 16 if fmt in ("PNG", "TIFF") else 8

@@ -207,12 +207,16 @@ def _channels_taken(step: Step) -> int:
     return weight.shape[1] * (step.groups or 1)
 
 
-def map_range(x: np.ndarray, value_range: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def map_range(
+    x: np.ndarray, value_range: str | None, *, bounds: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Values -> [0, 1] pixels by ``clip``, ``abs`` (then clip) or ``normalize``
     (each sample's min..max stretched to 0..1; a constant sample is clipped);
     ``None`` keeps the raw values (for .npy). Also returns, per sample, how many
     values were below 0 and above 1 before clipping. ``x`` is overwritten: a
     full-size copy of a large image costs as much as a 3x3 convolution of it.
+    ``bounds``, each sample's (min, max) if known, lets values already inside
+    [0, 1] skip the counting and clipping passes.
 
     Examples
     --------
@@ -223,8 +227,9 @@ def map_range(x: np.ndarray, value_range: str | None) -> tuple[np.ndarray, np.nd
     if value_range not in (*RANGES, None):
         raise ParameterError(f"--range must be one of {', '.join(RANGES)}; got {value_range!r}")
     axes = (1, 2, 3)
-    if value_range is None:
-        none = np.zeros(len(x), np.int64)
+    none = np.zeros(len(x), np.int64)
+    inside = bounds is not None and np.all(bounds[0] >= 0) and np.all(bounds[1] <= 1)
+    if value_range is None or (value_range == "clip" and inside):
         return x, none, none
     if value_range == "abs":
         x = np.abs(x, out=x)

@@ -116,3 +116,13 @@ def test_upsample_weights_use_the_transposed_layout(shape, groups):
         25 if shape[-1] == 4 else 24,
     )
     np.testing.assert_allclose(values, expected, atol=1e-5)
+
+
+def test_known_bounds_skip_clipping_only_when_inside():
+    x = np.array([[[[0.0, 0.5, 1.0]]], [[[-0.5, 0.5, 1.5]]]], np.float32)
+    inside = (np.array([0.0, 0.0]), np.array([1.0, 1.0]))
+    pixels, low, high = map_range(x[:1].copy(), "clip", bounds=(inside[0][:1], inside[1][:1]))
+    assert pixels.ravel().tolist() == [0.0, 0.5, 1.0] and low.tolist() == high.tolist() == [0]
+    bounds = (np.array([0.0, -0.5]), np.array([1.0, 1.5]))
+    pixels, low, high = map_range(x.copy(), "clip", bounds=bounds)
+    assert low.tolist() == [0, 1] and high.tolist() == [0, 1] and pixels.max() == 1.0
