@@ -61,8 +61,12 @@ def plan_tiles(
         rows = max(1, min(height, budget // max(1, per_pixel * block_w)))
         # Enough bands to keep every thread busy, when each band still has real work:
         # 8+ rows and 64K+ buffer elements (below that, handing out tiles costs more).
-        bands = 2 * thread_count()
-        if height // bands >= 8 and height * block_w * per_pixel >= bands << 16:
+        # Two per thread balance uneven tiles; for small jobs (under ~1 ms of work per
+        # thread) one per thread costs less in hand-offs: 512x512 RGB 3x3 ran 1.48
+        # ns/px against 2.30, 1024x1024 1.25 against 1.39 the other way round.
+        work = height * block_w * per_pixel
+        bands = thread_count() * (2 if work >= 1 << 23 else 1)
+        if height // bands >= 8 and work >= bands << 16:
             rows = min(rows, -(-height // bands))
     # Whole images that fit several times in the budget go together (small batches).
     samples = 1
