@@ -365,13 +365,17 @@ def case_memory(repeat: int, quick: bool) -> list[Row]:
 
 
 def _command(*names: str) -> str | None:
+    """The first of ``names`` on PATH that really is the tool (an ImageMagick
+    ``convert`` says ``Version: ImageMagick`` in ``-version``; stand-ins do not)."""
     for name in names:
-        path = shutil.which(name)
-        if path and name != "convert":
-            return path
-        if path:  # a real ImageMagick 'convert' says so in -version
+        for directory in os.environ.get("PATH", "").split(os.pathsep):
+            path = shutil.which(name, path=directory)
+            if not path:
+                continue
+            if name not in ("convert", "magick"):
+                return path
             out = subprocess.run([path, "-version"], capture_output=True, text=True)
-            if "ImageMagick" in out.stdout:
+            if "Version: ImageMagick" in out.stdout:
                 return path
     return None
 
