@@ -18,7 +18,9 @@ Every operation validates through :mod:`convcli.geometry`, pads through
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -26,8 +28,8 @@ from convcli._fast import tile_budget
 from convcli._fast.correlate import correlate
 from convcli._fast.engines import Planes, flat_im2col, split_groups
 from convcli._fast.tiles import plan_tiles, run_parallel, scratch
-from convcli.errors import ParameterError
-from convcli.geometry import conv2d_geometry, conv_transpose2d_geometry
+from convcli.errors import ParameterError, ResourceError
+from convcli.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry
 from convcli.padding import PaddedSource, pad_adjoint
 
 IntPair = int | Sequence[int]
@@ -68,6 +70,138 @@ def _add_bias(out: np.ndarray, bias, filters: int) -> None:
     if b.shape != (filters,):
         raise ParameterError(f"bias must have shape ({filters},), one per filter; got {b.shape}")
     out += b.astype(out.dtype)[None, :, None, None]
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _empty(shape: tuple[int, ...], dtype, what: str) -> np.ndarray:
+    """``numpy.empty(shape)``, or a ResourceError saying what could not be allocated.
+
+    Sizes past the machine's physical memory are refused before trying: Linux may
+    hand out such an array and then kill the process while it is being filled.
+    NumPy's own MemoryError (and its "array is too big") become the same error.
+    """
+    size = 1
+    for dim in shape:
+        size *= int(dim)
+    nbytes = size * np.dtype(dtype).itemsize
+    memory = _physical_memory()
+    message = f"{what} {tuple(shape)} of {np.dtype(dtype)} would take {nbytes / 2**30:.3g} GiB"
+    if memory is not None and nbytes > memory:
+        raise ResourceError(
+            f"{message}, more than this machine's {memory / 2**30:.3g} GiB of memory; "
+            f"use a larger stride, less padding or a smaller input"
+        )
+    try:
+        return np.empty(shape, dtype)
+    except (MemoryError, ValueError):
+        raise ResourceError(f"{message}, which cannot be allocated") from None
+
+
+_MAX_EXTENT = 1 << 62  # padded sizes stay in int64 index arithmetic
+
+
+def _mode_map(positions: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """Source index of each padded position (0 = the input's first row; -1 = zero).
+
+    The closed form of :func:`convcli.padding.source_index` (numpy.pad's modes,
+    mirrored or wrapped as often as needed), for positions however far out.
+    """
+    p = positions
+    if mode == "zeros":
+        return np.where((p >= 0) & (p < size), p, -1)
+    if mode == "replicate":
+        return np.clip(p, 0, size - 1)
+    if mode == "circular":
+        return p % size
+    if mode == "symmetric":
+        q = p % (2 * size)
+        return np.where(q < size, q, 2 * size - 1 - q)
+    if size == 1:  # reflect: numpy.pad repeats a single row
+        return np.zeros_like(p)
+    period = 2 * (size - 1)
+    q = p % period
+    return np.where(q < size, q, period - q)
+
+
+def _gather_maps(geo: ConvGeometry) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per axis, the padded rows every (output, tap) pair reads, when that is far less
+    than the padded extent: ``map[o*k + i] = source of o*s + i*d - before``.
+
+    A large stride, dilation or padding makes the padded input much longer than what
+    the windows read; correlating the gathered rows at stride k (dilation 1, no
+    padding) gives the same sums without windows (or loops) that grow with those
+    values. None for an axis that is read densely enough as it is.
+    """
+    maps: list[np.ndarray | None] = []
+    for axis in range(2):
+        size = geo.input_shape[2 + axis]
+        before, after = geo.padding[2 * axis], geo.padding[2 * axis + 1]
+        k, s, d = geo.kernel_size[axis], geo.stride[axis], geo.dilation[axis]
+        out = geo.output_shape[2 + axis]
+        extent = size + before + after
+        if 2 * out * k > extent:
+            maps.append(None)
+            continue
+        if extent >= _MAX_EXTENT:
+            raise ParameterError(
+                f"the padded input's {'HW'[axis]} extent {extent} is too large (at most 2**62)"
+            )
+        positions = (
+            np.arange(out, dtype=np.int64)[:, None] * s
+            + np.arange(k, dtype=np.int64)[None, :] * d
+            - before
+        )
+        maps.append(_mode_map(positions.ravel(), size, geo.padding_mode))
+    return maps[0], maps[1]
+
+
+def _gather(x: np.ndarray, rows: np.ndarray | None, cols: np.ndarray | None) -> np.ndarray:
+    """``x`` at the mapped rows and columns (-1 reads zero)."""
+    for axis, index in ((2, rows), (3, cols)):
+        if index is not None:
+            x = np.take(x, np.maximum(index, 0), axis=axis)
+            if (index < 0).any():
+                x[(slice(None),) * axis + (index < 0,)] = 0
+    return x
+
+
+def _scatter_back(g: np.ndarray, rows, cols, size: tuple[int, int]) -> np.ndarray:
+    """Adjoint of :func:`_gather`: each gathered gradient summed into its source pixel."""
+    for axis, index in ((3, cols), (2, rows)):
+        if index is None:
+            continue
+        moved = np.moveaxis(g, axis, 0)
+        out = np.zeros((size[axis - 2], *moved.shape[1:]), g.dtype)
+        valid = index >= 0
+        np.add.at(out, index[valid], moved[valid])
+        g = np.moveaxis(out, 0, axis)
+    return g
+
+
+def _gathered_geometry(geo: ConvGeometry, rows, cols) -> ConvGeometry:
+    """The geometry of the same convolution over the gathered input."""
+    (n, c, h, w), (kh, kw) = geo.input_shape, geo.kernel_size
+    top, bottom, left, right = geo.padding
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    if rows is not None:
+        h, top, bottom, sh, dh = rows.size, 0, 0, kh, 1
+    if cols is not None:
+        w, left, right, sw, dw = cols.size, 0, 0, kw, 1
+    mode = "zeros" if rows is not None and cols is not None else geo.padding_mode
+    return replace(
+        geo,
+        input_shape=(n, c, h, w),
+        padding=(top, bottom, left, right),
+        stride=(sh, sw),
+        dilation=(dh, dw),
+        padding_mode=mode,
+    )
 
 
 def conv2d(
@@ -124,26 +258,38 @@ def conv2d(
         groups=groups,
         padding_mode=padding_mode,
     )
-    out = np.empty(geo.output_shape, dtype)
-    source = PaddedSource(x, geo.padding, padding_mode)
+    out = _empty(geo.output_shape, dtype, "the output")
+    rows, cols = _gather_maps(geo)
+    if rows is not None or cols is not None:
+        x, geo = _gather(x, rows, cols), _gathered_geometry(geo, rows, cols)
+    source = PaddedSource(x, geo.padding, geo.padding_mode)
     correlate(source, weight, stride=geo.stride, dilation=geo.dilation, groups=geo.groups, out=out)
     _add_bias(out, bias, geo.output_shape[1])
     return out[0] if unbatched else out
 
 
 def _phases(size: int, k: int, s: int, d: int, before: int, out_size: int):
-    """Stride phases of one transposed axis.
+    """Stride phases of one transposed axis that receive any input.
 
     Output row ``o = rho + s*m`` gets ``sum_i x[m + (rho + before - i*d)/s] * w[i]``
     over the taps ``i`` with ``i*d == rho + before (mod s)``. Those taps are evenly
     spaced, so each phase is a plain correlation of ``x`` (shifted by ``base``,
-    dilation ``step``) with the flipped taps. Yields ``(rho, taps, source_map)``.
+    dilation ``step``) with the flipped taps. Taps that would only read past the
+    input's edges are dropped (they add nothing), so neither the stride nor the
+    dilation sets how much is read. Yields ``(rho, taps, source_map, step)`` for
+    the phases below ``min(s, out_size)`` with taps left, at most ``k`` of them;
+    the other phases are zero.
     """
-    for rho in range(min(s, out_size)):
-        taps = [i for i in range(k) if (i * d - rho - before) % s == 0]
+    by_phase: dict[int, list[int]] = {}
+    for i in range(k):
+        rho = (i * d - before) % s
+        if rho < out_size:
+            by_phase.setdefault(rho, []).append(i)
+    for rho, all_taps in sorted(by_phase.items()):
         rows = len(range(rho, out_size, s))
+        # Tap i reads x[m + (rho + before - i*d) // s] for m in [0, rows).
+        taps = [i for i in all_taps if -rows < (rho + before - i * d) // s < size]
         if not taps:
-            yield rho, taps, None, 1
             continue
         step = (taps[1] - taps[0]) * d // s if len(taps) > 1 else 1
         base = (rho + before - taps[0] * d) // s - (len(taps) - 1) * step
@@ -183,12 +329,13 @@ def _transpose_into(x, weight, *, stride, dilation, groups, top, left, out) -> n
             target = out[:, (ci // cg) * fg + fi, rows[1], cols[1]]
             target += x[:, ci, rows[0], cols[0]] * weight[ci, fi, i, j]
         return out
-    for rh, taps_h, rows, step_h in _phases(x.shape[-2], kh, sh, dh, top, height):
-        for rw, taps_w, cols, step_w in _phases(x.shape[-1], kw, sw, dw, left, width):
+    phases_h = list(_phases(x.shape[-2], kh, sh, dh, top, height))
+    phases_w = list(_phases(x.shape[-1], kw, sw, dw, left, width))
+    if len(phases_h) < min(sh, height) or len(phases_w) < min(sw, width):
+        out[...] = 0  # phases no tap reaches (a stride longer than the kernel)
+    for rh, taps_h, rows, step_h in phases_h:
+        for rw, taps_w, cols, step_w in phases_w:
             view = out[:, :, rh::sh, rw::sw]
-            if not taps_h or not taps_w:
-                view[...] = 0
-                continue
             sub = weight[:, :, taps_h][:, :, :, taps_w][:, :, ::-1, ::-1]
             # (C, F/G, ...) -> per group (F/G, C/G, ...): the conv layout of the same taps.
             conv_w = sub.reshape(groups, cg, fg, *sub.shape[2:]).transpose(0, 2, 1, 3, 4)
@@ -263,7 +410,7 @@ def conv_transpose2d(
         dilation=dilation,
         groups=groups,
     )
-    out = np.empty(geo.output_shape, dtype)
+    out = _empty(geo.output_shape, dtype, "the output")
     _transpose_into(
         x,
         weight,
@@ -334,9 +481,13 @@ def conv2d_backward(
             f"grad_output must have the forward output's shape {expected}; got "
             f"{np.shape(grad_output)}"
         )
+    size = x.shape[-2:]
+    rows, cols = _gather_maps(geo)
+    if rows is not None or cols is not None:
+        x, geo = _gather(x, rows, cols), _gathered_geometry(geo, rows, cols)
     top, bottom, left, right = geo.padding
     n, c, height, width = x.shape
-    padded = np.empty((n, c, height + top + bottom, width + left + right), dtype)
+    padded = _empty((n, c, height + top + bottom, width + left + right), dtype, "grad_x")
     _transpose_into(
         g,
         weight,
@@ -347,8 +498,10 @@ def conv2d_backward(
         left=0,
         out=padded,
     )
-    grad_x = pad_adjoint(padded, geo.padding, padding_mode, (height, width))
-    source = PaddedSource(x, geo.padding, padding_mode)
+    grad_x = pad_adjoint(padded, geo.padding, geo.padding_mode, (height, width))
+    if rows is not None or cols is not None:
+        grad_x = _scatter_back(grad_x, rows, cols, size)
+    source = PaddedSource(x, geo.padding, geo.padding_mode)
     grad_w = _grad_weight(source, g, weight.shape, geo.stride, geo.dilation, geo.groups, dtype)
     # float64 accumulation: the sum can cancel to far below its terms.
     grad_b = g.sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype)
@@ -373,7 +526,7 @@ def _grad_weight(source, g, weight_shape, stride, dilation, groups, dtype) -> np
         window = source.window(
             t.r0 * stride[0], (t.r1 - 1) * stride[0] + span[0], 0, source.shape[-1], t.n0, t.n1
         )
-        planes = Planes(window, stride, dilation, (t.r1 - t.r0, wo))
+        planes = Planes(window, stride, dilation, (t.r1 - t.r0, wo), (kh, kw))
         cols = flat_im2col(planes, (kh, kw), groups, dtype)
         # grad_output at the planes' row pitch; the wrapped columns are zero on both sides so
         # they add nothing (zero in one only would still give 0 * Inf = NaN from pixels that

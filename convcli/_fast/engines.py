@@ -30,6 +30,9 @@ class Engine:
     def __init__(self, w: np.ndarray, *, groups: int, stride: Pair, dilation: Pair, dtype) -> None:
         self.f, self.cg, self.kh, self.kw = w.shape
         self.groups, self.fg = groups, self.f // groups
+        # A dilation along an axis with one tap changes nothing; dropping it keeps the
+        # engines' buffers and loops (Rows has one per row phase) independent of its value.
+        dilation = (dilation[0] if self.kh > 1 else 1, dilation[1] if self.kw > 1 else 1)
         self.stride, self.dilation, self.dtype = stride, dilation, np.dtype(dtype)
 
     @property
@@ -49,10 +52,16 @@ class Planes:
     ``row_shift * pitch + col_shift`` of length ``(ho - 1) * pitch + wo``; the
     ``pitch - wo`` columns that wrap into the next row are computed and dropped.
     Contiguous slices run about twice as fast in NumPy as 2-D strided views.
+    Only the phases that the ``kernel``'s taps read are built: at most kh * kw,
+    however large the stride (a stride of 10**9 must not make 10**18 planes).
     """
 
-    def __init__(self, win: np.ndarray, stride: Pair, dilation: Pair, out_hw: Pair) -> None:
+    def __init__(
+        self, win: np.ndarray, stride: Pair, dilation: Pair, out_hw: Pair, kernel: Pair
+    ) -> None:
         self.stride, self.dilation = stride, dilation
+        row_phases = sorted({i * dilation[0] % stride[0] for i in range(kernel[0])})
+        col_phases = sorted({j * dilation[1] % stride[1] for j in range(kernel[1])})
         (sh, sw), (ho, wo) = stride, out_hw
         h_in, w_in = win.shape[-2:]
         if stride == (1, 1):
@@ -63,15 +72,16 @@ class Planes:
         else:
             rows, self.pitch = -(-h_in // sh), -(-w_in // sw)
             self.planes = {}
-            for a in range(sh):
-                for b in range(sw):
-                    phase = win[..., a::sh, b::sw]
-                    plane = scratch(f"plane{a},{b}", (*win.shape[:-2], rows, self.pitch), win.dtype)
-                    plane[..., : phase.shape[-2], : phase.shape[-1]] = phase
-                    # Cells past the phase are read only by dropped columns; keep them finite.
-                    plane[..., phase.shape[-2] :, :] = 0
-                    plane[..., : phase.shape[-2], phase.shape[-1] :] = 0
-                    self.planes[a, b] = plane.reshape(*win.shape[:-2], -1)
+            # Only the phases some tap reads (at most kh * kw of them, whatever the stride).
+            phases = [(a, b) for a in row_phases for b in col_phases]
+            for index, (a, b) in enumerate(phases):
+                phase = win[..., a::sh, b::sw]
+                plane = scratch(f"plane{index}", (*win.shape[:-2], rows, self.pitch), win.dtype)
+                plane[..., : phase.shape[-2], : phase.shape[-1]] = phase
+                # Cells past the phase are read only by dropped columns; keep them finite.
+                plane[..., phase.shape[-2] :, :] = 0
+                plane[..., : phase.shape[-2], phase.shape[-1] :] = 0
+                self.planes[a, b] = plane.reshape(*win.shape[:-2], -1)
         self.length = (ho - 1) * self.pitch + wo
 
     def tap(self, i: int, j: int) -> np.ndarray:
@@ -149,7 +159,7 @@ class Separable(Engine):
         return 4 * self.f + self.groups
 
     def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        planes = Planes(win, self.stride, self.dilation, out.shape[-2:])
+        planes = Planes(win, self.stride, self.dilation, out.shape[-2:], (self.kh, self.kw))
         (sh, sw), (dh, dw) = self.stride, self.dilation
         plane_len = next(iter(planes.planes.values())).shape[-1]
         band_len = plane_len - (self.kw - 1) * dw // sw
@@ -159,8 +169,8 @@ class Separable(Engine):
         tmp_band, tmp, first = scratch("tmp_band", band_shape, acc.dtype), None, True
         for u, v in zip(self.u, self.v, strict=True):
             bands = {}
-            for a in sorted({(i * dh) % sh for i in range(self.kh)}):
-                band = bands[a] = scratch(f"band{a}", band_shape, acc.dtype)
+            for index, a in enumerate(sorted({(i * dh) % sh for i in range(self.kh)})):
+                band = bands[a] = scratch(f"band{index}", band_shape, acc.dtype)
                 row_taps = [j for j in range(self.kw) if np.any(v[..., j])] or [0]
                 for k, j in enumerate(row_taps):
                     shift = j * dw // sw
