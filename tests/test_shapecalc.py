@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -122,3 +123,78 @@ def test_target_prefers_symmetric_padding_pytorch_can_express():
     assert layer(torch.zeros(1, 1, 32, 32)).shape[-2:] == (16, 16)
     # No even total reaches 32 with a 4x4 kernel at stride 1: the odd pixel goes after.
     assert solve_target((32, 32), (4, 4), target_hw=(32, 32))[0] == (1, 2, 1, 2)
+
+
+def _brute_unread(size, before, k, s, d, out):
+    read = {o * s + i * d - before for o in range(out) for i in range(k)}
+    return [p for p in range(size) if p not in read]
+
+
+def test_coverage_arithmetic_matches_enumeration():
+    from convcli.shapecalc import _coverage
+
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        size, k, s, d = (int(v) for v in rng.integers(1, [40, 6, 9, 7]))
+        before, after = (int(v) for v in rng.integers(0, 8, 2))
+        span = (k - 1) * d + 1
+        if size + before + after < span:
+            continue
+        out = (size + before + after - span) // s + 1
+        missed = _brute_unread(size, before, k, s, d, out)
+        assert _coverage(size, before, k, s, d, out) == (len(missed), missed[:6]), (
+            size,
+            before,
+            k,
+            s,
+            d,
+            out,
+        )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("100000000x100000000", "3", dict(stride=4)),
+        ("99999999999999999999999x99999999999999999999999", "3", dict(stride=2)),
+        ("99999999999999999999999x7", "5", dict(stride=3, dilation=10**20)),
+    ],
+)
+def test_huge_sizes_are_arithmetic(args):
+    shape, kernel, options = args
+    start = time.perf_counter()
+    geo_input = parse_shape(shape)
+    k = int(kernel)
+    r = calculate(
+        geo_input, (1, 1, k, k), padding=(options.get("dilation", 1) * (k - 1)), **options
+    )
+    assert time.perf_counter() - start < 2
+    assert r.geometry.output_shape[2] >= 1
+
+
+def test_huge_size_warning_counts():
+    r = calculate((1, 1, 10**8, 10**8), (1, 1, 3, 3), stride=4)
+    assert r.warnings[0].startswith("25000000 input rows (H index 3, 7, 11, 15, 19, 23 ...)")
+    big = 99999999999999999999999
+    r = calculate((1, 1, big, big), (1, 1, 3, 3), stride=4)
+    assert r.warnings[0].startswith(f"{big // 4} input rows (H index 3, 7, 11")
+
+
+def test_huge_target_and_output_padding_options():
+    padding, extra = solve_target((224, 224), (3, 3), target_hw=(10**12, 10**12))
+    assert padding[0] + padding[1] == 10**12 - 224 + 2 and extra == (0, 0)
+    padding, extra = solve_target(
+        (224, 224), (3, 3), target_hw=(10**12, 10**12), stride=10**12, transpose=True
+    )
+    r = calculate(
+        (1, 1, 224, 224),
+        (1, 1, 3, 3),
+        stride=10**12,
+        padding=padding,
+        transpose=True,
+        output_padding=extra,
+    )
+    assert r.geometry.output_shape[2:] == (10**12, 10**12)
+    opts = r.output_padding_options[0]
+    assert len(opts) == 8 and opts[-1][0] == 10**12 - 1
+    assert ", ..., 999999999999 -> " in r.text()
