@@ -3,32 +3,58 @@
 from __future__ import annotations
 
 import os
+import re
 import string
 from collections.abc import Sequence
 from pathlib import Path
 
 from convcli.errors import ParameterError
-from convcli.outputs import FORMATS, check_output_path, output_format_for
+from convcli.outputs import (
+    FORMATS,
+    check_output_directory,
+    check_output_path,
+    output_format_for,
+    same_path,
+)
 
 TEMPLATE_KEYS = ("stem", "name", "ext", "index", "frame")
 
 
-class _Fields(dict):
-    """Template values; ``{frame}`` survives until frames are known."""
+def _fields(output: str) -> list[tuple[str, str | None]]:
+    """(literal text, field name or None) pairs of a template; only plain ``{field}``s.
 
-    def __missing__(self, key: str) -> str:
-        if key == "frame":
-            return "{frame}"
-        fields = ", ".join("{" + k + "}" for k in TEMPLATE_KEYS)
-        raise ParameterError(f"output template has {{{key}}}; the fields are {fields}")
+    Templates are not Python format strings: a format spec, a conversion or an
+    attribute or index access (``{stem:>9}``, ``{stem!r}``, ``{stem.upper}``) is a
+    usage error, so a name can neither run code paths nor grow without bound.
+    """
+    known = ", ".join("{" + k + "}" for k in TEMPLATE_KEYS)
+    try:
+        parsed = list(string.Formatter().parse(output))
+    except ValueError as err:
+        raise ParameterError(f"output template {output!r} is malformed ({err})") from None
+    parts = []
+    for literal, name, spec, conversion in parsed:
+        if name is not None and (name not in TEMPLATE_KEYS or spec or conversion):
+            shown = "{" + name + (f"!{conversion}" if conversion else "")
+            shown += (f":{spec}" if spec else "") + "}"
+            raise ParameterError(
+                f"output template {output!r} has {shown}; only plain fields are allowed: {known}"
+            )
+        parts.append((literal, name))
+    return parts
 
 
 def is_template(output: str) -> bool:
-    """True when ``output`` has ``{field}``s (unknown ones are reported when filled)."""
-    try:
-        return any(name is not None for _, name, _, _ in string.Formatter().parse(output))
-    except ValueError as err:
-        raise ParameterError(f"output template {output!r} is malformed ({err})") from None
+    """True when ``output`` has ``{field}``s; anything but a plain known field is an error."""
+    return any(name is not None for _, name in _fields(output))
+
+
+def _fill(output: str, values: dict[str, str]) -> str:
+    """The template with its fields filled; ``{frame}`` stays until frames are known."""
+    return "".join(
+        literal + ("" if name is None else values.get(name, "{" + name + "}"))
+        for literal, name in _fields(output)
+    )
 
 
 def plan_outputs(inputs: Sequence[str], output: str, *, fmt: str | None = None) -> list[str]:
@@ -60,30 +86,75 @@ def plan_outputs(inputs: Sequence[str], output: str, *, fmt: str | None = None) 
         ]
     seen: dict[str, str] = {}
     for source, target in zip(inputs, targets, strict=True):
-        if target != "-" and target in seen:
+        key = os.path.realpath(target)
+        if target != "-" and key in seen:
             raise ParameterError(
-                f"inputs {seen[target]!r} and {source!r} would both be written to {target!r}; "
+                f"inputs {seen[key]!r} and {source!r} would both be written to {target!r}; "
                 f"add {{index}} to the output template, e.g. out/{{index}}-{{stem}}.png"
             )
-        seen[target] = source
-        output_format_for(target.replace("{frame}", "0"), fmt)
+        seen[key] = source
+        output_format_for(frame_path(target, 0), fmt)
         check_output_path(target, inputs)
     return targets
+
+
+def check_directories(targets: Sequence[str]) -> None:
+    """Refuse outputs whose directory is missing, a file or read-only (exit 1), before
+    any input is read; each directory is looked at once."""
+    seen = set()
+    for target in targets:
+        path = frame_path(target, 0)
+        directory = os.path.dirname(path)
+        if directory not in seen or os.path.isdir(path):
+            check_output_directory(path)
+        seen.add(directory)
+
+
+def check_report_path(path: str | None, inputs: Sequence[str], targets: Sequence[str]) -> None:
+    """Refuse a ``--report`` file that is an input or one of the image outputs, or
+    whose directory is missing; checked before it is opened (opening empties it)."""
+    if path is None or path == "-":
+        return
+    check_output_path(path, inputs, what="--report")
+    for target in targets:
+        if same_path(path, target) or ("{frame}" in target and _matches_frames(path, target)):
+            raise ParameterError(
+                f"--report {path!r} is also an image output ({target!r}); give the report "
+                f"another name, e.g. run.jsonl"
+            )
+    check_output_directory(path)
+
+
+def check_frame_paths(paths: Sequence[str], inputs: Sequence[str], taken: set[str]) -> None:
+    """Refuse frame outputs (known once an image is read) that are an input, or in
+    ``taken`` (real paths of the report and of frames written earlier in this run);
+    call before writing any of them."""
+    for path in paths:
+        check_output_path(path, inputs)
+        if os.path.realpath(path) in taken:
+            raise ParameterError(
+                f"output {path!r} is written twice in this run (by another input's frames, "
+                f"or it is the --report file); add {{index}} to the output template"
+            )
+
+
+def _matches_frames(path: str, target: str) -> bool:
+    """True when ``path`` is ``target`` with some frame number for ``{frame}``."""
+    parts = os.path.realpath(target).split("{frame}")
+    pattern = "[0-9]+".join(re.escape(part) for part in parts)
+    return re.fullmatch(pattern, os.path.realpath(path)) is not None
 
 
 def _target(
     path: str, index: int, output: str, directory: bool, template: bool, fmt: str | None
 ) -> str:
     p = Path("stdin.png" if path == "-" else path)
+    if template:
+        values = {"stem": p.stem, "name": p.name, "ext": p.suffix.lstrip("."), "index": str(index)}
+        output = _fill(output, values)
     if directory:
         suffix = f".{fmt.lower()}" if fmt else (p.suffix if p.suffix.lower() in FORMATS else ".png")
         return os.path.join(output, p.stem + suffix)
-    if template:
-        fields = _Fields(stem=p.stem, name=p.name, ext=p.suffix.lstrip("."), index=index)
-        try:
-            return output.format_map(fields)
-        except (ValueError, IndexError) as err:
-            raise ParameterError(f"output template {output!r} is malformed ({err})") from None
     return output
 
 

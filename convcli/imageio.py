@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from convcli import npy, png, pnm, tiff
-from convcli.errors import ImageError, OutputError
+from convcli.errors import ConvcliError, ImageError, OutputError
 from convcli.outputs import atomic_output, output_format_for
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit
@@ -482,33 +482,11 @@ def write_image(
         with atomic_output(path) as stream:
             npy.write_npy(pixels[0] if n == 1 else pixels, stream)
         return []
+    check_encodable(path, fmt, depth=depth, channels=channels, frames=n, fmt_name=fmt_name)
     notes: list[str] = []
-    if depth not in (8, 16):
-        raise OutputError(f"{path}: depth {depth} is not 8 or 16")
-    if depth == 16 and fmt not in _DEPTH16_FORMATS:
-        raise OutputError(
-            f"{path}: {fmt} holds 8 bits per channel; write 16-bit data as .png, .tif or "
-            f".ppm/.pgm (or pass --depth 8)"
-        )
-    if channels not in (1, 2, 3, 4) and fmt != "TIFF":
-        raise OutputError(
-            f"{path}: the result has {channels} channels; images hold 1 to 4, so write it as "
-            f".tif (any number of channels) or .npy (raw floats)"
-        )
-    if n > 1 and fmt != "TIFF":
-        raise OutputError(
-            f"{path}: {n} frames need a multi-page .tif, or a {{frame}} template in the name"
-        )
     if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
         pixels = pixels[:, :-1]
-        channels -= 1
         notes.append(f"{path}: {fmt} has no alpha channel; alpha dropped")
-    if fmt == "PPM" and channels == 3 and _pnm_name(path, fmt_name) == "pgm":
-        # P6 data in a .pgm is what Pillow would write; PGM readers refuse it.
-        raise OutputError(
-            f"{path}: PGM holds gray and the result is RGB; write .ppm or .pnm, or make one "
-            f"channel first (e.g. -k filters/luma.toml)"
-        )
     planes_last = to_integers(pixels, depth, channels_last=True)
     writers = {
         "PNG": lambda out: png.write_png(planes_last[0], out, compress_level=compress_level),
@@ -525,6 +503,55 @@ def write_image(
     with atomic_output(path) as stream:
         stream.write(encoded.getbuffer())
     return notes
+
+
+def check_encodable(
+    path: str,
+    fmt: str,
+    *,
+    depth: int,
+    channels: int,
+    frames: int = 1,
+    fmt_name: str | None = None,
+    error: type[ConvcliError] = OutputError,
+) -> None:
+    """Refuse what format ``fmt`` (as from :func:`output_format_for`) cannot hold:
+    16 bits in an 8-bit format, more than 4 channels outside TIFF, several frames
+    outside TIFF, RGB in a PGM. :func:`write_image` calls it; the command line
+    calls it before filtering (``error=ParameterError``), from the output shape.
+
+    Examples
+    --------
+    >>> check_encodable("x.jpg", "JPEG", depth=16, channels=3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    convcli.errors.OutputError: x.jpg: JPEG holds 8 bits per channel; ...
+    """
+    if fmt == "NPY":
+        return
+    if depth not in (8, 16):
+        raise error(f"{path}: depth {depth} is not 8 or 16")
+    if depth == 16 and fmt not in _DEPTH16_FORMATS:
+        raise error(
+            f"{path}: {fmt} holds 8 bits per channel; write 16-bit data as .png, .tif or "
+            f".ppm/.pgm (or pass --depth 8)"
+        )
+    if channels not in (1, 2, 3, 4) and fmt != "TIFF":
+        raise error(
+            f"{path}: the result has {channels} channels; images hold 1 to 4, so write it as "
+            f".tif (any number of channels) or .npy (raw floats)"
+        )
+    if frames > 1 and fmt != "TIFF":
+        raise error(
+            f"{path}: {frames} frames need a multi-page .tif, or a {{frame}} template in the name"
+        )
+    if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
+        channels -= 1  # write_image drops alpha (with a warning)
+    if fmt == "PPM" and channels == 3 and _pnm_name(path, fmt_name) == "pgm":
+        # P6 data in a .pgm is what Pillow would write; PGM readers refuse it.
+        raise error(
+            f"{path}: PGM holds gray and the result is RGB; write .ppm or .pnm, or make one "
+            f"channel first (e.g. -k filters/luma.toml)"
+        )
 
 
 def _pnm_name(path: str, fmt: str | None) -> str:

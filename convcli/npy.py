@@ -40,24 +40,37 @@ def read_npy(data: bytes, source: str) -> np.ndarray:
         raise ImageError(
             f"{source}: .npy images are (H, W), (C, H, W) or (N, C, H, W); got {array.shape}"
         )
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise ImageError(f"{source}: .npy dtype {array.dtype} is not real numbers")
+    _check_dtype(array.dtype, source)
     return array.reshape((1,) * (4 - array.ndim) + array.shape).astype(np.float32)
 
 
+def _check_dtype(dtype: np.dtype, source: str) -> None:
+    """Real numbers only: objects (pickles) are refused, as are strings and complex."""
+    if dtype.hasobject:
+        raise ImageError(
+            f"{source}: refused: the array holds Python objects (pickle), which convcli never loads"
+        )
+    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise ImageError(f"{source}: .npy dtype {dtype} is not real numbers")
+
+
 def shape(data: bytes, source: str) -> tuple[int, int, int, int]:
-    """(N, C, H, W) of ``.npy`` bytes from the header alone."""
+    """(N, C, H, W) of ``.npy`` bytes from the header alone, refused as :func:`read_npy`
+    would refuse the array (pickles, strings, empty or odd shapes)."""
     try:
         stream = io.BytesIO(data)
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
-            found = np.lib.format.read_array_header_1_0(stream)[0]
+            found, _, dtype = np.lib.format.read_array_header_1_0(stream)
         else:
-            found = np.lib.format.read_array_header_2_0(stream)[0]
+            found, _, dtype = np.lib.format.read_array_header_2_0(stream)
     except ValueError as err:
         raise ImageError(f"{source}: not a readable .npy header ({err})") from None
-    if len(found) not in (2, 3, 4):
-        raise ImageError(f"{source}: .npy images are 2-D to 4-D; got {found}")
+    _check_dtype(dtype, source)
+    if len(found) not in (2, 3, 4) or 0 in found:
+        raise ImageError(
+            f"{source}: .npy images are (H, W), (C, H, W) or (N, C, H, W); got {found}"
+        )
     return tuple((1,) * (4 - len(found)) + tuple(found))  # type: ignore[return-value]
 
 

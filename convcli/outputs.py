@@ -51,23 +51,30 @@ FORMAT_NAMES = {
 def output_format_for(path: str, fmt: str | None = None) -> str:
     """The format to write ``path`` in: ``fmt`` if given, else from the extension.
 
-    ``-`` (standard output) defaults to PNG. Unknown names are a usage error.
+    ``-`` (standard output) defaults to PNG. Unknown names, and a ``fmt`` that
+    disagrees with a known extension (JPEG into ``x.png``), are usage errors.
 
     Examples
     --------
     >>> output_format_for("out.JPG"), output_format_for("-"), output_format_for("x", "tiff")
     ('JPEG', 'PNG', 'TIFF')
     """
+    suffix = "" if path == "-" else Path(path).suffix.lower()
     if fmt:
         name = FORMAT_NAMES.get(fmt.lower().lstrip("."))
         if name is None:
             raise ParameterError(
                 f"--format {fmt!r} is not supported; use one of {', '.join(sorted(FORMAT_NAMES))}"
             )
+        if suffix in FORMATS and FORMATS[suffix] != name:
+            # A .png holding JPEG bytes misleads every program that opens it.
+            raise ParameterError(
+                f"--format {fmt} disagrees with the extension of {path!r} ({FORMATS[suffix]}); "
+                f"drop --format or give the output a .{fmt.lower().lstrip('.')} name"
+            )
         return name
     if path == "-":
         return "PNG"
-    suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         shown = f"extension {suffix!r}" if suffix else "no extension"
         raise ParameterError(
@@ -77,16 +84,53 @@ def output_format_for(path: str, fmt: str | None = None) -> str:
     return FORMATS[suffix]
 
 
-def check_output_path(path: str, inputs: Iterable[str]) -> None:
+def check_output_path(path: str, inputs: Iterable[str], *, what: str = "output") -> None:
     """Refuse an output that is one of the inputs (also through a link or another path)."""
     if path == "-" or not os.path.exists(path):
         return
     for source in inputs:
         if source != "-" and os.path.exists(source) and os.path.samefile(path, source):
             raise ParameterError(
-                f"output {path!r} is the input {source!r}; convcli never overwrites its inputs, "
-                f"choose another output name"
+                f"{what} {path!r} is the input {source!r}; convcli never overwrites its inputs, "
+                f"choose another {what} name"
             )
+
+
+def same_path(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` name the same file, existing or not (``-`` is never a file)."""
+    if "-" in (a, b):
+        return False
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_directory(path: str) -> None:
+    """Refuse an output whose directory is missing, is a file or is not writable,
+    or which is itself a directory: an :class:`OutputError` naming the path."""
+    if path == "-" or _is_special(Path(path)) and not os.path.isdir(path):
+        return  # stdout, a device or a pipe: written directly
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: is a directory; give a file name (or end it with '/')")
+    directory = os.path.dirname(path) or "."
+    if os.path.isdir(directory):
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise OutputError(
+                f"{path}: the directory {directory!r} is not writable; choose another output"
+            )
+        return
+    # The nearest ancestor that is not a directory says what is wrong.
+    blocker = directory
+    while blocker and not os.path.exists(blocker) and os.path.dirname(blocker) != blocker:
+        blocker = os.path.dirname(blocker)
+    if blocker and os.path.exists(blocker) and not os.path.isdir(blocker):
+        raise OutputError(
+            f"{path}: {blocker!r} is a file, not a directory; choose another output path"
+        )
+    raise OutputError(f"{path}: the directory {directory!r} does not exist; create it first")
 
 
 def _is_special(path: Path) -> bool:
@@ -160,11 +204,8 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
         except OSError as err:
             raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
         return
+    check_output_directory(path)
     directory = target.parent
-    if not directory.is_dir():
-        raise OutputError(
-            f"{path}: the directory {str(directory)!r} does not exist; create it first"
-        )
     # The name is chosen before the file exists, so that whenever the block is left
     # (even by a Ctrl-C between creating the file and using it) cleanup knows it.
     temporary = directory / f".{target.name}.{secrets.token_hex(6)}.part"

@@ -225,6 +225,13 @@ def test_pickled_npy_is_refused(tmp_path):
     np.save(tmp_path / "p.npy", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ImageError, match="pickle"):
         read_image(str(tmp_path / "p.npy"))
+    np.save(tmp_path / "q.npy", np.array([object()] * 9).reshape(3, 3), allow_pickle=True)
+    for path in (tmp_path / "p.npy", tmp_path / "q.npy"):  # the header alone says so
+        with pytest.raises(ImageError, match="pickle"):
+            read_image_shape(str(path))
+    np.save(tmp_path / "s.npy", np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(ImageError, match="not real numbers"):
+        read_image_shape(str(tmp_path / "s.npy"))
 
 
 # Writing ------------------------------------------------------------------------------------

@@ -27,6 +27,12 @@ def test_formats_by_extension_and_option():
         output_format_for("noext")
     with pytest.raises(ParameterError, match="--format 'gif'"):
         output_format_for("a.png", "gif")
+    # --format must agree with a known extension (JPEG bytes in a .png mislead)
+    with pytest.raises(ParameterError, match="disagrees with the extension"):
+        output_format_for("a.png", "jpeg")
+    assert output_format_for("a.jpeg", "jpg") == "JPEG"
+    assert output_format_for("a.pgm", "ppm") == "PPM"
+    assert output_format_for("a.out", "png") == "PNG"
 
 
 def test_output_that_is_an_input_is_refused(tmp_path):
