@@ -138,7 +138,8 @@ output_options = _options(
         "--format",
         "fmt",
         type=click.Choice(FORMATS, case_sensitive=False),
-        help="Output format (default: from the extension; PNG for '-').",
+        help="Output format (default: from the extension; PNG for '-'); an extension it "
+        "disagrees with (--format jpeg -o x.png) is refused.",
     ),
     click.option(
         "--quality",

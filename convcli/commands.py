@@ -7,6 +7,7 @@ itself is in the library modules it calls.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -59,12 +60,16 @@ def _padding(text: str | None):
 
 
 def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
+    """``0.1,-2`` -> (0.1, -2.0); finite numbers only (NaN would be written as black)."""
     if text is None:
         return None
     try:
-        return tuple(float(p) for p in text.split(",") if p.strip())
+        values = tuple(float(p) for p in text.split(",") if p.strip())
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a list of numbers", param_hint=name) from None
+    if not all(math.isfinite(v) for v in values):
+        raise click.BadParameter(f"{text!r}: give finite numbers (not nan or inf)", param_hint=name)
+    return values
 
 
 DEFAULTS = {
@@ -128,6 +133,8 @@ class Loaded:
     path: str
     target: str
     image: imageio.Image
+    output_shape: tuple[int, ...] = ()
+    depth: int = 8
 
     @property
     def batch_key(self) -> tuple:
@@ -138,51 +145,85 @@ class Loaded:
 _BATCH_PIXELS = 1 << 27  # values per batch: keeps a batch's memory in hand
 
 
+def _check_usage(options: dict, inputs: list[str], targets: list[str]) -> None:
+    """What is wrong with the command line itself: usage errors, before any input is read."""
+    if options["report_path"] == "-" and options["output"] == "-":
+        raise ParameterError("--report - and -o - would both write to stdout; send one to a file")
+    if options["output"] == "-" and sys.stdout.isatty():
+        raise ParameterError(
+            "-o - writes image data to standard output, which is a terminal here; "
+            "redirect it (> out.png, | another command) or give -o FILE"
+        )
+    batch.check_report_path(options["report_path"], inputs, targets)
+    if options["depth"]:  # a depth the format cannot hold is known before reading
+        for target in targets:
+            fmt = _format_of(target, options)
+            imageio.check_encodable(
+                target, fmt, depth=int(options["depth"]), channels=1, error=ParameterError
+            )
+
+
+def _check_threads(threads: int | None) -> None:
+    """--threads or CONVCLI_THREADS, validated once (not once per image)."""
+    from convcli._fast import thread_count
+
+    if threads:
+        os.environ["CONVCLI_THREADS"] = str(threads)
+    thread_count()
+
+
 def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
     """Read each input (the next one while this one is filtered), filter consecutive
     same-shaped images as one batch, write and report; a failing input does not
-    stop the others unless --fail-fast."""
-    if options["threads"]:
-        os.environ["CONVCLI_THREADS"] = str(options["threads"])
+    stop the others unless --fail-fast.
+
+    Everything the command line alone decides is checked before the first input is
+    read: options, kernels, output names and formats, the report file, that no
+    output is an input and that output directories exist.
+    """
     inputs = list(options["inputs"])
     try:
+        _check_threads(options["threads"])
         steps = _steps(ctx, options, transpose=transpose)
         targets = batch.plan_outputs(inputs, options["output"], fmt=options["fmt"])
-        if options["report_path"] == "-" and options["output"] == "-":
-            raise ParameterError(
-                "--report - and -o - would both write to stdout; send one to a file"
-            )
-        if options["output"] == "-" and sys.stdout.isatty():
-            raise ParameterError(
-                "-o - writes image data to standard output, which is a terminal here; "
-                "redirect it (> out.png, | another command) or give -o FILE"
-            )
+        _check_usage(options, inputs, targets)
+        batch.check_directories(targets)
     except ConvcliError as err:
         raise fail(err) from None
 
     worst = 0
     max_pixels = options["max_pixels"] or imageio.DEFAULT_MAX_PIXELS
-    report_stream = _open_report(options["report_path"])
+    report = _Report(options["report_path"])
+    # Real paths that frame outputs (known only once an image is read) must not take.
+    taken = set()
+    if options["report_path"] not in (None, "-"):
+        taken.add(os.path.realpath(options["report_path"]))
 
     def failed(err: ConvcliError, what: str) -> None:
         nonlocal worst
-        status.error(f"Error: {err}" if what in str(err) else f"Error: {what}: {err}")
+        shown = "<stdin>" if what == "-" else what
+        message = str(err)
+        status.error(f"Error: {message}" if message.startswith(shown) else f"Error: {shown}: {err}")
         worst = max(worst, err.exit_code)
         if options["fail_fast"]:
             ctx.exit(worst)
 
     def run(group: list[Loaded]) -> None:
-        try:
-            _run_group(group, steps, options, report_stream, status)
-        except ConvcliError as err:
-            for item in group:
-                failed(err, item.path)
+        job = _Job(steps, options, inputs, report, status, taken, failed)
+        job.run(group)
         status.update(len(group))
 
     try:
         with Status(len(inputs), options["quiet"]) as status:
             group: list[Loaded] = []
             for path, target, outcome in _read_ahead(inputs, targets, max_pixels):
+                if isinstance(outcome, imageio.Image):
+                    status.warn(outcome.warnings)
+                    item = Loaded(path, target, outcome)
+                    try:
+                        _plan_item(item, steps, options, inputs, taken)
+                    except ConvcliError as err:
+                        outcome = err
                 if isinstance(outcome, ConvcliError):
                     if group:  # keep messages in input order
                         run(group)
@@ -190,8 +231,6 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
                     failed(outcome, path)
                     status.update(1)
                     continue
-                status.warn(outcome.warnings)
-                item = Loaded(path, target, outcome)
                 size = sum(i.image.pixels.size for i in group) + outcome.pixels.size
                 if group and (item.batch_key != group[0].batch_key or size > _BATCH_PIXELS):
                     run(group)
@@ -200,8 +239,10 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
             if group:
                 run(group)
     finally:
-        if report_stream not in (None, sys.stdout):
-            report_stream.close()
+        report.close()
+    if report.error is not None:
+        click.echo(f"Error: {report.error}", err=True)
+        worst = max(worst, report.error.exit_code)
     if worst:
         ctx.exit(worst)
 
@@ -215,6 +256,8 @@ def _read_ahead(inputs: list[str], targets: list[str], max_pixels: int):
             return imageio.read_image(path, max_pixels=max_pixels)
         except ConvcliError as err:
             return err
+        except MemoryError:
+            return ResourceError(f"{_shown(path)}: {_OUT_OF_MEMORY} reading it; {_SMALLER}")
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="convcli-read") as reader:
 
@@ -232,50 +275,260 @@ def _read_ahead(inputs: list[str], targets: list[str], max_pixels: int):
             yield path, target, outcome
 
 
+_OUT_OF_MEMORY = "ran out of memory"
+_SMALLER = "use smaller images, or fewer at once"
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _shown(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def _plan_item(item: Loaded, steps, options, inputs: list[str], taken: set[str]) -> None:
+    """Before filtering: the output shape (from the geometry), the depth, and whether
+    the output format can hold them; frame outputs are checked against the inputs."""
+    image = item.image
+    item.output_shape = _output_shape(image, steps)
+    fmt = _format_of(item.target, options)
+    depth = int(options["depth"]) if options["depth"] else (16 if image.depth >= 16 else 8)
+    if depth == 16 and image.depth == 32 and not options["depth"]:
+        depth = 16 if fmt in ("PNG", "TIFF") else 8
+    item.depth = depth
+    frames, channels = item.output_shape[:2]
+    paths = _frame_paths(item.target, frames)
+    if "{frame}" in item.target:
+        batch.check_frame_paths(paths, inputs, taken)
+    imageio.check_encodable(
+        paths[0],
+        fmt,
+        depth=depth,
+        channels=channels,
+        frames=1 if "{frame}" in item.target else frames,
+        fmt_name=options["fmt"],
+        error=ParameterError,
+    )
+
+
+def _output_shape(image: imageio.Image, steps) -> tuple[int, ...]:
+    """(N, C, H, W) that :func:`pipeline.apply_steps` will return for ``image``."""
+    shape = image.pixels.shape
+    first = steps[0]
+    if (
+        image.has_alpha
+        and first.filter.weight.ndim > 2
+        and pipeline._channels_taken(first) == shape[1] - 1
+    ):
+        shape = (shape[0], shape[1] - 1, *shape[2:])  # apply_steps drops alpha here
+    return tuple(_shape_after(shape, steps))
+
+
+def _shape_after(shape, steps) -> tuple[int, ...]:
+    for step in steps:
+        shape = pipeline.geometry(step, shape).output_shape
+    return shape
+
+
+def _input_shape(group: list[Loaded], steps) -> tuple[int, ...]:
+    """The shape the steps start from (alpha already dropped where apply_steps drops it)."""
+    frames = sum(item.image.pixels.shape[0] for item in group)
+    first = group[0]
+    channels = first.image.pixels.shape[1]
+    if (
+        first.image.has_alpha
+        and steps[0].filter.weight.ndim > 2
+        and pipeline._channels_taken(steps[0]) == channels - 1
+    ):
+        channels -= 1
+    return (frames, channels, *first.image.pixels.shape[2:])
+
+
+def _frame_paths(target: str, frames: int) -> list[str]:
+    if "{frame}" in target:
+        return [batch.frame_path(target, n) for n in range(frames)]
+    return [target]
+
+
 def _available_memory() -> int | None:
+    """Bytes this process may still allocate: the least of the machine's MemAvailable,
+    the address-space limit (ulimit -v, RLIMIT_AS) less what is mapped, and the
+    cgroup v2 memory.max less memory.current; None when nothing is known."""
+    found = []
     try:
         with open("/proc/meminfo") as info:
             for line in info:
                 if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            found.append(max(0, soft - _mapped_bytes()))
+    except (ImportError, OSError, ValueError):
+        pass
+    cgroup = _cgroup_room()
+    if cgroup is not None:
+        found.append(cgroup)
+    return min(found) if found else None
+
+
+def _mapped_bytes() -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _cgroup_room() -> int | None:
+    """memory.max - memory.current of this process's cgroup v2, if readable and limited."""
+    try:
+        with open("/proc/self/cgroup") as cgroups:
+            path = next(
+                (line.strip()[3:] for line in cgroups if line.startswith("0::")),
+                None,
+            )
+        if path is None:
+            return None
+        with open("/proc/self/mounts") as mounts:
+            roots = [line.split()[1] for line in mounts if line.split()[2:3] == ["cgroup2"]]
+        for root in roots:
+            directory = os.path.join(root, path.lstrip("/"))
+            try:
+                with open(os.path.join(directory, "memory.max")) as f:
+                    limit = f.read().strip()
+                with open(os.path.join(directory, "memory.current")) as f:
+                    current = int(f.read().strip())
+            except OSError:
+                continue
+            if limit == "max":
+                return None
+            return max(0, int(limit) - current)
+    except (OSError, ValueError, IndexError):
         pass
     return None
 
 
-def _run_group(group: list[Loaded], steps, options, report_stream, status: Status) -> None:
-    x = (
-        np.concatenate([item.image.pixels for item in group])
-        if len(group) > 1
-        else (group[0].image.pixels)
-    )
-    first = group[0].image
-    needed = pipeline.estimate_bytes(x.shape, steps)
-    available = _available_memory()
-    if available is not None and needed > available:
-        raise ResourceError(
-            f"this job needs about {needed / 2**30:.1f} GiB and {available / 2**30:.1f} GiB "
-            f"is available; use fewer or smaller images, or a smaller output (--stride)"
+class _Report:
+    """The --report stream, opened once every check has passed; a failing write is one
+    error at the end (images still go on) and the report stops there."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.error: ConvcliError | None = None
+        self.stream = None
+        if path is None:
+            return
+        if path == "-":
+            self.stream = sys.stdout
+            return
+        try:
+            self.stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except OSError as err:
+            self._failed(err)
+
+    def _failed(self, err: OSError) -> None:
+        from convcli.errors import OutputError
+
+        if isinstance(err, BrokenPipeError) and self.stream is sys.stdout:
+            raise err
+        self.error = OutputError(f"--report {self.path}: cannot write ({err.strerror or err})")
+        self.close()
+
+    def write(self, line: str) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except OSError as err:
+            self._failed(err)
+
+    def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None or stream is sys.stdout:
+            return
+        try:
+            stream.close()
+        except OSError as err:
+            if self.error is None:
+                self.stream = None
+                self._failed(err)
+
+
+class _Job:
+    """Filtering a group of same-shaped images and writing each result; a failure
+    of one item is reported for that item only."""
+
+    def __init__(self, steps, options, inputs, report, status, taken, failed) -> None:
+        self.steps = steps
+        self.options = options
+        self.inputs = inputs
+        self.report = report
+        self.status = status
+        self.taken = taken
+        self.failed = failed
+
+    def run(self, group: list[Loaded]) -> None:
+        try:
+            self._run(group)
+        except (ConvcliError, MemoryError) as err:
+            if len(group) > 1 and isinstance(err, (MemoryError, ResourceError)):
+                for item in group:  # one at a time may fit
+                    self.run([item])
+                return
+            if isinstance(err, MemoryError):
+                err = ResourceError(f"{_OUT_OF_MEMORY} filtering it; {_SMALLER}")
+            for item in group:
+                self.failed(err, item.path)
+
+    def _run(self, group: list[Loaded]) -> None:
+        needed = pipeline.estimate_bytes(_input_shape(group, self.steps), self.steps)
+        available = _available_memory()
+        if available is not None and needed > available:
+            raise ResourceError(
+                f"this job needs about {_size(needed)} and {_size(available)} is available "
+                f"to this process; {_SMALLER}, or a smaller output (--stride)"
+            )
+        x = (
+            np.concatenate([item.image.pixels for item in group])
+            if len(group) > 1
+            else group[0].image.pixels
         )
-    start = time.perf_counter()
-    result = pipeline.apply_steps(x, steps, has_alpha=first.has_alpha)
-    seconds = (time.perf_counter() - start) / len(group)
-    status.warn(result.warnings)
-    offset = 0
-    for item in group:
-        frames = item.image.pixels.shape[0]
-        sl = slice(offset, offset + frames)
-        offset += frames
+        start = time.perf_counter()
+        result = pipeline.apply_steps(x, self.steps, has_alpha=group[0].image.has_alpha)
+        del x
+        seconds = (time.perf_counter() - start) / len(group)
+        self.status.warn(result.warnings)
+        offset = 0
+        for item in group:
+            frames = item.image.pixels.shape[0]
+            sl = slice(offset, offset + frames)
+            offset += frames
+            try:
+                self._write_item(item, result, sl, seconds)
+            except ConvcliError as err:
+                self.failed(err, item.path)
+            except MemoryError:
+                self.failed(ResourceError(f"{_OUT_OF_MEMORY} writing it; {_SMALLER}"), item.path)
+
+    def _write_item(self, item: Loaded, result, sl: slice, seconds: float) -> None:
+        options = self.options
         fmt = _format_of(item.target, options)
         # .npy keeps raw values unless a --range was asked for.
         value_range = options["value_range"] or (None if fmt == "NPY" else "clip")
         pixels, clipped_low, clipped_high = pipeline.map_range(
             result.values[sl], value_range, bounds=(result.minimum[sl], result.maximum[sl])
         )
-        depth = int(options["depth"]) if options["depth"] else (16 if first.depth >= 16 else 8)
-        if depth == 16 and first.depth == 32 and not options["depth"]:
-            depth = 16 if fmt in ("PNG", "TIFF") else 8
-        written = _write(pixels, item.target, depth, options, status)
+        written = self._write(pixels, item.target, item.depth)
         record = report.ImageReport(
             item.path,
             written,
@@ -288,44 +541,34 @@ def _run_group(group: list[Loaded], steps, options, report_stream, status: Statu
             int(clipped_high.sum()),
             seconds,
         )
-        status.note(report.text_line(record))
-        if report_stream is not None:
-            report_stream.write(report.json_record(record) + "\n")
-            report_stream.flush()
+        self.status.note(report.text_line(record))
+        self.report.write(report.json_record(record))
+
+    def _write(self, pixels: np.ndarray, target: str, depth: int) -> str:
+        """Write one image's frames (one file each when the target names {frame})."""
+        options = self.options
+        kwargs = {
+            "depth": depth,
+            "fmt": options["fmt"],
+            "compress_level": options["compress_level"],
+            "quality": options["quality"],
+        }
+        if "{frame}" in target:
+            paths = _frame_paths(target, len(pixels))
+            # Checked when the image was read; again here, in case the frame count changed.
+            batch.check_frame_paths(paths, self.inputs, self.taken)
+            for n, path in enumerate(paths):
+                self.status.warn(imageio.write_image(pixels[n], path, **kwargs))
+                self.taken.add(os.path.realpath(path))
+            return paths[0] if len(paths) == 1 else target
+        self.status.warn(imageio.write_image(pixels, target, **kwargs))
+        return target
 
 
 def _format_of(target: str, options) -> str:
     from convcli.outputs import output_format_for
 
-    return output_format_for(target.replace("{frame}", "0"), options["fmt"])
-
-
-def _write(pixels: np.ndarray, target: str, depth: int, options, status: Status) -> str:
-    """Write one image's frames (one file each when the target names {frame})."""
-    kwargs = {
-        "depth": depth,
-        "fmt": options["fmt"],
-        "compress_level": options["compress_level"],
-        "quality": options["quality"],
-    }
-    if "{frame}" in target:
-        paths = [batch.frame_path(target, n) for n in range(len(pixels))]
-        for n, path in enumerate(paths):
-            status.warn(imageio.write_image(pixels[n], path, **kwargs))
-        return paths[0] if len(paths) == 1 else target
-    status.warn(imageio.write_image(pixels, target, **kwargs))
-    return target
-
-
-def _open_report(path: str | None):
-    if path is None:
-        return None
-    if path == "-":
-        return sys.stdout
-    try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by run_images
-    except OSError as err:
-        raise click.ClickException(f"--report {path}: cannot write ({err.strerror})") from None
+    return output_format_for(batch.frame_path(target, 0), options["fmt"])
 
 
 class Status:
@@ -390,8 +633,13 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
     source = given[0]
     if _SHAPE.match(source):
         input_shape = shapecalc.parse_shape(source)
-    else:
+    elif source == "-" or os.path.exists(source):
         input_shape = imageio.read_image_shape(source)
+    else:
+        raise ParameterError(
+            f"input {source!r} is neither a shape (N,C,H,W, C,H,W, H,W or HxW, e.g. "
+            f"1,3,224,224 or 224x224) nor an existing image file"
+        )
     as_json = options["as_json"]
     if options["layers"] and options["kernel"]:
         raise ParameterError("give -k for one layer or --layer for a chain, not both")
