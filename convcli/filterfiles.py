@@ -102,24 +102,79 @@ def parse_inline(spec: str) -> np.ndarray:
                 f"kernel {spec[:40]!r}...: nested too deeply; a kernel has 2 to 4 dimensions"
             ) from None
         return as_weight_array(data, f"kernel {spec!r}")
-    return parse_text(spec.replace(";", "\n"), f"kernel {spec!r}")
+    return as_weight_array(
+        parse_text(spec.replace(";", "\n"), f"kernel {spec!r}"), f"kernel {spec!r}"
+    )
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _plain_numbers(data: object, where: str, what: str) -> None:
+    """Refuse booleans, strings and other non-numbers in nested lists (JSON/TOML), which
+    NumPy would otherwise turn into numbers (``true`` -> 1.0, ``"1"`` -> 1.0)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif isinstance(item, bool) or not isinstance(item, (int, float, np.number)):
+            shown = repr(item) if not isinstance(item, bool) else str(item).lower()
+            raise KernelError(
+                f"{where}: the {what} holds {shown} ({type(item).__name__}); it must hold "
+                f"numbers only"
+            )
+
+
+def _to_float64(data: object, where: str, what: str, error: str) -> np.ndarray:
+    if isinstance(data, (list, tuple, bool, str)):
+        _plain_numbers(data, where, what)
+    try:
+        return np.array(data, dtype=np.float64)
+    except OverflowError:  # an integer past float64 (JSON/TOML allow any length)
+        raise KernelError(
+            f"{where}: a {what} value is too large; convcli computes in float32 (at most "
+            f"{FLOAT32_MAX:.6g} in magnitude)"
+        ) from None
+    except (ValueError, TypeError):
+        raise KernelError(f"{where}: {error}") from None
+
+
+def check_float32(array: np.ndarray, where: str, what: str = "weight") -> np.ndarray:
+    """Refuse NaN, infinity and values that would overflow float32, naming ``where``.
+
+    Images, kernels and biases are float32 inside convcli; 1e308 would silently become
+    infinity there (and NumPy would warn "overflow encountered in cast").
+    """
+    if not np.isfinite(array).all():
+        raise KernelError(f"{where}: {what} contains NaN or infinite values")
+    too_big = np.abs(array) > FLOAT32_MAX
+    if too_big.any():
+        value = float(array[too_big].flat[0])
+        raise KernelError(
+            f"{where}: {what} value {value:g} is too large; convcli computes in float32 "
+            f"(at most {FLOAT32_MAX:.6g} in magnitude)"
+        )
+    return array
 
 
 def as_weight_array(data: object, where: str) -> np.ndarray:
-    """Nested lists of numbers (2-D to 4-D) -> float64 array, or a clear error."""
-    try:
-        array = np.array(data, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise KernelError(
-            f"{where}: not a rectangular array of numbers (rows of different lengths, or text)"
-        ) from None
+    """Nested lists of numbers (2-D to 4-D) -> float64 array, or a clear error.
+
+    Every filter source ends here: the values must be numbers (not booleans or text)
+    and finite in float32.
+    """
+    array = _to_float64(
+        data,
+        where,
+        "weight",
+        "not a rectangular array of numbers (rows of different lengths, or text)",
+    )
     if array.ndim == 1 and array.size:
         array = array[None]
     if array.ndim not in (2, 3, 4) or array.size == 0:
         raise KernelError(f"{where}: a kernel needs 2 to 4 dimensions, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise KernelError(f"{where}: contains NaN or infinite values")
-    return array
+    return check_float32(array, where)
 
 
 def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
@@ -156,7 +211,8 @@ def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
         raise KernelError(
             f"{source}: the header says {width} columns, the rows have {matrix.shape[1]}"
         )
-    return matrix / scale, offset
+    with np.errstate(over="ignore"):  # a tiny scale: infinity, refused by as_weight_array
+        return matrix / scale, offset
 
 
 def parse_imagemagick(spec: str) -> np.ndarray:
@@ -260,16 +316,16 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def as_bias_array(data: object, where: str) -> np.ndarray:
-    try:
-        bias = np.atleast_1d(np.array(data, dtype=np.float64))
-    except (ValueError, TypeError):
-        raise KernelError(f"{where}: bias must be a number or a list of numbers") from None
-    if bias.ndim != 1 or bias.size == 0 or not np.isfinite(bias).all():
+    """A bias: one number or a flat list of numbers, finite in float32."""
+    bias = np.atleast_1d(
+        _to_float64(data, where, "bias", "bias must be a number or a list of numbers")
+    )
+    if bias.ndim != 1 or bias.size == 0:
         raise KernelError(
             f"{where}: bias must be a number or a flat, non-empty list of finite numbers, "
             f"got {data!r}"
         )
-    return bias
+    return check_float32(bias, where, "bias")
 
 
 def read_config(path: Path) -> dict:

@@ -114,7 +114,9 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
         )
     named = None if spec.startswith((".", "/", "~")) else named_kernel(spec)
     if named is not None:
-        return Filter(as_weight_array(named, spec), description=spec.strip(), source=spec)
+        return Filter(
+            as_weight_array(named, f"kernel {spec!r}"), description=spec.strip(), source=spec
+        )
     try:
         path = Path(spec).expanduser()
     except RuntimeError:  # "~name" for a user that does not exist
@@ -135,7 +137,7 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
     if looks_like_path and not _looks_inline(spec):
         raise KernelError(f"kernel file {spec!r} does not exist")
     if IMAGEMAGICK.match(spec):
-        return Filter(as_weight_array(parse_imagemagick(spec), spec), source=spec)
+        return Filter(as_weight_array(parse_imagemagick(spec), f"kernel {spec!r}"), source=spec)
     if _looks_inline(spec):
         return Filter(parse_inline(spec), source=spec)
     close = difflib.get_close_matches(spec.partition(":")[0].lower(), NAMED, n=1)
@@ -173,7 +175,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Filter:
     if suffix == ".mat":
         matrix, offset = parse_vips_mat(text, str(path))
         # libvips adds the offset in the image's units; convcli's pixels are 0..1.
-        bias = np.array([offset / 255.0]) if offset else None
+        bias = as_bias_array(offset / 255.0, f"{path}: offset") if offset else None
         return Filter(as_weight_array(matrix, str(path)), bias, source=str(path))
     return Filter(as_weight_array(parse_text(text, str(path)), str(path)), source=str(path))
 
