@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from convcli.conv import conv2d, conv_transpose2d
-from convcli.errors import ParameterError
+from convcli.errors import KernelError, ParameterError
+from convcli.filterfiles import FLOAT32_MAX, check_float32
 from convcli.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry, pair
 from convcli.kernels import Filter, flip_kernel, normalize_kernel, weight_for_channels
 
@@ -71,6 +72,9 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
             # A transposed convolution spreads each pixel over stride_h * stride_w outputs:
             # a kernel summing to that keeps a flat image flat (when its phases sum alike).
             weight = weight * math.prod(pair(step.stride, "stride"))
+    if step.normalize:
+        # Dividing by a small sum can push values past float32.
+        check_float32(weight, f"kernel {f.source or 'weight'} after --normalize")
     shaped = Filter(weight, f.bias, f.options, f.description, f.source)
     weight, groups = weight_for_channels(
         shaped, channels, groups=step.groups, transpose=step.transpose
@@ -78,12 +82,25 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
     out_channels = weight.shape[1] * groups if step.transpose else weight.shape[0]
     bias = step.bias if step.bias is not None else f.bias
     if bias is not None:
-        bias = np.asarray(bias, np.float32)
+        bias = np.asarray(bias, np.float64)
+        if step.bias is not None and not (np.abs(bias) <= FLOAT32_MAX).all():
+            raise ParameterError(
+                f"--bias values must be finite numbers of at most {FLOAT32_MAX:.6g} in "
+                f"magnitude (float32); got {', '.join(f'{b:g}' for b in bias)}"
+            )
+        bias = bias.astype(np.float32)
         if bias.size == 1:
             bias = np.repeat(bias, out_channels)
         if bias.shape != (out_channels,):
-            raise ParameterError(
-                f"--bias takes 1 value or one per output channel ({out_channels}); got {bias.size}"
+            if step.bias is not None:
+                raise ParameterError(
+                    f"--bias takes 1 value or one per output channel ({out_channels}); "
+                    f"got {bias.size}"
+                )
+            raise KernelError(
+                f"{f.source or 'the filter'}: its bias has {bias.size} values, but the kernel "
+                f"makes {out_channels} output channels here; it needs 1 value or "
+                f"{out_channels} (or give --bias)"
             )
     return weight, groups, bias
 
@@ -103,11 +120,35 @@ def _geometry(step: Step, shape, weight_shape, groups: int) -> ConvGeometry:
     if step.pad_mode is not None:
         return conv2d_geometry(shape, weight_shape, padding_mode=step.pad_mode, **options)
     # The default: reflect (no dark border), unless the image is too small to mirror
-    # that far; then symmetric, which mirrors with the edge pixel repeated.
+    # that far; then symmetric (the edge pixel repeated), as long as one mirror of the
+    # image covers each side. More padding than that would mirror the mirror: a kernel
+    # far larger than the image, which is refused.
     geo = conv2d_geometry(shape, weight_shape, padding_mode="zeros", **options)
     top, bottom, left, right = geo.padding
-    fits = max(top, bottom) < shape[2] and max(left, right) < shape[3]
-    return replace(geo, padding_mode="reflect" if fits else "symmetric")
+    height, width = shape[2], shape[3]
+    if max(top, bottom) < height and max(left, right) < width:
+        return replace(geo, padding_mode="reflect")
+    if max(top, bottom) <= height and max(left, right) <= width:
+        return replace(geo, padding_mode="symmetric")
+    kh, kw = weight_shape[2:]
+    (dh, dw), needs = geo.dilation, "needs" if step.padding == "same" else "is"
+    formula = ""
+    if step.padding == "same" and geo.stride == (1, 1):
+        formula = (
+            f" (dilation*(k-1) = {dh}*({kh}-1) x {dw}*({kw}-1) = "
+            f"{dh * (kh - 1)}x{dw * (kw - 1)} in total, half each side)"
+        )
+    raise ParameterError(
+        f"kernel {kh}x{kw} (dilation {_pair_text(geo.dilation)}) is too large for the "
+        f"{height}x{width} image: padding {step.padding!r} {needs} {geo.padding} (top, bottom, "
+        f"left, right){formula}, more than one mirror of the image ({height} rows, {width} "
+        f"columns per side) can fill; use --pad-mode zeros, replicate or circular, --padding "
+        f"valid with a kernel that fits, or a smaller kernel"
+    )
+
+
+def _pair_text(p: tuple[int, int]) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
 
 
 def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convcli import ParameterError
+from convcli import KernelError, ParameterError
 from convcli.kernels import Filter, load_filter
 from convcli.pipeline import Step, apply_steps, estimate_bytes, map_range
 
@@ -126,3 +126,56 @@ def test_known_bounds_skip_clipping_only_when_inside():
     bounds = (np.array([0.0, -0.5]), np.array([1.0, 1.5]))
     pixels, low, high = map_range(x.copy(), "clip", bounds=bounds)
     assert low.tolist() == [0, 1] and high.tolist() == [0, 1] and pixels.max() == 1.0
+
+
+def test_a_filter_files_bias_count_names_the_file(tmp_path):
+    path = tmp_path / "two.json"
+    path.write_text('{"weight": [[1, 2]], "bias": [1, 2]}')
+    step = Step(load_filter(str(path)))
+    with pytest.raises(KernelError, match=r"two.json: its bias has 2 values.*3 output channels"):
+        apply_steps(np.zeros((1, 3, 4, 4), np.float32), [step], has_alpha=False)
+    with pytest.raises(ParameterError, match=r"--bias takes 1 value or one per output channel"):
+        apply_steps(
+            np.zeros((1, 3, 4, 4), np.float32),
+            [Step(load_filter(str(path)), bias=(1, 2))],
+            has_alpha=False,
+        )
+
+
+def test_bias_and_normalized_weights_must_fit_float32():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(ParameterError, match=r"--bias values must be finite.*1e\+300"):
+        apply_steps(x, [Step(load_filter("box:3"), bias=(1e300,))], has_alpha=False)
+    step = Step(load_filter("[[3e38, -3e38, 1e-6]]"), normalize=True)
+    with pytest.raises(KernelError, match="after --normalize: weight value .* is too large"):
+        apply_steps(x, [step], has_alpha=False)
+
+
+def test_default_padding_mirrors_at_most_once():
+    x = np.random.default_rng(0).random((1, 3, 64, 80), np.float32)
+    # 129x129 needs 64 per side: one mirror of the 64 rows, with the edge repeated.
+    result = apply_steps(x, [Step(load_filter("box:129"))], has_alpha=False)
+    assert result.geometries[0].padding_mode == "symmetric"
+    assert "padded 'symmetric' instead of 'reflect'" in result.warnings[0]
+    for spec in ("box:130", "box:200"):
+        with pytest.raises(ParameterError) as info:
+            apply_steps(x, [Step(load_filter(spec))], has_alpha=False)
+        message = str(info.value)
+        assert "is too large for the 64x80 image" in message
+        assert "padding 'same' needs (" in message and "dilation*(k-1)" in message
+        assert "--padding valid" in message and "--pad-mode" in message
+        assert "smaller kernel" in message
+    # Another pad mode is a way out: zeros pads any amount.
+    zeros = apply_steps(x, [Step(load_filter("box:200"), pad_mode="zeros")], has_alpha=False)
+    assert zeros.values.shape == x.shape
+
+
+def test_tiny_images_still_fall_back_to_symmetric():
+    x = np.random.default_rng(0).random((1, 3, 1, 2), np.float32)
+    result = apply_steps(x, [Step(load_filter("box:3"))], has_alpha=False)
+    assert result.values.shape == x.shape
+    assert result.geometries[0].padding_mode == "symmetric"
+    assert "too small to mirror" in result.warnings[0]
+    a, b = x[..., 0], x[..., 1]  # symmetric: columns a | a b | b, rows mirrored alike
+    expected = np.stack([(2 * a + b) / 3, (a + 2 * b) / 3], axis=-1)
+    np.testing.assert_allclose(result.values, expected, rtol=1e-6)
