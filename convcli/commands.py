@@ -19,7 +19,7 @@ import click
 import numpy as np
 from click.core import ParameterSource
 
-from convcli import batch, imageio, kernels, pipeline, report, shapecalc
+from convcli import batch, imageio, imagewrite, kernels, pipeline, report, shapecalc
 from convcli.cli import fail
 from convcli.errors import ConvcliError, ParameterError, ResourceError
 
@@ -158,7 +158,7 @@ def _check_usage(options: dict, inputs: list[str], targets: list[str]) -> None:
     if options["depth"]:  # a depth the format cannot hold is known before reading
         for target in targets:
             fmt = _format_of(target, options)
-            imageio.check_encodable(
+            imagewrite.check_encodable(
                 target, fmt, depth=int(options["depth"]), channels=1, error=ParameterError
             )
 
@@ -301,7 +301,7 @@ def _plan_item(item: Loaded, steps, options, inputs: list[str], taken: set[str])
     paths = _frame_paths(item.target, frames)
     if "{frame}" in item.target:
         batch.check_frame_paths(paths, inputs, taken)
-    imageio.check_encodable(
+    imagewrite.check_encodable(
         paths[0],
         fmt,
         depth=depth,
@@ -558,10 +558,10 @@ class _Job:
             # Checked when the image was read; again here, in case the frame count changed.
             batch.check_frame_paths(paths, self.inputs, self.taken)
             for n, path in enumerate(paths):
-                self.status.warn(imageio.write_image(pixels[n], path, **kwargs))
+                self.status.warn(imagewrite.write_image(pixels[n], path, **kwargs))
                 self.taken.add(os.path.realpath(path))
             return paths[0] if len(paths) == 1 else target
-        self.status.warn(imageio.write_image(pixels, target, **kwargs))
+        self.status.warn(imagewrite.write_image(pixels, target, **kwargs))
         return target
 
 
