@@ -19,7 +19,7 @@ import click
 import numpy as np
 from click.core import ParameterSource
 
-from convcli import batch, imageio, imagewrite, kernels, pipeline, report, shapecalc
+from convcli import batch, imageio, imagewrite, kernels, memory, pipeline, report, shapecalc
 from convcli.cli import fail
 from convcli.errors import ConvcliError, ParameterError, ResourceError
 
@@ -291,7 +291,7 @@ def _plan_item(item: Loaded, steps, options, inputs: list[str], taken: set[str])
     """Before filtering: the output shape (from the geometry), the depth, and whether
     the output format can hold them; frame outputs are checked against the inputs."""
     image = item.image
-    item.output_shape = _output_shape(image, steps)
+    item.output_shape = pipeline.output_shape(image.pixels.shape, steps, has_alpha=image.has_alpha)
     fmt = _format_of(item.target, options)
     depth = int(options["depth"]) if options["depth"] else (16 if image.depth >= 16 else 8)
     if depth == 16 and image.depth == 32 and not options["depth"]:
@@ -312,109 +312,10 @@ def _plan_item(item: Loaded, steps, options, inputs: list[str], taken: set[str])
     )
 
 
-def _output_shape(image: imageio.Image, steps) -> tuple[int, ...]:
-    """(N, C, H, W) that :func:`pipeline.apply_steps` will return for ``image``."""
-    shape = image.pixels.shape
-    first = steps[0]
-    if (
-        image.has_alpha
-        and first.filter.weight.ndim > 2
-        and pipeline._channels_taken(first) == shape[1] - 1
-    ):
-        shape = (shape[0], shape[1] - 1, *shape[2:])  # apply_steps drops alpha here
-    return tuple(_shape_after(shape, steps))
-
-
-def _shape_after(shape, steps) -> tuple[int, ...]:
-    for step in steps:
-        shape = pipeline.geometry(step, shape).output_shape
-    return shape
-
-
-def _input_shape(group: list[Loaded], steps) -> tuple[int, ...]:
-    """The shape the steps start from (alpha already dropped where apply_steps drops it)."""
-    frames = sum(item.image.pixels.shape[0] for item in group)
-    first = group[0]
-    channels = first.image.pixels.shape[1]
-    if (
-        first.image.has_alpha
-        and steps[0].filter.weight.ndim > 2
-        and pipeline._channels_taken(steps[0]) == channels - 1
-    ):
-        channels -= 1
-    return (frames, channels, *first.image.pixels.shape[2:])
-
-
 def _frame_paths(target: str, frames: int) -> list[str]:
     if "{frame}" in target:
         return [batch.frame_path(target, n) for n in range(frames)]
     return [target]
-
-
-def _available_memory() -> int | None:
-    """Bytes this process may still allocate: the least of the machine's MemAvailable,
-    the address-space limit (ulimit -v, RLIMIT_AS) less what is mapped, and the
-    cgroup v2 memory.max less memory.current; None when nothing is known."""
-    found = []
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError):
-        pass
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            found.append(max(0, soft - _mapped_bytes()))
-    except (ImportError, OSError, ValueError):
-        pass
-    cgroup = _cgroup_room()
-    if cgroup is not None:
-        found.append(cgroup)
-    return min(found) if found else None
-
-
-def _mapped_bytes() -> int:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _cgroup_room() -> int | None:
-    """memory.max - memory.current of this process's cgroup v2, if readable and limited."""
-    try:
-        with open("/proc/self/cgroup") as cgroups:
-            path = next(
-                (line.strip()[3:] for line in cgroups if line.startswith("0::")),
-                None,
-            )
-        if path is None:
-            return None
-        with open("/proc/self/mounts") as mounts:
-            roots = [line.split()[1] for line in mounts if line.split()[2:3] == ["cgroup2"]]
-        for root in roots:
-            directory = os.path.join(root, path.lstrip("/"))
-            try:
-                with open(os.path.join(directory, "memory.max")) as f:
-                    limit = f.read().strip()
-                with open(os.path.join(directory, "memory.current")) as f:
-                    current = int(f.read().strip())
-            except OSError:
-                continue
-            if limit == "max":
-                return None
-            return max(0, int(limit) - current)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 class _Report:
@@ -491,8 +392,10 @@ class _Job:
                 self.failed(err, item.path)
 
     def _run(self, group: list[Loaded]) -> None:
-        needed = pipeline.estimate_bytes(_input_shape(group, self.steps), self.steps)
-        available = _available_memory()
+        first = group[0].image
+        shape = (sum(item.image.pixels.shape[0] for item in group), *first.pixels.shape[1:])
+        needed = pipeline.estimate_bytes(shape, self.steps, has_alpha=first.has_alpha)
+        available = memory.available_bytes()
         if available is not None and needed > available:
             raise ResourceError(
                 f"this job needs about {_size(needed)} and {_size(available)} is available "

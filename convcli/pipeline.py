@@ -201,8 +201,7 @@ def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Re
     """
     x = pixels
     notes: list[str] = []
-    first = steps[0].filter.weight
-    if has_alpha and first.ndim > 2 and _channels_taken(steps[0]) == x.shape[1] - 1:
+    if drops_alpha(steps, x.shape[1], has_alpha=has_alpha):
         x, has_alpha = x[:, :-1], False
         notes.append("the kernel takes the colour channels only; alpha dropped")
     premultiplied = has_alpha and all(s.filter.weight.ndim == 2 for s in steps)
@@ -241,11 +240,27 @@ def _extreme(x: np.ndarray, fast, nan_aware) -> np.ndarray:
     return values
 
 
-def _channels_taken(step: Step) -> int:
-    weight = step.filter.weight
-    if weight.ndim == 3 or step.transpose:
-        return weight.shape[0]
-    return weight.shape[1] * (step.groups or 1)
+def drops_alpha(steps: list[Step], channels: int, *, has_alpha: bool) -> bool:
+    """True when the first kernel mixes channels and takes the colour ones only."""
+    first = steps[0]
+    weight = first.filter.weight
+    if not has_alpha or weight.ndim == 2:
+        return False
+    if weight.ndim == 3 or first.transpose:
+        taken = weight.shape[0]
+    else:
+        taken = weight.shape[1] * (first.groups or 1)
+    return taken == channels - 1
+
+
+def output_shape(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool) -> tuple[int, ...]:
+    """The (N, C, H, W) that :func:`apply_steps` returns for pixels of ``shape``, validated
+    step by step, without computing anything."""
+    if drops_alpha(steps, shape[1], has_alpha=has_alpha):
+        shape = (shape[0], shape[1] - 1, *shape[2:])
+    for step in steps:
+        shape = geometry(step, shape).output_shape
+    return tuple(shape)
 
 
 def map_range(
@@ -284,8 +299,10 @@ def map_range(
     return np.clip(x, 0.0, 1.0, out=x), clipped_low, clipped_high
 
 
-def estimate_bytes(shape: tuple[int, ...], steps: list[Step]) -> int:
+def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool = False) -> int:
     """Working set of a job: the input, every step's output and tile buffers (float32)."""
+    if drops_alpha(steps, shape[1], has_alpha=has_alpha):
+        shape = (shape[0], shape[1] - 1, *shape[2:])
     total = 4 * math.prod(shape)
     largest = total
     for step in steps:

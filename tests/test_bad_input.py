@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from convcli import commands
+from convcli import memory
 from convcli.cli import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
@@ -273,7 +273,7 @@ def test_unknown_output_extension_exits_2_before_reading_inputs(tmp_path):
 
 
 def test_memory_refusal_shows_the_estimate(tmp_path, image, monkeypatch):
-    monkeypatch.setattr(commands, "_available_memory", lambda: 1000)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
     result = run("apply", image, "-k", "box:3", "-o", out_of(tmp_path))
     assert result.exit_code == 1 and "needs about" in result.output
     assert "MiB is available" in result.output

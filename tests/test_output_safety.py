@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image as PILImage
 
-from convcli import commands, imageio, pipeline
+from convcli import imageio, memory, pipeline
 from convcli.cli import cli
 
 CONVCLI = [sys.executable, "-m", "convcli"]
@@ -292,8 +292,8 @@ def test_address_space_limit_counts_in_the_estimate(work):
 
 def test_available_memory_respects_rlimit_as(monkeypatch):
     monkeypatch.setattr(resource, "getrlimit", lambda which: (1 << 30, resource.RLIM_INFINITY))
-    monkeypatch.setattr(commands, "_mapped_bytes", lambda: 1 << 29)
-    available = commands._available_memory()
+    monkeypatch.setattr(memory, "_mapped_bytes", lambda: 1 << 29)
+    available = memory.available_bytes()
     assert available is not None and available <= 1 << 29
 
 
