@@ -225,7 +225,8 @@ def test_sixteen_feature_maps_through_the_command(tmp_path):
     refused = subprocess.run(
         [*command, "-o", str(tmp_path / "maps.png"), "-q"], capture_output=True, text=True
     )
-    assert refused.returncode == 1 and ".tif" in refused.stderr and ".npy" in refused.stderr
+    # known from the geometry before filtering: a usage error
+    assert refused.returncode == 2 and ".tif" in refused.stderr and ".npy" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "maps.png").exists()
 
 
