@@ -312,7 +312,7 @@ def shape(ctx: click.Context, **options) -> None:
       convcli shape 32x32 -k 3 --stride 2 --target 16,16
       convcli shape --input 1,3,224,224 --layer k=7,s=2,p=3,f=64 --layer k=3,s=2,p=1
     """
-    from convcli.commands import run_shape
+    from convcli.shape_command import run_shape
 
     run_shape(ctx, options)
 

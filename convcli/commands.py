@@ -1,4 +1,4 @@
-"""What the ``apply``, ``upsample`` and ``shape`` commands do once click has parsed them.
+"""What the ``apply`` and ``upsample`` commands do once click has parsed them.
 
 This is the command line's own layer (it prints and sets exit codes); the work
 itself is in the library modules it calls.
@@ -6,10 +6,7 @@ itself is in the library modules it calls.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,60 +14,11 @@ from dataclasses import dataclass
 
 import click
 import numpy as np
-from click.core import ParameterSource
 
-from convcli import batch, imageio, imagewrite, kernels, memory, pipeline, report, shapecalc
+from convcli import batch, imageio, imagewrite, kernels, memory, pipeline, report
+from convcli import options as options_text
 from convcli.cli import fail
 from convcli.errors import ConvcliError, ParameterError, ResourceError
-
-
-def _pair_or_int(text: str | None, name: str):
-    """``2`` -> 2, ``2,3`` -> (2, 3); None stays None."""
-    if text is None:
-        return None
-    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an integer or H,W", param_hint=name) from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return values
-    raise click.BadParameter(f"{text!r} takes one value or two (H,W)", param_hint=name)
-
-
-def _padding(text: str | None):
-    if text is None:
-        return None
-    if text.strip().lower() in ("same", "valid"):
-        return text.strip().lower()
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: use same, valid, N, H,W or T,B,L,R", param_hint="--padding"
-        ) from None
-    if len(values) not in (1, 2, 4):
-        raise click.BadParameter(
-            f"{text!r} has {len(values)} values; use N, H,W or T,B,L,R", param_hint="--padding"
-        )
-    return values[0] if len(values) == 1 else values
-
-
-def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
-    """``0.1,-2`` -> (0.1, -2.0); finite numbers only (NaN would be written as black)."""
-    if text is None:
-        return None
-    try:
-        values = tuple(float(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a list of numbers", param_hint=name) from None
-    if not all(math.isfinite(v) for v in values):
-        raise click.BadParameter(f"{text!r}: give finite numbers (not nan or inf)", param_hint=name)
-    return values
-
 
 DEFAULTS = {
     "stride": 1,
@@ -83,13 +31,6 @@ DEFAULTS = {
 }
 
 
-def _given(ctx: click.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) in (
-        ParameterSource.COMMANDLINE,
-        ParameterSource.ENVIRONMENT,
-    )
-
-
 def _steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeline.Step]:
     """Kernels with their options: the command line over the filter file over defaults."""
     specs = list(options["kernels"])
@@ -100,23 +41,25 @@ def _steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeli
             f"{s}:{factor}" if s.strip().lower() in ("bilinear", "nearest") else s for s in specs
         ]
     parsed = {
-        "stride": _pair_or_int(options["stride"], "--stride"),
-        "padding": _padding(options["padding"]),
-        "dilation": _pair_or_int(options["dilation"], "--dilation"),
+        "stride": options_text.pair_or_int(options["stride"], "--stride"),
+        "padding": options_text.padding_spec(options["padding"]),
+        "dilation": options_text.pair_or_int(options["dilation"], "--dilation"),
         "groups": options["groups"],
         "pad_mode": options.get("pad_mode"),
         "flip": options["flip"],
         "normalize": options["normalize"],
     }
     defaults = dict(DEFAULTS, stride=factor) if transpose else DEFAULTS
-    bias = _floats(options["bias"], "--bias")
-    output_padding = _pair_or_int(options.get("output_padding"), "--output-padding") or 0
+    bias = options_text.floats(options["bias"], "--bias")
+    output_padding = (
+        options_text.pair_or_int(options.get("output_padding"), "--output-padding") or 0
+    )
     steps = []
     for spec in specs:
         f = kernels.load_filter(spec)
         values = {}
         for key, default in defaults.items():
-            if parsed[key] is not None and _given(ctx, key):
+            if parsed[key] is not None and options_text.given(ctx, key):
                 values[key] = parsed[key]
             else:
                 values[key] = f.options.get(key, default)
@@ -193,7 +136,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
 
     worst = 0
     max_pixels = options["max_pixels"] or imageio.DEFAULT_MAX_PIXELS
-    report = _Report(options["report_path"])
+    report_stream = report.ReportStream(options["report_path"])
     # Real paths that frame outputs (known only once an image is read) must not take.
     taken = set()
     if options["report_path"] not in (None, "-"):
@@ -209,7 +152,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
             ctx.exit(worst)
 
     def run(group: list[Loaded]) -> None:
-        job = _Job(steps, options, inputs, report, status, taken, failed)
+        job = _Job(steps, options, inputs, report_stream, status, taken, failed)
         job.run(group)
         status.update(len(group))
 
@@ -239,10 +182,10 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
             if group:
                 run(group)
     finally:
-        report.close()
-    if report.error is not None:
-        click.echo(f"Error: {report.error}", err=True)
-        worst = max(worst, report.error.exit_code)
+        report_stream.close()
+    if report_stream.error is not None:
+        click.echo(f"Error: {report_stream.error}", err=True)
+        worst = max(worst, report_stream.error.exit_code)
     if worst:
         ctx.exit(worst)
 
@@ -318,62 +261,15 @@ def _frame_paths(target: str, frames: int) -> list[str]:
     return [target]
 
 
-class _Report:
-    """The --report stream, opened once every check has passed; a failing write is one
-    error at the end (images still go on) and the report stops there."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.error: ConvcliError | None = None
-        self.stream = None
-        if path is None:
-            return
-        if path == "-":
-            self.stream = sys.stdout
-            return
-        try:
-            self.stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        except OSError as err:
-            self._failed(err)
-
-    def _failed(self, err: OSError) -> None:
-        from convcli.errors import OutputError
-
-        if isinstance(err, BrokenPipeError) and self.stream is sys.stdout:
-            raise err
-        self.error = OutputError(f"--report {self.path}: cannot write ({err.strerror or err})")
-        self.close()
-
-    def write(self, line: str) -> None:
-        if self.stream is None:
-            return
-        try:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-        except OSError as err:
-            self._failed(err)
-
-    def close(self) -> None:
-        stream, self.stream = self.stream, None
-        if stream is None or stream is sys.stdout:
-            return
-        try:
-            stream.close()
-        except OSError as err:
-            if self.error is None:
-                self.stream = None
-                self._failed(err)
-
-
 class _Job:
     """Filtering a group of same-shaped images and writing each result; a failure
     of one item is reported for that item only."""
 
-    def __init__(self, steps, options, inputs, report, status, taken, failed) -> None:
+    def __init__(self, steps, options, inputs, report_stream, status, taken, failed) -> None:
         self.steps = steps
         self.options = options
         self.inputs = inputs
-        self.report = report
+        self.report_stream = report_stream
         self.status = status
         self.taken = taken
         self.failed = failed
@@ -445,7 +341,7 @@ class _Job:
             seconds,
         )
         self.status.note(report.text_line(record))
-        self.report.write(report.json_record(record))
+        self.report_stream.write(report.json_record(record))
 
     def _write(self, pixels: np.ndarray, target: str, depth: int) -> str:
         """Write one image's frames (one file each when the target names {frame})."""
@@ -512,99 +408,3 @@ class Status:
     def update(self, n: int) -> None:
         if self.bar is not None:
             self.bar.update(n)
-
-
-# convcli shape ------------------------------------------------------------------------------
-
-_SHAPE = re.compile(r"^\s*\d+(\s*[,x×]\s*\d+)*\s*$")
-
-
-def run_shape(ctx: click.Context, options: dict) -> None:
-    try:
-        text = _shape_text(ctx, options)
-    except ConvcliError as err:
-        raise fail(err) from None
-    click.echo(text)
-
-
-def _shape_text(ctx: click.Context, options: dict) -> str:
-    given = [v for v in (options["input_arg"], options["input_opt"]) if v]
-    if len(given) != 1:
-        raise ParameterError(
-            "give the input once: a shape like 1,3,224,224 or 224x224, or an image file"
-        )
-    source = given[0]
-    if _SHAPE.match(source):
-        input_shape = shapecalc.parse_shape(source)
-    elif source == "-" or os.path.exists(source):
-        input_shape = imageio.read_image_shape(source)
-    else:
-        raise ParameterError(
-            f"input {source!r} is neither a shape (N,C,H,W, C,H,W, H,W or HxW, e.g. "
-            f"1,3,224,224 or 224x224) nor an existing image file"
-        )
-    as_json = options["as_json"]
-    if options["layers"] and options["kernel"]:
-        raise ParameterError("give -k for one layer or --layer for a chain, not both")
-    if options["layers"]:
-        result = shapecalc.chain(input_shape, [shapecalc.parse_layer(t) for t in options["layers"]])
-        return json.dumps(result.as_dict()) if as_json else result.text()
-    if not options["kernel"]:
-        raise ParameterError("give a kernel (-k 3, -k 5x5, -k F,C,Kh,Kw or a spec) or --layer")
-    spec = options["kernel"]
-    if _SHAPE.match(spec):
-        kernel = shapecalc.parse_ints(spec, "kernel")
-    else:
-        f = kernels.load_filter(spec)
-        kernel = f.weight.shape
-        # A filter file's stride, padding, dilation and groups apply unless given here.
-        for key, value in f.options.items():
-            if key == "groups" and not _given(ctx, key):
-                options[key] = value
-            elif key in ("stride", "padding", "dilation") and not _given(ctx, key):
-                options[key] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-    transpose = options["transpose"]
-    weight, groups = shapecalc.weight_shape_for(
-        kernel,
-        input_shape[1],
-        groups=options["groups"],
-        filters=options["filters"],
-        transpose=transpose,
-    )
-    stride = _pair_or_int(options["stride"], "--stride")
-    dilation = _pair_or_int(options["dilation"], "--dilation")
-    output_padding = _pair_or_int(options["output_padding"], "--output-padding")
-    padding = _padding(options["padding"])
-    prefix = ""
-    if options["target"]:
-        target = shapecalc.parse_ints(options["target"], "--target")
-        target = (target[0], target[-1])
-        padding, output_padding = shapecalc.solve_target(
-            input_shape[2:],
-            weight[2:],
-            target_hw=target,
-            stride=stride,
-            dilation=dilation,
-            transpose=transpose,
-        )
-        prefix = (
-            f"padding {padding} (top, bottom, left, right)"
-            + (f", output_padding {output_padding}" if transpose else "")
-            + f" gives {target[0]}x{target[1]}\n"
-        )
-    result = shapecalc.calculate(
-        input_shape,
-        weight,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        transpose=transpose,
-        output_padding=output_padding,
-    )
-    if as_json:
-        data = result.as_dict()
-        if options["target"]:
-            data["solution"] = {"padding": list(padding), "output_padding": list(output_padding)}
-        return json.dumps(data)
-    return prefix + result.text()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 
+from convcli.errors import ConvcliError, OutputError
 from convcli.geometry import ConvGeometry
 
 
@@ -97,3 +99,48 @@ def json_record(r: ImageReport) -> str:
         "steps": steps,
     }
     return json.dumps(record)
+
+
+class ReportStream:
+    """The --report stream, opened once every check has passed; a failing write is one
+    error at the end (images still go on) and the report stops there."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.error: ConvcliError | None = None
+        self.stream = None
+        if path is None:
+            return
+        if path == "-":
+            self.stream = sys.stdout
+            return
+        try:
+            self.stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except OSError as err:
+            self._failed(err)
+
+    def _failed(self, err: OSError) -> None:
+        if isinstance(err, BrokenPipeError) and self.stream is sys.stdout:
+            raise err
+        self.error = OutputError(f"--report {self.path}: cannot write ({err.strerror or err})")
+        self.close()
+
+    def write(self, line: str) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except OSError as err:
+            self._failed(err)
+
+    def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None or stream is sys.stdout:
+            return
+        try:
+            stream.close()
+        except OSError as err:
+            if self.error is None:
+                self.stream = None
+                self._failed(err)
