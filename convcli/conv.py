@@ -18,18 +18,17 @@ Every operation validates through :mod:`convcli.geometry`, pads through
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 
+from convcli import gather, memory
 from convcli._fast import tile_budget
 from convcli._fast.correlate import correlate
 from convcli._fast.engines import Planes, flat_im2col, split_groups
 from convcli._fast.tiles import plan_tiles, run_parallel, scratch
-from convcli.errors import ParameterError, ResourceError
-from convcli.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry
+from convcli.errors import ParameterError
+from convcli.geometry import conv2d_geometry, conv_transpose2d_geometry
 from convcli.padding import PaddedSource, pad_adjoint
 
 IntPair = int | Sequence[int]
@@ -70,138 +69,6 @@ def _add_bias(out: np.ndarray, bias, filters: int) -> None:
     if b.shape != (filters,):
         raise ParameterError(f"bias must have shape ({filters},), one per filter; got {b.shape}")
     out += b.astype(out.dtype)[None, :, None, None]
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _empty(shape: tuple[int, ...], dtype, what: str) -> np.ndarray:
-    """``numpy.empty(shape)``, or a ResourceError saying what could not be allocated.
-
-    Sizes past the machine's physical memory are refused before trying: Linux may
-    hand out such an array and then kill the process while it is being filled.
-    NumPy's own MemoryError (and its "array is too big") become the same error.
-    """
-    size = 1
-    for dim in shape:
-        size *= int(dim)
-    nbytes = size * np.dtype(dtype).itemsize
-    memory = _physical_memory()
-    message = f"{what} {tuple(shape)} of {np.dtype(dtype)} would take {nbytes / 2**30:.3g} GiB"
-    if memory is not None and nbytes > memory:
-        raise ResourceError(
-            f"{message}, more than this machine's {memory / 2**30:.3g} GiB of memory; "
-            f"use a larger stride, less padding or a smaller input"
-        )
-    try:
-        return np.empty(shape, dtype)
-    except (MemoryError, ValueError):
-        raise ResourceError(f"{message}, which cannot be allocated") from None
-
-
-_MAX_EXTENT = 1 << 62  # padded sizes stay in int64 index arithmetic
-
-
-def _mode_map(positions: np.ndarray, size: int, mode: str) -> np.ndarray:
-    """Source index of each padded position (0 = the input's first row; -1 = zero).
-
-    The closed form of :func:`convcli.padding.source_index` (numpy.pad's modes,
-    mirrored or wrapped as often as needed), for positions however far out.
-    """
-    p = positions
-    if mode == "zeros":
-        return np.where((p >= 0) & (p < size), p, -1)
-    if mode == "replicate":
-        return np.clip(p, 0, size - 1)
-    if mode == "circular":
-        return p % size
-    if mode == "symmetric":
-        q = p % (2 * size)
-        return np.where(q < size, q, 2 * size - 1 - q)
-    if size == 1:  # reflect: numpy.pad repeats a single row
-        return np.zeros_like(p)
-    period = 2 * (size - 1)
-    q = p % period
-    return np.where(q < size, q, period - q)
-
-
-def _gather_maps(geo: ConvGeometry) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Per axis, the padded rows every (output, tap) pair reads, when that is far less
-    than the padded extent: ``map[o*k + i] = source of o*s + i*d - before``.
-
-    A large stride, dilation or padding makes the padded input much longer than what
-    the windows read; correlating the gathered rows at stride k (dilation 1, no
-    padding) gives the same sums without windows (or loops) that grow with those
-    values. None for an axis that is read densely enough as it is.
-    """
-    maps: list[np.ndarray | None] = []
-    for axis in range(2):
-        size = geo.input_shape[2 + axis]
-        before, after = geo.padding[2 * axis], geo.padding[2 * axis + 1]
-        k, s, d = geo.kernel_size[axis], geo.stride[axis], geo.dilation[axis]
-        out = geo.output_shape[2 + axis]
-        extent = size + before + after
-        if 2 * out * k > extent:
-            maps.append(None)
-            continue
-        if extent >= _MAX_EXTENT:
-            raise ParameterError(
-                f"the padded input's {'HW'[axis]} extent {extent} is too large (at most 2**62)"
-            )
-        positions = (
-            np.arange(out, dtype=np.int64)[:, None] * s
-            + np.arange(k, dtype=np.int64)[None, :] * d
-            - before
-        )
-        maps.append(_mode_map(positions.ravel(), size, geo.padding_mode))
-    return maps[0], maps[1]
-
-
-def _gather(x: np.ndarray, rows: np.ndarray | None, cols: np.ndarray | None) -> np.ndarray:
-    """``x`` at the mapped rows and columns (-1 reads zero)."""
-    for axis, index in ((2, rows), (3, cols)):
-        if index is not None:
-            x = np.take(x, np.maximum(index, 0), axis=axis)
-            if (index < 0).any():
-                x[(slice(None),) * axis + (index < 0,)] = 0
-    return x
-
-
-def _scatter_back(g: np.ndarray, rows, cols, size: tuple[int, int]) -> np.ndarray:
-    """Adjoint of :func:`_gather`: each gathered gradient summed into its source pixel."""
-    for axis, index in ((3, cols), (2, rows)):
-        if index is None:
-            continue
-        moved = np.moveaxis(g, axis, 0)
-        out = np.zeros((size[axis - 2], *moved.shape[1:]), g.dtype)
-        valid = index >= 0
-        np.add.at(out, index[valid], moved[valid])
-        g = np.moveaxis(out, 0, axis)
-    return g
-
-
-def _gathered_geometry(geo: ConvGeometry, rows, cols) -> ConvGeometry:
-    """The geometry of the same convolution over the gathered input."""
-    (n, c, h, w), (kh, kw) = geo.input_shape, geo.kernel_size
-    top, bottom, left, right = geo.padding
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    if rows is not None:
-        h, top, bottom, sh, dh = rows.size, 0, 0, kh, 1
-    if cols is not None:
-        w, left, right, sw, dw = cols.size, 0, 0, kw, 1
-    mode = "zeros" if rows is not None and cols is not None else geo.padding_mode
-    return replace(
-        geo,
-        input_shape=(n, c, h, w),
-        padding=(top, bottom, left, right),
-        stride=(sh, sw),
-        dilation=(dh, dw),
-        padding_mode=mode,
-    )
 
 
 def conv2d(
@@ -258,10 +125,10 @@ def conv2d(
         groups=groups,
         padding_mode=padding_mode,
     )
-    out = _empty(geo.output_shape, dtype, "the output")
-    rows, cols = _gather_maps(geo)
+    out = memory.allocate(geo.output_shape, dtype, "the output")
+    rows, cols = gather.maps(geo)
     if rows is not None or cols is not None:
-        x, geo = _gather(x, rows, cols), _gathered_geometry(geo, rows, cols)
+        x, geo = gather.take(x, rows, cols), gather.geometry(geo, rows, cols)
     source = PaddedSource(x, geo.padding, geo.padding_mode)
     correlate(source, weight, stride=geo.stride, dilation=geo.dilation, groups=geo.groups, out=out)
     _add_bias(out, bias, geo.output_shape[1])
@@ -410,7 +277,7 @@ def conv_transpose2d(
         dilation=dilation,
         groups=groups,
     )
-    out = _empty(geo.output_shape, dtype, "the output")
+    out = memory.allocate(geo.output_shape, dtype, "the output")
     _transpose_into(
         x,
         weight,
@@ -482,12 +349,12 @@ def conv2d_backward(
             f"{np.shape(grad_output)}"
         )
     size = x.shape[-2:]
-    rows, cols = _gather_maps(geo)
+    rows, cols = gather.maps(geo)
     if rows is not None or cols is not None:
-        x, geo = _gather(x, rows, cols), _gathered_geometry(geo, rows, cols)
+        x, geo = gather.take(x, rows, cols), gather.geometry(geo, rows, cols)
     top, bottom, left, right = geo.padding
     n, c, height, width = x.shape
-    padded = _empty((n, c, height + top + bottom, width + left + right), dtype, "grad_x")
+    padded = memory.allocate((n, c, height + top + bottom, width + left + right), dtype, "grad_x")
     _transpose_into(
         g,
         weight,
@@ -500,7 +367,7 @@ def conv2d_backward(
     )
     grad_x = pad_adjoint(padded, geo.padding, geo.padding_mode, (height, width))
     if rows is not None or cols is not None:
-        grad_x = _scatter_back(grad_x, rows, cols, size)
+        grad_x = gather.scatter_back(grad_x, rows, cols, size)
     source = PaddedSource(x, geo.padding, geo.padding_mode)
     grad_w = _grad_weight(source, g, weight.shape, geo.stride, geo.dilation, geo.groups, dtype)
     # float64 accumulation: the sum can cancel to far below its terms.

@@ -3,12 +3,17 @@
 The command line checks a job's estimate (:func:`convcli.pipeline.estimate_bytes`)
 against this before filtering, so that a job too big for the machine, the
 process's address-space limit (``ulimit -v``) or its cgroup is refused with the
-numbers instead of being killed part way.
+numbers instead of being killed part way; the library allocates its large
+results through :func:`allocate`, which refuses what cannot fit before trying.
 """
 
 from __future__ import annotations
 
 import os
+
+import numpy as np
+
+from convcli.errors import ResourceError
 
 
 def available_bytes() -> int | None:
@@ -75,3 +80,35 @@ def _cgroup_room() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def physical_bytes() -> int | None:
+    """The machine's physical memory in bytes, if the OS says."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def allocate(shape: tuple[int, ...], dtype, what: str) -> np.ndarray:
+    """``numpy.empty(shape)``, or a ResourceError saying what could not be allocated.
+
+    Sizes past the machine's physical memory are refused before trying: Linux may
+    hand out such an array and then kill the process while it is being filled.
+    NumPy's own MemoryError (and its "array is too big") become the same error.
+    """
+    size = 1
+    for dim in shape:
+        size *= int(dim)
+    nbytes = size * np.dtype(dtype).itemsize
+    memory = physical_bytes()
+    message = f"{what} {tuple(shape)} of {np.dtype(dtype)} would take {nbytes / 2**30:.3g} GiB"
+    if memory is not None and nbytes > memory:
+        raise ResourceError(
+            f"{message}, more than this machine's {memory / 2**30:.3g} GiB of memory; "
+            f"use a larger stride, less padding or a smaller input"
+        )
+    try:
+        return np.empty(shape, dtype)
+    except (MemoryError, ValueError):
+        raise ResourceError(f"{message}, which cannot be allocated") from None

@@ -149,6 +149,34 @@ def check_pad_mode(mode: str, pads: Pads, input_size: tuple[int, int]) -> None:
             )
 
 
+def source_of(positions: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """Source index of each padded position (0 = the input's first row; -1 = zero).
+
+    numpy.pad's modes in closed form (mirrored or wrapped as often as needed), for
+    positions however far out; :func:`source_index` is this over one padded axis.
+
+    Examples
+    --------
+    >>> source_of(np.array([-2, -1, 0, 2, 3, 4]), 3, "reflect").tolist()
+    [2, 1, 0, 2, 1, 0]
+    """
+    p = positions
+    if mode == "zeros":
+        return np.where((p >= 0) & (p < size), p, -1)
+    if mode == "replicate":
+        return np.clip(p, 0, size - 1)
+    if mode == "circular":
+        return p % size
+    if mode == "symmetric":
+        q = p % (2 * size)
+        return np.where(q < size, q, 2 * size - 1 - q)
+    if size == 1:  # reflect: numpy.pad repeats a single row
+        return np.zeros_like(p)
+    period = 2 * (size - 1)
+    q = p % period
+    return np.where(q < size, q, period - q)
+
+
 def source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """Index map of one padded axis: padded position -> source position (-1 = zero).
 
@@ -159,10 +187,7 @@ def source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
     >>> source_index(3, 1, 1, "zeros").tolist()
     [-1, 0, 1, 2, -1]
     """
-    index = np.arange(size, dtype=np.intp)
-    if mode == "zeros":
-        return np.pad(index, (before, after), constant_values=-1)
-    return np.pad(index, (before, after), mode=_NUMPY_MODES[mode])
+    return source_of(np.arange(-before, size + after, dtype=np.intp), size, mode)
 
 
 def pad(x: np.ndarray, pads: Pads, mode: str = "zeros") -> np.ndarray:

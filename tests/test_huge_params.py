@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from convcli import ResourceError, _fast, conv2d, conv2d_backward, conv_transpose2d
-from convcli.conv import _mode_map
-from convcli.padding import source_index
+from convcli.padding import source_of
 from tests.conftest import assert_close
-from tests.reference import ref_conv2d, ref_conv2d_backward, ref_conv_transpose2d
+from tests.reference import ref_conv2d, ref_conv2d_backward, ref_conv_transpose2d, ref_source_index
 
 MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
@@ -129,12 +128,12 @@ def test_one_tap_axis_ignores_its_dilation(path, rng):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_mode_map_matches_source_index(mode):
+def test_closed_form_padding_matches_numpy_pad_however_far_out(mode):
     for size in (1, 2, 3, 5):
-        pad = size - 1 if mode == "reflect" else 3 * size + 2
-        expected = source_index(size, pad, pad, mode)
+        pad = 7 * size + 2  # several mirrors or wraps
+        expected = ref_source_index(size, pad, pad, mode)  # numpy.pad of an arange
         positions = np.arange(-pad, size + pad)
-        np.testing.assert_array_equal(_mode_map(positions, size, mode), expected)
+        np.testing.assert_array_equal(source_of(positions, size, mode), expected)
 
 
 @pytest.mark.parametrize("path", _fast.PATHS)
