@@ -323,7 +323,9 @@ def case_scaling(repeat: int, quick: bool) -> list[Row]:
     per_pixel = {}
     for size in sizes:
         x = np.ones((1, 3, size, size), np.float32)
-        ms = best_ms(lambda x=x: conv2d(x, w, padding="same", groups=3), max(2, repeat // 2))
+        # About the same total time per size: small images need many runs to see past noise.
+        runs = min(200, max(repeat, (1 << 24) // (size * size)))
+        ms = best_ms(lambda x=x: conv2d(x, w, padding="same", groups=3), runs)
         per_pixel[f"{size}^2 ns/px"] = 1e6 * ms / (3 * size * size)
     values = list(per_pixel.values())
     ratio = max(values) / min(values)
