@@ -11,7 +11,7 @@ import re
 
 import click
 
-from convcli import imageio, kernels, shapecalc
+from convcli import imageio, kernels, layers, shapecalc
 from convcli import options as options_text
 from convcli.cli import fail
 from convcli.errors import ConvcliError, ParameterError
@@ -47,7 +47,7 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
     if options["layers"] and options["kernel"]:
         raise ParameterError("give -k for one layer or --layer for a chain, not both")
     if options["layers"]:
-        result = shapecalc.chain(input_shape, [shapecalc.parse_layer(t) for t in options["layers"]])
+        result = layers.chain(input_shape, [layers.parse_layer(t) for t in options["layers"]])
         return json.dumps(result.as_dict()) if as_json else result.text()
     if not options["kernel"]:
         raise ParameterError("give a kernel (-k 3, -k 5x5, -k F,C,Kh,Kw or a spec) or --layer")

@@ -11,14 +11,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from convcli import ParameterError, conv2d, conv_transpose2d
-from convcli.shapecalc import (
-    calculate,
-    chain,
-    parse_layer,
-    parse_shape,
-    solve_target,
-    weight_shape_for,
-)
+from convcli.layers import chain, parse_layer
+from convcli.shapecalc import calculate, parse_shape, solve_target, weight_shape_for
 
 
 @given(
