@@ -153,7 +153,8 @@ output_options = _options(
         type=click.IntRange(0, 9),
         default=1,
         show_default=True,
-        help="PNG compression (1 is fast; 9 is small).",
+        help="Deflate level of PNG and TIFF output (1 is fast, 9 is small; 0 leaves TIFF "
+        "uncompressed).",
     ),
     click.option(
         "--report",

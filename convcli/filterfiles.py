@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import KernelError
+from convcli.npy import refused_pickle
 
 _SPLIT = re.compile(r"[\s,;]+")
 # ImageMagick's user-defined kernel: "WxH[+X+Y][@><]: values" (AcquireKernelInfo).
@@ -297,7 +298,7 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         else:
             weight, bias = np.load(path, allow_pickle=False), None
     except ValueError as err:
-        if "pickle" in str(err).lower() or "object" in str(err).lower():
+        if refused_pickle(err):
             raise KernelError(
                 f"{path}: refused: it contains Python objects (pickle), which convcli never loads; "
                 f"save plain numeric arrays"

@@ -15,6 +15,12 @@ import numpy as np
 from convcli.errors import ImageError
 
 
+def refused_pickle(err: ValueError) -> bool:
+    """True when ``numpy.load(..., allow_pickle=False)`` refused an object array."""
+    text = str(err).lower()
+    return "pickle" in text or "object" in text
+
+
 def read_npy(data: bytes, source: str) -> np.ndarray:
     """``.npy`` bytes -> (N, C, H, W) float32; pickled or odd arrays are an ImageError.
 
@@ -28,7 +34,7 @@ def read_npy(data: bytes, source: str) -> np.ndarray:
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as err:
-        if "pickle" in str(err).lower() or "object" in str(err).lower():
+        if refused_pickle(err):
             raise ImageError(
                 f"{source}: refused: the array holds Python objects (pickle), which convcli "
                 f"never loads"

@@ -113,3 +113,14 @@ def transpose_cases(draw, *, dtype=np.float64) -> TransposeCase:
     w = rng.standard_normal((groups * cg, fg, *kernel)).astype(dtype)
     b = rng.standard_normal(groups * fg).astype(dtype)
     return TransposeCase(x, w, b, stride, padding, pads, output_padding, dilation, groups)
+
+
+@st.composite
+def mutations(draw, seeds: list[bytes]) -> bytes:
+    """One of ``seeds`` with up to 8 bytes overwritten and maybe cut short: loader fuzzing."""
+    data = bytearray(draw(st.sampled_from(seeds)))
+    flips = draw(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=8))
+    for position, value in flips:
+        data[position % len(data)] = value
+    cut = draw(st.integers(0, 10**6))
+    return bytes(data[: max(1, cut % (len(data) + 1))])

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from convcli import ImageError, OutputError, ParameterError
 from convcli.imageio import read_image, read_image_shape, to_integers, write_image
 from convcli.png import read_png16
+from tests.strategies import mutations
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
@@ -280,16 +280,8 @@ for _name, _fmt in (("chelsea.png", "PNG"), ("coffee.png", "JPEG")):
     _SEEDS.append(_buffer.getvalue())
 
 
-@given(
-    st.sampled_from(_SEEDS),
-    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=8),
-    st.integers(0, 10**6),
-)
-def test_fuzz_mutated_images(tmp_path_factory, seed, flips, cut):
-    data = bytearray(seed)
-    for position, value in flips:
-        data[position % len(data)] = value
-    data = bytes(data[: max(1, cut % (len(data) + 1))])
+@given(mutations(_SEEDS))
+def test_fuzz_mutated_images(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fuzz") / "m.img"
     path.write_bytes(data)
     try:

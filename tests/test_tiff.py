@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from convcli import ImageError, OutputError
 from convcli.imageio import read_image, read_image_shape, to_integers, write_image
 from convcli.tiff import write_tiff
+from tests.strategies import mutations
 
 TIFFINFO = shutil.which("tiffinfo")
 TIFFCP = shutil.which("tiffcp")
@@ -278,16 +278,8 @@ _SEEDS = [_five_channel_tiff(0), _five_channel_tiff(1)]
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.sampled_from(_SEEDS),
-    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=8),
-    st.integers(0, 10**6),
-)
-def test_fuzz_mutated_tiffs(tmp_path_factory, seed, flips, cut):
-    data = bytearray(seed)
-    for position, value in flips:
-        data[position % len(data)] = value
-    data = bytes(data[: max(1, cut % (len(data) + 1))])
+@given(mutations(_SEEDS))
+def test_fuzz_mutated_tiffs(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fuzz") / "m.tif"
     path.write_bytes(data)
     try:
