@@ -18,7 +18,7 @@ from convcli import __version__
 from convcli.errors import ConvcliError
 
 PAD_MODES = ("reflect", "zeros", "replicate", "circular", "symmetric")
-FORMATS = ("png", "jpeg", "jpg", "tiff", "tif", "webp", "bmp", "ppm", "pgm", "npy")
+FORMATS = ("png", "jpeg", "jpg", "tiff", "tif", "webp", "bmp", "ppm", "pgm", "pnm", "npy")
 
 
 class CommandError(click.ClickException):
@@ -102,7 +102,11 @@ io_options = _options(
 
 conv_options = _options(
     click.option("--stride", metavar="S|H,W", help="Step between windows."),
-    click.option("--padding", metavar="SPEC", help="same, valid, N, H,W or T,B,L,R."),
+    click.option(
+        "--padding",
+        metavar="SPEC",
+        help="same, valid, N, H,W or T,B,L,R.  [default: same]",
+    ),
     click.option("--dilation", metavar="D|H,W", help="Spacing between kernel taps."),
     click.option("--groups", type=click.IntRange(1), help="Channel groups of a 4-D weight."),
     click.option(
@@ -192,7 +196,10 @@ output_options = _options(
 )
 @conv_options
 @click.option(
-    "--pad-mode", type=click.Choice(PAD_MODES), help="How borders are padded.  [default: reflect]"
+    "--pad-mode",
+    type=click.Choice(PAD_MODES),
+    help="How borders are padded.  [default: reflect; symmetric for an image too small to "
+    "mirror that far]",
 )
 @output_options
 @click.pass_context
