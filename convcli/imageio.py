@@ -14,7 +14,6 @@ colour PNG, TIFF and PPM notwithstanding (see :func:`_decode_bytewise`).
 from __future__ import annotations
 
 import io
-import logging
 import struct
 import sys
 import warnings
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli import npy, png, pnm, tiff
+from convcli import npy, pillow, png, pnm, tiff
 from convcli.errors import ImageError
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit
@@ -72,34 +71,6 @@ class Image:
     source: str
     format: str | None
     warnings: list[str] = field(default_factory=list)
-
-
-def _pil():
-    # Pillow is imported on first use so that `convcli --help` starts quickly.
-    from PIL import Image as PILImage
-    from PIL import ImageFile
-
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    PILImage.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding
-    # Only the raster plugins: Image.init() would load every plugin (EPS, PDF, ...),
-    # which convcli never opens, and takes twice as long (43 ms against 22 ms here).
-    PILImage.preinit()  # BMP, GIF, JPEG, PPM, PNG
-    from PIL import (  # noqa: F401 - importing a plugin registers it
-        IcoImagePlugin,
-        ImImagePlugin,
-        MpoImagePlugin,
-        PcxImagePlugin,
-        QoiImagePlugin,
-        SgiImagePlugin,
-        TgaImagePlugin,
-        TiffImagePlugin,
-        WebPImagePlugin,
-    )
-
-    # Pillow logs some refusals (logger.error) before raising; with no logging set up
-    # Python would print them on stderr. The raised error is what the user sees.
-    logging.getLogger("PIL").addHandler(logging.NullHandler())
-    return PILImage
 
 
 def _raster_formats(pil) -> list[str]:
@@ -164,7 +135,9 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         planes = _scaled_planes(pixels, 65535)[None]
         return Image(planes, 16, colour in (4, 6), source, "PNG", notes)
     # Pillow reports oddities (corrupt EXIF, odd chunks) as Python warnings; they
-    # become the user's warnings, never noise on stderr or exceptions.
+    # become the user's warnings, never noise on stderr or exceptions. (This runs on
+    # the command line's read-ahead thread; catch_warnings' state is process-wide, so
+    # nothing else in convcli uses it while images are read.)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         image = _read_pillow(data, source, max_pixels)
@@ -176,7 +149,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
 
 
 def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
-    pil = _pil()
+    pil = pillow.image_module()
     # TIFF layouts Pillow refuses (any channel count, 16-bit gray+alpha) or would cut
     # (extra samples dropped) are read by tiff.read_tiff when it knows them.
     pages = tiff.pages_or_none(data, source)
@@ -265,7 +238,7 @@ def _decode_bytewise(data: bytes, source: str, fmt: str, frame: int) -> tuple[np
     megapixel on Paeth-filtered PNG rows), through libtiff for any compression
     it knows. Returns the pixels upright by their EXIF orientation, and warnings.
     """
-    pil = _pil()
+    pil = pillow.image_module()
     planes = []
     for byte in (0, 1):
         try:
@@ -355,7 +328,7 @@ def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
     pages = tiff.pages_or_none(data, source)
     if pages and all(p.simple for p in pages):
         return (len(pages), pages[0].channels, pages[0].height, pages[0].width)
-    pil = _pil()
+    pil = pillow.image_module()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # only the header is read here

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli import npy, png, pnm, tiff
+from convcli import npy, pillow, png, pnm, tiff
 from convcli.errors import ConvcliError, OutputError
 from convcli.outputs import atomic_output, output_format_for
 
@@ -188,7 +188,5 @@ def _pnm_name(path: str, fmt: str | None) -> str:
 
 
 def _to_pil(values: np.ndarray):
-    from convcli.imageio import _pil  # Pillow, set up once for reading and writing
-
     # 8-bit (H, W, C) only here; Pillow infers L, LA, RGB or RGBA from the array's shape.
-    return _pil().fromarray(values[..., 0] if values.shape[-1] == 1 else values)
+    return pillow.image_module().fromarray(values[..., 0] if values.shape[-1] == 1 else values)

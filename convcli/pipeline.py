@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -223,21 +222,20 @@ def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Re
         safe = np.where(alpha > 1e-6, alpha, 1.0)
         x[:, :-1] = np.where(alpha > 1e-6, x[:, :-1] / safe, 0.0)
     result.values = x
-    result.minimum = _extreme(x, np.min, np.nanmin)
-    result.maximum = _extreme(x, np.max, np.nanmax)
+    result.minimum = _extreme(x, np.fmin)
+    result.maximum = _extreme(x, np.fmax)
     return result
 
 
-def _extreme(x: np.ndarray, fast, nan_aware) -> np.ndarray:
-    """Per-sample min or max; the NaN-aware (slower) reduction only when NaN is there."""
+def _extreme(x: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+    """Per-sample min (``np.fmin``) or max (``np.fmax``), NaN ignored; NaN if all are.
+
+    fmin/fmax skip NaN without the warnings of nanmin/nanmax, and without
+    ``warnings.catch_warnings``, whose state is shared with the read-ahead thread.
+    """
     if x.size == 0:
         return np.zeros(len(x))
-    values = fast(x, axis=(1, 2, 3))
-    if np.isnan(values).any():
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN sample
-            values = nan_aware(x, axis=(1, 2, 3))
-    return values
+    return reduce.reduce(x.reshape(len(x), -1), axis=1)
 
 
 def drops_alpha(steps: list[Step], channels: int, *, has_alpha: bool) -> bool:
@@ -290,8 +288,8 @@ def map_range(
     if value_range == "abs":
         x = np.abs(x, out=x)
     elif value_range == "normalize":
-        low = np.nanmin(x, axis=axes, keepdims=True)
-        high = np.nanmax(x, axis=axes, keepdims=True)
+        low = _extreme(x, np.fmin)[:, None, None, None]
+        high = _extreme(x, np.fmax)[:, None, None, None]
         span = np.where(high > low, high - low, 1.0)
         x = np.where(high > low, (x - low) / span, x).astype(np.float32)
     clipped_low = np.count_nonzero(x < 0, axis=axes)
