@@ -4,7 +4,7 @@ Every operation (``conv2d``, ``conv_transpose2d``, ``conv2d_backward``) and the
 shape calculator turn a user's padding spec into ``(top, bottom, left, right)``
 through :func:`resolve_padding`. Padding values are then realised by an *index
 map* per axis (:func:`source_index`): padded position -> source position, or -1
-for a zero. The same map pads (:func:`pad`, :class:`PaddedSource`) and folds
+for a zero. The same map pads (:class:`PaddedSource`, window by window) and folds
 gradients back (:func:`pad_adjoint`), so the forward and backward passes cannot
 disagree about a mode.
 """
@@ -20,13 +20,6 @@ from convcli.errors import ParameterError
 
 PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
-# Our names follow PyTorch; numpy.pad's names do the work.
-_NUMPY_MODES = {
-    "reflect": "reflect",
-    "replicate": "edge",
-    "circular": "wrap",
-    "symmetric": "symmetric",
-}
 
 Pads = tuple[int, int, int, int]
 
@@ -190,21 +183,6 @@ def source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
     return source_of(np.arange(-before, size + after, dtype=np.intp), size, mode)
 
 
-def pad(x: np.ndarray, pads: Pads, mode: str = "zeros") -> np.ndarray:
-    """Pad the last two axes of ``x`` by ``(top, bottom, left, right)`` in ``mode``.
-
-    Examples
-    --------
-    >>> pad(np.arange(3.0).reshape(1, 3), (0, 0, 1, 1), "replicate").tolist()
-    [[0.0, 0.0, 1.0, 2.0, 2.0]]
-    """
-    top, bottom, left, right = pads
-    width = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
-    if mode == "zeros":
-        return np.pad(x, width)
-    return np.pad(x, width, mode=_NUMPY_MODES[mode])
-
-
 def _fold_axis(g: np.ndarray, index: np.ndarray, before: int, size: int, axis: int) -> np.ndarray:
     """Adjoint of gathering ``index`` along ``axis``: sum each padded slice into its source."""
     inner = [slice(None)] * g.ndim
@@ -281,7 +259,7 @@ class PaddedSource:
         if rlo >= rhi or clo >= chi:
             rlo = rhi = r0  # no interior: every position comes through the maps
         roff = int(self.rows[rlo]) - rlo if rlo < rhi else 0
-        coff = int(self.cols[clo]) - clo if rlo < rhi else 0
+        coff = int(self.cols[clo]) - clo if clo < chi else 0
         if (rlo, rhi, clo, chi) == (r0, r1, c0, c1):
             return x[..., r0 + roff : r1 + roff, c0 + coff : c1 + coff]
         block = (empty or np.empty)((*x.shape[:-2], r1 - r0, c1 - c0), x.dtype)

@@ -71,7 +71,6 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
             # A transposed convolution spreads each pixel over stride_h * stride_w outputs:
             # a kernel summing to that keeps a flat image flat (when its phases sum alike).
             weight = weight * math.prod(pair(step.stride, "stride"))
-    if step.normalize:
         # Dividing by a small sum can push values past float32.
         check_float32(weight, f"kernel {f.source or 'weight'} after --normalize")
     shaped = Filter(weight, f.bias, f.options, f.description, f.source)
@@ -175,6 +174,8 @@ def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple
         weight,
         bias,
         stride=step.stride,
+        # The spec, not geo.padding: transposed "same" resolves to a negative bottom/right
+        # (rows appended), which only the spec expresses.
         padding=step.padding,
         output_padding=step.output_padding,
         dilation=step.dilation,

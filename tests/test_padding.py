@@ -12,7 +12,6 @@ from convcli.padding import (
     PAD_MODES,
     PaddedSource,
     check_pad_mode,
-    pad,
     pad_adjoint,
     resolve_padding,
     source_index,
@@ -85,9 +84,15 @@ def test_resolve_padding_errors(spec, needle):
     assert needle in str(info.value)
 
 
+def _padded(x: np.ndarray, pads, mode: str) -> np.ndarray:
+    """The whole padded input, as the library's PaddedSource makes it."""
+    source = PaddedSource(x, pads, mode)
+    return source.window(0, source.shape[-2], 0, source.shape[-1])
+
+
 @pytest.mark.parametrize("mode", PAD_MODES)
 @given(data=st.data())
-def test_pad_matches_numpy(mode, data):
+def test_padded_source_matches_numpy_pad_in_every_window(mode, data):
     h, w = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
     limit_h, limit_w = (h - 1, w - 1) if mode == "reflect" else (8, 8)
     pads = (
@@ -97,15 +102,24 @@ def test_pad_matches_numpy(mode, data):
         data.draw(st.integers(0, limit_w)),
     )
     x = np.random.default_rng(h * w).standard_normal((2, 3, h, w))
-    np.testing.assert_array_equal(pad(x, pads, mode), ref_pad(x, pads, mode))
+    expected = ref_pad(x, pads, mode)
+    np.testing.assert_array_equal(_padded(x, pads, mode), expected)
+    rows, cols = expected.shape[-2:]
+    r0 = data.draw(st.integers(0, rows - 1))
+    r1 = data.draw(st.integers(r0 + 1, rows))
+    c0 = data.draw(st.integers(0, cols - 1))
+    c1 = data.draw(st.integers(c0 + 1, cols))
+    window = PaddedSource(x, pads, mode).window(r0, r1, c0, c1, 1, 2)
+    np.testing.assert_array_equal(window, expected[1:2, :, r0:r1, c0:c1])
 
 
 @pytest.mark.parametrize("mode", PAD_MODES)
-def test_pad_adjoint_is_the_adjoint_of_pad(mode, rng):
+def test_pad_adjoint_is_the_adjoint_of_the_padding(mode, rng):
     x = rng.standard_normal((2, 2, 5, 4))
     pads = (2, 3, 1, 3) if mode == "reflect" else (7, 3, 1, 9)  # beyond the input too
-    y = rng.standard_normal(pad(x, pads, mode).shape)
-    lhs = np.sum(pad(x, pads, mode) * y)
+    padded = _padded(x, pads, mode)
+    y = rng.standard_normal(padded.shape)
+    lhs = np.sum(padded * y)
     rhs = np.sum(x * pad_adjoint(y, pads, mode, (5, 4)))
     assert abs(lhs - rhs) < 1e-10
 
@@ -208,9 +222,9 @@ def test_transpose_same_worked_examples(size, k, s, d, expected):
 
 
 @pytest.mark.parametrize("mode", PAD_MODES)
-def test_pad_keeps_leading_axes_and_dtype(mode):
+def test_padding_keeps_leading_axes_and_dtype(mode):
     x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
-    y = pad(x, (1, 2, 2, 1), mode)
+    y = _padded(x, (1, 2, 2, 1), mode)
     assert y.dtype == np.float32 and y.shape == (2, 6, 7)
     np.testing.assert_array_equal(y, ref_pad(x, (1, 2, 2, 1), mode).astype(np.float32))
     np.testing.assert_array_equal(y[:, 1:4, 2:6], x)

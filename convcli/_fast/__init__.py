@@ -5,7 +5,7 @@ Paths (all tile by tile, in a thread pool; see :mod:`convcli._fast.tiles`):
 ``rows``
     One matrix product per output row over column-shifted copies of the input
     window, so BLAS does the work without an im2col matrix. Handles every case;
-    the automatic choice for small kernels and for weights that mix channels.
+    the automatic choice below the FFT's kernel size when no low-rank split helps.
 ``separable``
     Rank decomposition of each 2-D filter (SVD) into row and column passes:
     rank-1 kernels (box, gaussian) cost Hf + Wf taps instead of Hf * Wf.

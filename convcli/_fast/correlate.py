@@ -39,10 +39,6 @@ def choose_path(weight: np.ndarray, groups: int, dtype, stride: Pair = (1, 1)) -
     return "fft" if taps >= fft_from * stride[0] * stride[1] else "rows"
 
 
-def _window_buffer(shape: tuple[int, ...], dtype) -> np.ndarray:
-    return scratch("window", shape, dtype)
-
-
 def correlate(
     source: PaddedSource,
     weight: np.ndarray,
@@ -91,7 +87,7 @@ def correlate(
             (t.c1 - 1) * stride[1] + span[1],
             t.n0,
             t.n1,
-            empty=_window_buffer,
+            empty=lambda shape, dtype: scratch("window", shape, dtype),
         )
         engine(window, out[t.n0 : t.n1, :, t.r0 : t.r1, t.c0 : t.c1])
 

@@ -89,10 +89,6 @@ class Planes:
         start = (i * dh // sh) * self.pitch + j * dw // sw
         return self.planes[(i * dh) % sh, (j * dw) % sw][..., start : start + self.length]
 
-    def grouped(self, groups: int) -> None:
-        """View every plane as (n, G, C/G, length) once, so taps need no reshaping."""
-        self.planes = {key: split_groups(p, groups) for key, p in self.planes.items()}
-
 
 def flat_accumulator(out: np.ndarray, groups: int, pitch: int) -> np.ndarray:
     """A (n, G, F/G, ho*pitch) buffer laid out at the planes' row pitch."""

@@ -50,9 +50,10 @@ def plan_tiles(
 
     ``per_pixel`` is how many buffer elements one output pixel of one sample
     costs the engine (e.g. output + temporary channels). Blocks span the full
-    width when ``full_width`` (engines that flatten rows need it) or when the
-    width is modest; rows are then chosen to fill the budget. ``rows`` and
-    ``block_w`` fix the tile size instead (the FFT engine's transform size).
+    width when ``full_width`` (the weight gradient's flattened rows need it) or
+    when the width is modest; rows are then chosen to fill the budget. ``rows``
+    and ``block_w`` fix the tile size instead (the FFT engine's transform size;
+    the rows engine's narrower blocks for tall kernels).
     """
     if block_w is None:
         block_w = width if full_width or width <= 8192 else 4096
