@@ -288,7 +288,33 @@ def normalize_kernel(weight: np.ndarray) -> np.ndarray:
 def weight_for_channels(
     f: Filter, channels: int, *, groups: int | None = None, transpose: bool = False
 ) -> tuple[np.ndarray, int]:
-    """The one shape rule: (4-D float32 weight, groups) for an image of ``channels``.
+    """(4-D float32 weight, groups) for an image of ``channels``, by :func:`shape_for_channels`.
+
+    Examples
+    --------
+    >>> w, g = weight_for_channels(load_filter("box:3"), 3)
+    >>> w.shape, g
+    ((3, 1, 3, 3), 3)
+    """
+    weight = f.weight
+    shape, groups = shape_for_channels(
+        weight.shape, channels, groups=groups, transpose=transpose, source=f.source
+    )
+    if weight.ndim == 2:
+        weight = np.broadcast_to(weight, shape)
+    return weight.reshape(shape).astype(np.float32), groups
+
+
+def shape_for_channels(
+    shape: tuple[int, ...],
+    channels: int,
+    *,
+    groups: int | None = None,
+    transpose: bool = False,
+    source: str = "",
+) -> tuple[tuple[int, int, int, int], int]:
+    """The one shape rule: (4-D weight shape, groups) for a weight of ``shape`` on an
+    image of ``channels``; used for real weights and by the shape calculator alike.
 
     - 2-D (Hf, Wf): every channel filtered on its own -> (C, 1, Hf, Wf), groups = C;
     - 3-D (C, Hf, Wf): all channels into one output channel -> (1, C, Hf, Wf), or
@@ -299,46 +325,46 @@ def weight_for_channels(
 
     Examples
     --------
-    >>> w, g = weight_for_channels(load_filter("box:3"), 3)
-    >>> w.shape, g
-    ((3, 1, 3, 3), 3)
+    >>> shape_for_channels((3, 5, 5), 3), shape_for_channels((3, 5, 5), 3, transpose=True)
+    (((1, 3, 5, 5), 1), ((3, 1, 5, 5), 1))
     """
-    weight = f.weight
-    if weight.ndim == 2:
-        return np.repeat(weight[None, None], channels, axis=0).astype(np.float32), channels
-    if weight.ndim == 3:
-        if weight.shape[0] != channels:
+    name = source or "weight"
+    if len(shape) == 2:
+        return (channels, 1, *shape), channels  # type: ignore[return-value]
+    if len(shape) == 3:
+        if shape[0] != channels:
             raise KernelError(
-                f"kernel {f.source or 'weight'} is 3-D with {weight.shape[0]} channels, but the "
-                f"image has {channels}; a 3-D kernel needs one 2-D slice per image channel"
+                f"kernel {name} is 3-D with {shape[0]} channels, but the image has "
+                f"{channels}; a 3-D kernel needs one 2-D slice per image channel"
             )
-        shaped = weight[:, None] if transpose else weight[None]
-        return shaped.astype(np.float32), 1
+        return ((channels, 1, *shape[1:]) if transpose else (1, *shape)), 1  # type: ignore[return-value]
+    if len(shape) != 4:
+        raise KernelError(f"kernel {name} has shape {tuple(shape)}; weights are 2-D, 3-D or 4-D")
     if transpose:
-        if weight.shape[0] != channels:
+        if shape[0] != channels:
             raise KernelError(
-                f"kernel {f.source or 'weight'} is a transposed weight (C, F/groups, Hf, Wf) with "
-                f"C = {weight.shape[0]}, but the image has {channels} channels"
+                f"kernel {name} is a transposed weight (C, F/groups, Hf, Wf) with "
+                f"C = {shape[0]}, but the image has {channels} channels"
             )
         groups = 1 if groups is None else groups
         if channels % groups:
             raise KernelError(f"groups={groups} does not divide the image's {channels} channels")
-        return weight.astype(np.float32), groups
-    per_group = weight.shape[1]
+        return tuple(shape), groups  # type: ignore[return-value]
+    per_group = shape[1]
     inferred = groups is None
     if groups is None:
         if channels % per_group:
             raise KernelError(
-                f"kernel {f.source or 'weight'} takes {per_group} channels per group, which "
-                f"does not divide the image's {channels} channels"
+                f"kernel {name} takes {per_group} channels per group, which does not divide "
+                f"the image's {channels} channels"
             )
         groups = channels // per_group
     if per_group * groups != channels:
         raise KernelError(
-            f"kernel {f.source or 'weight'} takes {per_group} channels x groups={groups} = "
+            f"kernel {name} takes {per_group} channels x groups={groups} = "
             f"{per_group * groups}, but the image has {channels} channels"
         )
-    if weight.shape[0] % groups:
+    if shape[0] % groups:
         why = (
             f"it takes {per_group} channel(s) per group, so the image's {channels} channels "
             f"make groups={groups}"
@@ -346,11 +372,10 @@ def weight_for_channels(
             else f"groups={groups} was asked for"
         )
         raise KernelError(
-            f"kernel {f.source or 'weight'} has {weight.shape[0]} filters, not divisible by "
-            f"groups={groups}: {why}; give a (F, {channels}, Hf, Wf) weight for a full "
-            f"convolution of these channels"
+            f"kernel {name} has {shape[0]} filters, not divisible by groups={groups}: {why}; "
+            f"give a (F, {channels}, Hf, Wf) weight for a full convolution of these channels"
         )
-    return weight.astype(np.float32), groups
+    return tuple(shape), groups  # type: ignore[return-value]
 
 
 def describe_filter(f: Filter) -> str:

@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from convcli.errors import ParameterError
+from convcli.errors import KernelError, ParameterError
 from convcli.geometry import (
     ConvGeometry,
     conv2d_geometry,
@@ -18,6 +18,7 @@ from convcli.geometry import (
     pair,
     size_formula,
 )
+from convcli.kernels import shape_for_channels
 
 _SEP = re.compile(r"\s*[,x×]\s*")
 
@@ -62,28 +63,33 @@ def weight_shape_for(
     filters: int | None = None,
     transpose: bool = False,
 ) -> tuple[tuple[int, int, int, int], int]:
-    """(4-D weight shape, groups) for a kernel shape, by the command line's shape rule.
+    """(4-D weight shape, groups) for a kernel shape, by the command line's shape rule
+    (:func:`convcli.kernels.shape_for_channels`).
 
     ``K`` or ``(Kh, Kw)`` filters each channel on its own (groups = C) unless
-    ``filters`` asks for F output channels of a dense layer; ``(C, Kh, Kw)`` makes
-    one channel; a 4-D shape is taken as is (``(C, F/groups, ...)`` when transposed).
+    ``filters`` or ``groups`` asks for a layer of F output channels; ``(C, Kh, Kw)``
+    makes one channel; a 4-D shape is taken as is (``(C, F/groups, ...)`` when
+    transposed).
+
+    Examples
+    --------
+    >>> weight_shape_for((3,), 3), weight_shape_for((3, 3), 3, filters=64)
+    (((3, 1, 3, 3), 3), ((64, 3, 3, 3), 1))
     """
     if len(kernel) == 1:
         kernel = (kernel[0], kernel[0])
-    if len(kernel) == 4:
-        g = groups or (channels // kernel[0] if transpose else max(1, channels // kernel[1]))
-        return kernel, g  # type: ignore[return-value]
-    if len(kernel) == 3:
-        return (1, *kernel), groups or 1  # type: ignore[return-value]
-    if len(kernel) != 2:
+    if len(kernel) == 2 and (filters is not None or groups is not None):
+        g = groups or 1
+        f = filters or channels
+        if transpose:
+            return (channels, max(1, f // g), *kernel), g
+        return (f, max(1, channels // g), *kernel), g
+    if len(kernel) not in (2, 3, 4):
         raise ParameterError(f"kernel shape {kernel} must be K, KhxKw, C,Kh,Kw or F,C,Kh,Kw")
-    if filters is None and groups is None:
-        return (channels, 1, *kernel), channels
-    g = groups or 1
-    f = filters or channels
-    if transpose:
-        return (channels, max(1, f // g), *kernel), g
-    return (f, max(1, channels // g), *kernel), g
+    try:
+        return shape_for_channels(kernel, channels, groups=groups, transpose=transpose)
+    except KernelError as err:
+        raise ParameterError(str(err)) from None
 
 
 def conv_formula(geo: ConvGeometry, axis: int) -> str:

@@ -192,3 +192,13 @@ def test_huge_target_and_output_padding_options():
     opts = r.output_padding_options[0]
     assert len(opts) == 8 and opts[-1][0] == 10**12 - 1
     assert ", ..., 999999999999 -> " in r.text()
+
+
+def test_kernel_shapes_follow_the_same_rule_as_apply_and_upsample():
+    from convcli.kernels import Filter, weight_for_channels
+
+    for shape, transpose in [((3, 5, 5), False), ((3, 5, 5), True), ((8, 3, 3, 3), False)]:
+        weight, groups = weight_for_channels(Filter(np.ones(shape)), 3, transpose=transpose)
+        assert weight_shape_for(shape, 3, transpose=transpose) == (weight.shape, groups)
+    with pytest.raises(ParameterError, match="does not divide"):
+        weight_shape_for((4, 2, 3, 3), 3)  # 2 channels per group cannot split 3
