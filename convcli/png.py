@@ -46,7 +46,7 @@ def write_png(pixels: np.ndarray, stream: BinaryIO, *, compress_level: int = 1) 
 
     Rows use the "Up" filter (one subtraction, vectorized), which on photographs
     compresses within a few per cent of adaptive filtering at a fraction of its
-    cost; the filtered rows are deflated on every core (:func:`deflate`).
+    cost; the filtered rows are deflated on every core (:func:`deflate_pieces`).
     """
     height, width, channels = pixels.shape
     depth = 16 if pixels.dtype == np.uint16 else 8
@@ -59,7 +59,10 @@ def write_png(pixels: np.ndarray, stream: BinaryIO, *, compress_level: int = 1) 
     ihdr = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPE[channels], 0, 0, 0)
     stream.write(SIGNATURE)
     stream.write(_chunk(b"IHDR", ihdr))
-    stream.write(_chunk(b"IDAT", deflate(filtered.reshape(-1), compress_level)))
+    # One IDAT chunk per deflated piece: chunks hold under 2**31 bytes, and decoders
+    # read consecutive IDATs as one zlib stream.
+    for piece in deflate_pieces(filtered.reshape(-1), compress_level):
+        stream.write(_chunk(b"IDAT", piece))
     stream.write(_chunk(b"IEND", b""))
 
 
@@ -67,8 +70,8 @@ _PIECE = 1 << 20  # bytes per deflate piece: small enough to spread, big enough 
 _WINDOW = 1 << 15  # deflate's window: each piece starts primed with the 32 KiB before it
 
 
-def deflate(data: np.ndarray, level: int) -> bytes:
-    """A zlib stream of ``data`` (1-D uint8), compressed in pieces on every core.
+def deflate_pieces(data: np.ndarray, level: int) -> list[bytes]:
+    """A zlib stream of ``data`` (1-D uint8) in pieces, compressed on every core.
 
     Each piece is raw deflate primed with the 32 KiB before it (as pigz does),
     so the pieces join into one stream that compresses almost as well as a
@@ -78,7 +81,7 @@ def deflate(data: np.ndarray, level: int) -> bytes:
     Examples
     --------
     >>> payload = np.frombuffer(b"convolution " * 200_000, np.uint8)
-    >>> zlib.decompress(deflate(payload, 1)) == payload.tobytes()
+    >>> zlib.decompress(b"".join(deflate_pieces(payload, 1))) == payload.tobytes()
     True
     """
     from convcli._fast.tiles import run_parallel
@@ -96,8 +99,9 @@ def deflate(data: np.ndarray, level: int) -> bytes:
         return body + packer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
     pieces = run_parallel(piece, starts)
-    checksum = zlib.adler32(view)
-    return b"".join([b"\x78\x01", *pieces, struct.pack(">I", checksum)])
+    pieces[0] = b"\x78\x01" + pieces[0]  # zlib header: deflate, 32 KiB window
+    pieces[-1] += struct.pack(">I", zlib.adler32(view))
+    return pieces
 
 
 def read_png16(data: bytes, source: str) -> np.ndarray:

@@ -289,3 +289,12 @@ def test_fuzz_mutated_images(tmp_path_factory, data):
     except ImageError:
         return
     assert img.pixels.ndim == 4 and img.pixels.dtype == np.float32
+
+
+def test_large_png_is_written_as_several_idat_chunks_pillow_reads(tmp_path):
+    values = np.random.default_rng(3).integers(0, 256, (700, 900, 3), np.uint8)
+    path = tmp_path / "big.png"
+    write_image(values.transpose(2, 0, 1).astype(np.float32) / 255, str(path))
+    assert path.read_bytes().count(b"IDAT") > 1  # 1.9 MB of rows: more than one piece
+    with PILImage.open(path) as im:
+        np.testing.assert_array_equal(np.asarray(im), values)
