@@ -421,8 +421,10 @@ def conv2d_output_shape(
     padding: PaddingSpec = 0,
     dilation: IntPair = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> tuple[int, ...]:
-    """Output shape of :func:`conv2d`, validated exactly as the operation does.
+    """Output shape of :func:`conv2d`, validated exactly as the operation does
+    (``padding_mode`` too: reflect padding must be smaller than the input).
 
     Examples
     --------
@@ -430,7 +432,13 @@ def conv2d_output_shape(
     (10, 1, 32, 32)
     """
     geo = conv2d_geometry(
-        input_shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups
+        input_shape,
+        weight_shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
     )
     return geo.output_shape[1:] if len(input_shape) == 3 else geo.output_shape
 

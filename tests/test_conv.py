@@ -595,3 +595,16 @@ def test_backward_errors_name_the_parameter():
 def test_reference_pad_is_numpy_pad():
     x = np.arange(12.0).reshape(1, 1, 3, 4)
     assert ref_pad(x, (1, 0, 0, 2), "replicate")[0, 0].tolist()[0] == [0, 1, 2, 3, 3, 3]
+
+
+def test_conv2d_output_shape_validates_the_padding_mode_too():
+    with pytest.raises(ParameterError, match="reflect padding"):
+        conv2d_output_shape((1, 1, 5, 5), (1, 1, 3, 3), padding=5, padding_mode="reflect")
+    with pytest.raises(ParameterError, match="padding_mode"):
+        conv2d_output_shape((1, 1, 5, 5), (1, 1, 3, 3), padding_mode="mirror")
+    assert conv2d_output_shape((1, 1, 5, 5), (1, 1, 3, 3), padding=5, padding_mode="symmetric") == (
+        1,
+        1,
+        13,
+        13,
+    )

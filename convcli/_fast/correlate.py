@@ -39,6 +39,11 @@ def choose_path(weight: np.ndarray, groups: int, dtype, stride: Pair = (1, 1)) -
     return "fft" if taps >= fft_from * stride[0] * stride[1] else "rows"
 
 
+def _finite(x: np.ndarray) -> bool:
+    """No NaN or Inf in ``x``: its min and max are finite (two passes, no temporary)."""
+    return x.size == 0 or bool(np.isfinite(x.min()) and np.isfinite(x.max()))
+
+
 def correlate(
     source: PaddedSource,
     weight: np.ndarray,
@@ -57,7 +62,7 @@ def correlate(
     if out.size == 0:
         return out
     name = choose_path(weight, groups, out.dtype, stride)
-    if name in ("fft", "separable") and forced_path() is None and not np.isfinite(source.x).all():
+    if name in ("fft", "separable") and forced_path() is None and not _finite(source.x):
         # A NaN or Inf would spread over a whole FFT tile, and the separable passes make
         # Inf - Inf = NaN from mixed-sign factors; a GEMM over the taps keeps them local.
         name = "rows"
