@@ -11,9 +11,9 @@ The library follows PyTorch's ``conv2d`` / ``conv_transpose2d`` semantics
 
 from __future__ import annotations
 
+from convcli.backward import conv2d_backward
 from convcli.conv import (
     conv2d,
-    conv2d_backward,
     conv2d_output_shape,
     conv_transpose2d,
     conv_transpose2d_output_shape,

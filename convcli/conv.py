@@ -1,4 +1,4 @@
-"""2-D convolution, its backward pass and transposed convolution, vectorized.
+"""2-D convolution and transposed convolution, vectorized.
 
 Semantics are PyTorch's ``torch.nn.functional.conv2d`` / ``conv_transpose2d``:
 cross-correlation (the kernel is not flipped), as in the seed tutorial.
@@ -11,9 +11,7 @@ Every operation validates through :mod:`convcli.geometry`, pads through
 - ``conv_transpose2d`` splits the output into stride phases; each phase is an
   ordinary correlation of the input with a flipped sub-kernel, so no zeros are
   inserted and nothing is scattered;
-- ``conv2d_backward`` gets ``grad_x`` as a transposed convolution (folded back
-  through the padding mode) and ``grad_weight`` as a correlation of the input
-  with ``grad_output``, tile by tile.
+- ``conv2d_backward`` (in :mod:`convcli.backward`) reuses both.
 """
 
 from __future__ import annotations
@@ -23,13 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from convcli import gather, memory
-from convcli._fast import tile_budget
 from convcli._fast.correlate import correlate
-from convcli._fast.engines import Planes, flat_im2col, split_groups
-from convcli._fast.tiles import plan_tiles, run_parallel, scratch
 from convcli.errors import ParameterError
 from convcli.geometry import conv2d_geometry, conv_transpose2d_geometry
-from convcli.padding import PaddedSource, pad_adjoint
+from convcli.padding import PaddedSource
 
 IntPair = int | Sequence[int]
 PaddingSpec = int | str | Sequence[int]
@@ -46,7 +41,7 @@ def _real_array(value, name: str) -> np.ndarray:
     return a
 
 
-def _arrays(x, weight, *more) -> tuple[np.ndarray, np.ndarray, np.dtype, bool]:
+def real_arrays(x, weight, *more) -> tuple[np.ndarray, np.ndarray, np.dtype, bool]:
     """Arrays, the result dtype, and whether ``x`` was unbatched (then made 4-D)."""
     x, weight = _real_array(x, "x"), _real_array(weight, "weight")
     for name, a in more:
@@ -115,7 +110,7 @@ def conv2d(
     array([[10., 24.],
            [51., 90.]])
     """
-    x, weight, dtype, unbatched = _arrays(x, weight)
+    x, weight, dtype, unbatched = real_arrays(x, weight)
     geo = conv2d_geometry(
         x.shape,
         weight.shape,
@@ -165,7 +160,7 @@ def _phases(size: int, k: int, s: int, d: int, before: int, out_size: int):
         yield rho, taps, index, step
 
 
-def _transpose_into(x, weight, *, stride, dilation, groups, top, left, out) -> np.ndarray:
+def transpose_into(x, weight, *, stride, dilation, groups, top, left, out) -> np.ndarray:
     """Fill ``out`` with the transposed convolution cropped by ``top``/``left``.
 
     ``out``'s size sets how much is kept at the bottom/right (rows past the
@@ -180,7 +175,7 @@ def _transpose_into(x, weight, *, stride, dilation, groups, top, left, out) -> n
     if unbounded.any():
         # The phases read zeros past the input's edges, and 0 * Inf would add a NaN that
         # a scatter (torch) never makes: such taps are scattered from real pixels only.
-        _transpose_into(
+        transpose_into(
             x,
             np.where(unbounded, 0, weight),
             stride=stride,
@@ -267,7 +262,7 @@ def conv_transpose2d(
     ...                  stride=2)[0, 0, 0]
     array([ 1.,  2., 13., 20., 30.])
     """
-    x, weight, dtype, unbatched = _arrays(x, weight)
+    x, weight, dtype, unbatched = real_arrays(x, weight)
     geo = conv_transpose2d_geometry(
         x.shape,
         weight.shape,
@@ -278,7 +273,7 @@ def conv_transpose2d(
         groups=groups,
     )
     out = memory.allocate(geo.output_shape, dtype, "the output")
-    _transpose_into(
+    transpose_into(
         x,
         weight,
         stride=geo.stride,
@@ -290,127 +285,6 @@ def conv_transpose2d(
     )
     _add_bias(out, bias, geo.output_shape[1])
     return out[0] if unbatched else out
-
-
-def conv2d_backward(
-    grad_output,
-    x,
-    weight,
-    *,
-    stride: IntPair = 1,
-    padding: PaddingSpec = 0,
-    dilation: IntPair = 1,
-    groups: int = 1,
-    padding_mode: str = "zeros",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`conv2d` with respect to x, weight and bias.
-
-    Parameters
-    ----------
-    grad_output : array shaped like ``conv2d``'s output
-    x, weight, stride, padding, dilation, groups, padding_mode
-        As given to :func:`conv2d`.
-
-    Returns
-    -------
-    (grad_x, grad_weight, grad_bias) shaped like x, weight and (F,).
-
-    Notes
-    -----
-    ``grad_x`` is the transposed convolution of ``grad_output`` with ``weight`` over
-    the padded input, folded back through the padding mode (each padded pixel's
-    gradient goes to the pixel it copies); ``grad_weight[f, c, i, j] =
-    sum_{n, h, w} grad_output[n, f, h, w] * x_pad[n, c', h*s + i*d, w*s + j*d]``;
-    ``grad_bias[f] = sum grad_output[:, f]``.
-
-    Examples
-    --------
-    >>> gx, gw, gb = conv2d_backward(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)),
-    ...                              np.ones((1, 1, 2, 2)))
-    >>> gx[0, 0].tolist(), gb.tolist()
-    ([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], [4.0])
-    """
-    x, weight, dtype, unbatched = _arrays(x, weight, ("grad_output", grad_output))
-    geo = conv2d_geometry(
-        x.shape,
-        weight.shape,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
-    g = np.asarray(grad_output, dtype)
-    g = g[None] if unbatched and g.ndim == 3 else g
-    if g.shape != geo.output_shape:
-        expected = geo.output_shape[1:] if unbatched else geo.output_shape
-        raise ParameterError(
-            f"grad_output must have the forward output's shape {expected}; got "
-            f"{np.shape(grad_output)}"
-        )
-    size = x.shape[-2:]
-    rows, cols = gather.maps(geo)
-    if rows is not None or cols is not None:
-        x, geo = gather.take(x, rows, cols), gather.geometry(geo, rows, cols)
-    top, bottom, left, right = geo.padding
-    n, c, height, width = x.shape
-    padded = memory.allocate((n, c, height + top + bottom, width + left + right), dtype, "grad_x")
-    _transpose_into(
-        g,
-        weight,
-        stride=geo.stride,
-        dilation=geo.dilation,
-        groups=geo.groups,
-        top=0,
-        left=0,
-        out=padded,
-    )
-    grad_x = pad_adjoint(padded, geo.padding, geo.padding_mode, (height, width))
-    if rows is not None or cols is not None:
-        grad_x = gather.scatter_back(grad_x, rows, cols, size)
-    source = PaddedSource(x, geo.padding, geo.padding_mode)
-    grad_w = _grad_weight(source, g, weight.shape, geo.stride, geo.dilation, geo.groups, dtype)
-    # float64 accumulation: the sum can cancel to far below its terms.
-    grad_b = g.sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype)
-    return (grad_x[0] if unbatched else grad_x), grad_w, grad_b
-
-
-def _grad_weight(source, g, weight_shape, stride, dilation, groups, dtype) -> np.ndarray:
-    """Correlate the padded input with grad_output, tile by tile, summing tile partials."""
-    f, cg, kh, kw = weight_shape
-    n, _, ho, wo = g.shape
-    span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
-    tiles = plan_tiles(
-        n,
-        ho,
-        wo,
-        per_pixel=groups * cg * kh * kw + f,
-        budget=tile_budget(1 << 22),
-        full_width=True,
-    )
-
-    def work(t) -> np.ndarray:
-        window = source.window(
-            t.r0 * stride[0], (t.r1 - 1) * stride[0] + span[0], 0, source.shape[-1], t.n0, t.n1
-        )
-        planes = Planes(window, stride, dilation, (t.r1 - t.r0, wo), (kh, kw))
-        cols = flat_im2col(planes, (kh, kw), groups, dtype)
-        # grad_output at the planes' row pitch; the wrapped columns are zero on both sides so
-        # they add nothing (zero in one only would still give 0 * Inf = NaN from pixels that
-        # no output reads).
-        pitch = planes.pitch
-        wrapped = cols[..., : (t.r1 - t.r0 - 1) * pitch]
-        wrapped.reshape(*wrapped.shape[:-1], -1, pitch)[..., wo:] = 0
-        grad = scratch("grad", (t.n1 - t.n0, f, t.r1 - t.r0, pitch), dtype)
-        grad[..., wo:] = 0
-        grad[..., :wo] = g[t.n0 : t.n1, :, t.r0 : t.r1]
-        grad = split_groups(grad.reshape(*grad.shape[:2], -1), groups)[..., : planes.length]
-        return np.matmul(grad, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-
-    parts = run_parallel(work, tiles)
-    if not parts:  # an empty batch
-        return np.zeros(weight_shape, dtype)
-    return np.sum(parts, axis=0).reshape(weight_shape)
 
 
 def conv2d_output_shape(
