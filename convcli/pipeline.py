@@ -268,8 +268,9 @@ def map_range(
     """Values -> [0, 1] pixels by ``clip``, ``abs`` (then clip) or ``normalize``
     (each sample's min..max stretched to 0..1; a constant sample is clipped);
     ``None`` keeps the raw values (for .npy). Also returns, per sample, how many
-    values were below 0 and above 1 before clipping. ``x`` is overwritten: a
-    full-size copy of a large image costs as much as a 3x3 convolution of it.
+    values were below 0 and above 1 before clipping. ``x`` may be overwritten: clip and
+    abs work in place, since a full-size copy of a large image costs as much as a 3x3
+    convolution of it (normalize makes a new array).
     ``bounds``, each sample's (min, max) if known, lets values already inside
     [0, 1] skip the counting and clipping passes.
 
@@ -299,15 +300,28 @@ def map_range(
 
 
 def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool = False) -> int:
-    """Working set of a job: the input, every step's output and tile buffers (float32)."""
+    """Working set of a job in bytes (float32): the batch's images and their joined copy,
+    every step's output (a transposed step also its edge-padded input and a cropped
+    copy), copies made by alpha handling and range mapping, and tile buffers.
+
+    Examples
+    --------
+    >>> from convcli.kernels import load_filter
+    >>> estimate_bytes((1, 3, 1000, 1000), [Step(load_filter("box:3"))]) // 2**20
+    121
+    """
     if drops_alpha(steps, shape[1], has_alpha=has_alpha):
         shape = (shape[0], shape[1] - 1, *shape[2:])
-    total = 4 * math.prod(shape)
-    largest = total
+    size = 4 * math.prod(shape)
+    total = 2 * size  # the images as read, and the batch joined into one array
+    largest = size
     for step in steps:
+        before = shape
         shape = geometry(step, shape).output_shape
         size = 4 * math.prod(shape)
         total += size
+        if step.transpose:  # the edge-padded input, and the cropped output's copy
+            total += 4 * math.prod(before) + size
         largest = max(largest, size)
-    # range mapping and alpha handling make up to two more copies of the largest array
+    # alpha handling and range mapping make up to two more copies of the largest array
     return total + 2 * largest + (64 << 20)
