@@ -11,13 +11,8 @@ The library follows PyTorch's ``conv2d`` / ``conv_transpose2d`` semantics
 
 from __future__ import annotations
 
-from convcli.backward import conv2d_backward
-from convcli.conv import (
-    conv2d,
-    conv2d_output_shape,
-    conv_transpose2d,
-    conv_transpose2d_output_shape,
-)
+import importlib
+
 from convcli.errors import (
     ConvcliError,
     ImageError,
@@ -28,6 +23,23 @@ from convcli.errors import (
 )
 
 __version__ = "0.1.0"
+
+# The operations load NumPy; they are imported on first use, so that the command
+# line's --help (which needs only __version__) starts without it.
+_LAZY = {
+    "conv2d": "convcli.conv",
+    "conv2d_output_shape": "convcli.conv",
+    "conv_transpose2d": "convcli.conv",
+    "conv_transpose2d_output_shape": "convcli.conv",
+    "conv2d_backward": "convcli.backward",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'convcli' has no attribute {name!r}")
+
 
 __all__ = [
     "ConvcliError",

@@ -16,9 +16,11 @@ import click
 
 from convcli import __version__
 from convcli.errors import ConvcliError
+from convcli.outputs import FORMAT_NAMES
 
+# padding.PAD_MODES with the default first; a literal, since padding.py imports NumPy
+# and --help should not (tests/test_commands.py keeps the two the same).
 PAD_MODES = ("reflect", "zeros", "replicate", "circular", "symmetric")
-FORMATS = ("png", "jpeg", "jpg", "tiff", "tif", "webp", "bmp", "ppm", "pgm", "pnm", "npy")
 
 
 class CommandError(click.ClickException):
@@ -141,7 +143,7 @@ output_options = _options(
     click.option(
         "--format",
         "fmt",
-        type=click.Choice(FORMATS, case_sensitive=False),
+        type=click.Choice(list(FORMAT_NAMES), case_sensitive=False),
         help="Output format (default: from the extension; PNG for '-'); an extension it "
         "disagrees with (--format jpeg -o x.png) is refused.",
     ),

@@ -20,19 +20,6 @@ from typing import BinaryIO
 
 from convcli.errors import OutputError, ParameterError
 
-FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".ppm": "PPM",
-    ".pgm": "PPM",
-    ".pnm": "PPM",
-    ".npy": "NPY",
-}
 FORMAT_NAMES = {
     "png": "PNG",
     "jpg": "JPEG",
@@ -46,6 +33,7 @@ FORMAT_NAMES = {
     "pnm": "PPM",
     "npy": "NPY",
 }
+FORMATS = {f".{name}": fmt for name, fmt in FORMAT_NAMES.items()}  # by extension
 
 
 def output_format_for(path: str, fmt: str | None = None) -> str:

@@ -402,3 +402,10 @@ def test_shape_takes_a_filter_files_options_unless_given(tmp_path):
     assert "output: (1, 3, 32, 40)" in given
     both = run("shape", "1,3,32,40", "-k", "3", "--layer", "k=3")
     assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_command_line_choices_match_the_library():
+    from convcli import cli as cli_module
+    from convcli.padding import PAD_MODES
+
+    assert sorted(cli_module.PAD_MODES) == sorted(PAD_MODES)
