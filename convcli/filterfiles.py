@@ -34,39 +34,96 @@ def _number(token: str, where: str) -> float:
     return value
 
 
-def _rows_to_matrix(rows: list[tuple[int, list[float]]], source: str) -> np.ndarray:
-    """Rows (line number, values) -> 2-D array, or an error naming the ragged line."""
+def _rows_to_matrix(rows: list[tuple[int | str, list[float]]], source: str) -> np.ndarray:
+    """Rows (line number or label, values) -> 2-D array, or an error naming the ragged row."""
     width = len(rows[0][1])
     for line, values in rows:
         if len(values) != width:
             raise KernelError(
-                f"{source}, line {line}: {len(values)} values, but the first row has {width}; "
-                f"every row of a kernel needs the same number of values"
+                f"{source}, {_where(line)}: {len(values)} values, but the first row has "
+                f"{width}; every row of a kernel needs the same number of values"
             )
     return np.array([values for _, values in rows], dtype=np.float64)
 
 
+def _where(line: int | str) -> str:
+    return f"line {line}" if isinstance(line, int) else line
+
+
+# A European (decimal-comma) CSV field: "0,5", "-1,25", "2,5E-3".
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
+
+
+def _check_decimal_commas(lines: list[tuple[int, str]], source: str) -> None:
+    """Refuse what looks like a spreadsheet saved with decimal commas (``0,5;1;0,5``).
+
+    Such a file uses ``;`` between values and ``,`` inside numbers; read by convcli's
+    rule (``;`` ends a row, ``,`` separates values) it would be a different kernel. A
+    line counts as such when it holds two or more ``;`` fields, each a single token with
+    at most one comma, at least one of them like ``0,5``. The file is refused when such a
+    line mixes fields with and without a comma (``0,5;1``), or when two or more lines are
+    like that (one row per line, as spreadsheets save). One line of comma pairs alone
+    (``1,2;3,4``) stays the 2x2 matrix it also is in MATLAB's notation.
+    """
+    found: list[tuple[int, str]] = []
+    for number, line in lines:
+        fields = [f.strip() for f in line.split(";")]
+        if len(fields) < 2 or not all(fields):
+            continue
+        if any(len(f.split()) != 1 or f.count(",") > 1 for f in fields):
+            continue
+        if not any(_DECIMAL_COMMA.match(f) for f in fields):
+            continue
+        found.append((number, line))
+        mixed = len({f.count(",") for f in fields}) > 1
+        if mixed or len(found) > 1:
+            number, line = found[0]  # the first line that looks like it
+            example = next(f for f in line.split(";") if _DECIMAL_COMMA.match(f.strip()))
+            example = example.strip()
+            raise KernelError(
+                f"{source}, line {number}: {line!r} looks like a spreadsheet saved with decimal "
+                f"commas ({example!r}) and ';' between values; convcli reads ';' as the end of "
+                f"a row and ',' between values, so save it with decimal points "
+                f"({example.replace(',', '.')}) and commas, spaces or tabs between values"
+            )
+
+
 def parse_text(text: str, source: str) -> np.ndarray:
-    """Numbers split by whitespace, commas, tabs or semicolons; ``#`` comments; a blank
-    line separates 2-D blocks, which stack along a new leading axis.
+    """Numbers split by whitespace, commas or tabs; a newline or ``;`` ends a row (as
+    in inline matrices: ``1 2 1; 2 4 2; 1 2 1`` is 3x3 in a file too); ``#`` comments;
+    a blank line (or an empty ``;;`` row) separates 2-D blocks, which stack along a new
+    leading axis. A ``;`` or ``,`` at the end of a line changes nothing. Files that look
+    saved with decimal commas (``0,5;1;0,5``) are refused rather than misread.
 
     Examples
     --------
     >>> parse_text("1, 2, 1,\\n2 4 2  # middle\\n1\\t2\\t1\\n", "k.csv").shape
     (3, 3)
+    >>> parse_text("1 2 1; 2 4 2; 1 2 1", "k.txt").shape
+    (3, 3)
     >>> parse_text("1 0\\n0 1\\n\\n0 1\\n1 0\\n", "k.txt").shape
     (2, 2, 2)
     """
     text = text.lstrip("\ufeff")
-    blocks: list[list[tuple[int, list[float]]]] = [[]]
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip().strip(",;").strip()
-        if not line:
-            if blocks[-1]:
-                blocks.append([])
-            continue
-        values = [_number(t, f"{source}, line {number}") for t in _SPLIT.split(line) if t]
-        blocks[-1].append((number, values))
+    lines = [
+        (number, raw.split("#", 1)[0].strip().strip(",;").strip())
+        for number, raw in enumerate(text.splitlines(), start=1)
+    ]
+    _check_decimal_commas(lines, source)
+    blocks: list[list[tuple[int | str, list[float]]]] = [[]]
+    for number, line in lines:
+        segments = line.split(";")
+        for index, segment in enumerate(segments, start=1):
+            segment = segment.strip().strip(",").strip()
+            if not segment:  # a blank line, or an empty ';;' row: the next block
+                if blocks[-1]:
+                    blocks.append([])
+                continue
+            where: int | str = (
+                number if len(segments) == 1 else f"line {number}, row {index} (rows end at ';')"
+            )
+            values = [_number(t, f"{source}, {_where(where)}") for t in _SPLIT.split(segment) if t]
+            blocks[-1].append((where, values))
     blocks = [b for b in blocks if b]
     if not blocks:
         raise KernelError(f"{source}: no numbers found; write the kernel's rows, one per line")
@@ -77,7 +134,7 @@ def parse_text(text: str, source: str) -> np.ndarray:
     for block, matrix in zip(blocks, matrices, strict=True):
         if matrix.shape != first:
             raise KernelError(
-                f"{source}, line {block[0][0]}: block of {matrix.shape[0]}x{matrix.shape[1]}, "
+                f"{source}, {_where(block[0][0])}: block of {matrix.shape[0]}x{matrix.shape[1]}, "
                 f"but the first block is {first[0]}x{first[1]}; stacked blocks need one shape"
             )
     return np.stack(matrices)
@@ -285,7 +342,12 @@ def parse_imagemagick(spec: str) -> np.ndarray:
 
 
 def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``.npy`` (the weight) or ``.npz`` (``weight``, optional ``bias``); never unpickles."""
+    """``.npy`` (the weight) or ``.npz`` (``weight``, optional ``bias``); never unpickles.
+
+    The file's first bytes are checked first: NumPy reads anything without its magic
+    as a pickle, so a text matrix named ``.npy`` would be "refused: pickle" otherwise.
+    """
+    _check_numpy_magic(path)
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as archive:
@@ -314,6 +376,41 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if bias is not None:
         bias = as_bias_array(bias, str(path))
     return weight, bias
+
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
+
+
+def _check_numpy_magic(path: Path) -> None:
+    """A ``.npy`` file starts with ``\\x93NUMPY`` and a ``.npz`` with a zip header;
+    anything else is named for what it is not (and, if it reads as text, what to do)."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(512)
+    except OSError as err:
+        raise KernelError(f"{path}: cannot read it ({err.strerror or err})") from None
+    npz = path.suffix.lower() == ".npz"
+    if head.startswith(ZIP_MAGICS if npz else (NPY_MAGIC,)):
+        return
+    kind = ".npz archive (not a zip)" if npz else ".npy file (no \\x93NUMPY header)"
+    if not head:
+        raise KernelError(f"{path}: empty file, not a NumPy {'.npz' if npz else '.npy'} file")
+    if npz and head.startswith(NPY_MAGIC):
+        raise KernelError(f"{path}: a single .npy array, not a .npz archive; rename it to .npy")
+    if not npz and head.startswith(ZIP_MAGICS):
+        raise KernelError(f"{path}: a zip archive, not a .npy array; if it is a .npz, rename it")
+    try:
+        head.decode("utf-8")
+        text = b"\x00" not in head
+    except UnicodeDecodeError as err:  # a multi-byte character cut at 512 bytes is still text
+        text = b"\x00" not in head and len(head) == 512 and err.start >= len(head) - 3
+    hint = (
+        "it looks like text: for a matrix of numbers, name it .txt or .csv"
+        if text
+        else "save the weight with numpy.save (or numpy.savez for weight and bias)"
+    )
+    raise KernelError(f"{path}: not a NumPy {kind}; {hint}")
 
 
 def as_bias_array(data: object, where: str) -> np.ndarray:

@@ -291,3 +291,60 @@ def test_fuzz_files(tmp_path_factory, data, suffix):
     path.write_bytes(data)
     with contextlib.suppress(KernelError):
         load_filter(str(path))
+
+
+def test_semicolons_end_rows_in_text_files_as_they_do_inline(tmp_path):
+    inline = load_filter("1 2 1; 2 4 2; 1 2 1").weight
+    for name in ("k.txt", "k.csv"):
+        path = write(tmp_path, name, "1 2 1; 2 4 2; 1 2 1\n")
+        np.testing.assert_array_equal(load_filter(path).weight, inline)
+    # a ';' closing each line (MATLAB style) changes nothing; ';;' separates blocks as inline
+    path = write(tmp_path, "m.txt", "1 2;\n3 4;\n")
+    assert load_filter(path).weight.shape == (2, 2)
+    assert parse_text("1 2; 3 4;; 5 6; 7 8", "k.txt").shape == (2, 2, 2)
+    assert parse_inline("1 2; 3 4;; 5 6; 7 8").shape == (2, 2, 2)
+
+
+def test_ragged_semicolon_rows_name_the_file_line_and_row(tmp_path):
+    path = write(tmp_path, "ragged.txt", "1 2 1; 2 4; 1 2 1\n")
+    with pytest.raises(
+        KernelError, match=r"ragged.txt, line 1, row 2 \(rows end at ';'\): 2 values, but the "
+    ):
+        load_filter(path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["0,25;0,5;0,25\n0,5;1;0,5\n0,25;0,5;0,25\n", "0,5;0,5\n0,5;0,5\n", "0,5;1;0,5\n"],
+)
+def test_decimal_comma_spreadsheets_are_refused_not_misread(tmp_path, content):
+    path = write(tmp_path, "euro.csv", content)
+    with pytest.raises(KernelError, match=r"euro.csv, line 1: .*decimal commas \('0,"):
+        load_filter(path)
+
+
+def test_one_line_of_comma_pairs_is_a_matlab_style_matrix(tmp_path):
+    path = write(tmp_path, "k.txt", "1,2;3,4\n")
+    np.testing.assert_array_equal(load_filter(path).weight, [[1, 2], [3, 4]])
+
+
+@pytest.mark.parametrize("name", ["k.npy", "k.npz"])
+def test_text_named_like_numpy_is_not_called_a_pickle(tmp_path, name):
+    path = write(tmp_path, name, "1 2 1; 2 4 2; 1 2 1\n")
+    with pytest.raises(KernelError) as err:
+        load_filter(path)
+    message = str(err.value)
+    assert "pickle" not in message
+    assert f"{name}: not a NumPy" in message and "name it .txt or .csv" in message
+
+
+def test_numpy_magic_names_what_the_file_is_instead(tmp_path):
+    np.save(tmp_path / "one.npy", np.ones((3, 3)))
+    (tmp_path / "one.npz").write_bytes((tmp_path / "one.npy").read_bytes())
+    with pytest.raises(KernelError, match=r"one.npz: a single .npy array.*rename it to .npy"):
+        load_filter(str(tmp_path / "one.npz"))
+    binary = write(tmp_path, "b.npy", b"\x00\x01\x02garbage")
+    with pytest.raises(KernelError, match=r"b.npy: not a NumPy .npy file.*numpy.save"):
+        load_filter(binary)
+    with pytest.raises(KernelError, match=r"e.npy: empty file"):
+        load_filter(write(tmp_path, "e.npy", b""))
