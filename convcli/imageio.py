@@ -116,9 +116,10 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
     if data.startswith(b"\x93NUMPY"):
-        array = npy.read_npy(data, source)
+        notes: list[str] = []
+        array = npy.read_npy(data, source, notes)
         _check_pixels(source, array.shape[3], array.shape[2], array.shape[0], max_pixels)
-        return Image(array, 32, False, source, "NPY")
+        return Image(array, 32, False, source, "NPY", notes)
     if pnm.is_16bit_ppm(data):  # Pillow would scale it into 8 bits
         _, width, height, maxval, _ = pnm.header(data)  # type: ignore[misc]
         _check_pixels(source, width, height, 1, max_pixels)
@@ -163,10 +164,7 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
             return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
         if pages is not None:
             raise ImageError(f"{source}: {tiff.why_unreadable(pages)}") from None
-        raise ImageError(
-            f"{source}: not an image convcli can read (raster formats only: PNG, JPEG, TIFF, "
-            f"WebP, BMP, GIF, PNM, ...)"
-        ) from None
+        raise ImageError(_unreadable(source)) from None
     except _DECODE_ERRORS as err:
         raise ImageError(f"{source}: damaged image header ({err})") from None
     with im:
@@ -209,6 +207,19 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
         # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
         pixels = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
         return Image(pixels, depth, has_alpha, source, im.format, notes)
+
+
+def _unreadable(source: str) -> str:
+    """The message for data no reader knows: what convcli reads, .npy arrays included."""
+    if source.lower().endswith(".npy"):
+        return (
+            f"{source}: not a NumPy .npy array (no \\x93NUMPY header) nor an image; save "
+            f"arrays with numpy.save"
+        )
+    return (
+        f"{source}: not an image convcli can read; it reads raster formats (PNG, JPEG, TIFF, "
+        f"WebP, BMP, GIF, PNM, ...) and NumPy .npy arrays"
+    )
 
 
 def _read_own_tiff(data: bytes, source: str, pages: list, max_pixels: int) -> Image:
@@ -356,7 +367,7 @@ def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
             width, height = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
             return (getattr(im, "n_frames", 1), channels, height, width)
     except pil.UnidentifiedImageError:
-        raise ImageError(f"{source}: not an image convcli can read") from None
+        raise ImageError(_unreadable(source)) from None
     except _DECODE_ERRORS as err:
         raise ImageError(f"{source}: damaged image header ({err})") from None
 

@@ -21,8 +21,11 @@ def refused_pickle(err: ValueError) -> bool:
     return "pickle" in text or "object" in text
 
 
-def read_npy(data: bytes, source: str) -> np.ndarray:
+def read_npy(data: bytes, source: str, notes: list[str] | None = None) -> np.ndarray:
     """``.npy`` bytes -> (N, C, H, W) float32; pickled or odd arrays are an ImageError.
+
+    An array that looks stored channels-last (see :func:`channels_last_warning`) is
+    still read as (C, H, W); the warning goes to ``notes`` when given.
 
     Examples
     --------
@@ -47,7 +50,38 @@ def read_npy(data: bytes, source: str) -> np.ndarray:
             f"{source}: .npy images are (H, W), (C, H, W) or (N, C, H, W); got {array.shape}"
         )
     _check_dtype(array.dtype, source)
+    warning = channels_last_warning(array.shape, source)
+    if warning and notes is not None:
+        notes.append(warning)
     return array.reshape((1,) * (4 - array.ndim) + array.shape).astype(np.float32)
+
+
+def channels_last_warning(stored: tuple[int, ...], source: str) -> str | None:
+    """A warning when a (C, H, W) or (N, C, H, W) array looks like (H, W, C) or
+    (N, H, W, C): a last axis of 1 to 4 (gray to RGBA) after two axes longer than 4.
+
+    convcli's rule stays (C, H, W); this only says how the array was read and how
+    to store it the other way.
+
+    Examples
+    --------
+    >>> channels_last_warning((480, 640, 3), "a.npy").split(";")[0]
+    'a.npy: read as (C, H, W) = (480, 640, 3), 480 channels of 640x3 pixels'
+    >>> channels_last_warning((3, 480, 640), "a.npy") is None
+    True
+    """
+    if len(stored) not in (3, 4) or not (1 <= stored[-1] <= 4):
+        return None
+    if stored[-3] <= 4 or stored[-2] <= 4:
+        return None
+    names = "(C, H, W)" if len(stored) == 3 else "(N, C, H, W)"
+    order = "(2, 0, 1)" if len(stored) == 3 else "(0, 3, 1, 2)"
+    last = "(H, W, C)" if len(stored) == 3 else "(N, H, W, C)"
+    return (
+        f"{source}: read as {names} = {tuple(stored)}, {stored[-3]} channels of "
+        f"{stored[-2]}x{stored[-1]} pixels; if it is a channels-last {last} image, save it "
+        f"as {names} with numpy.save(path, array.transpose{order})"
+    )
 
 
 def _check_dtype(dtype: np.dtype, source: str) -> None:

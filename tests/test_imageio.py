@@ -217,7 +217,7 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
 def test_formats_that_run_outside_programs_are_refused(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(ImageError, match="raster formats only"):
+    with pytest.raises(ImageError, match=r"reads raster formats \(PNG, .*\) and NumPy .npy arrays"):
         read_image(str(path))
 
 
@@ -298,3 +298,35 @@ def test_large_png_is_written_as_several_idat_chunks_pillow_reads(tmp_path):
     assert path.read_bytes().count(b"IDAT") > 1  # 1.9 MB of rows: more than one piece
     with PILImage.open(path) as im:
         np.testing.assert_array_equal(np.asarray(im), values)
+
+
+def test_a_file_named_npy_that_is_not_one_says_so(tmp_path):
+    path = tmp_path / "k.npy"
+    path.write_text("1 2 1\n")
+    for read in (read_image, read_image_shape):
+        with pytest.raises(ImageError, match=r"k.npy: not a NumPy .npy array"):
+            read(str(path))
+    other = tmp_path / "notes.dat"
+    other.write_text("hello\n")
+    with pytest.raises(ImageError, match=r"NumPy .npy arrays"):
+        read_image(str(other))
+
+
+@pytest.mark.parametrize(
+    ("shape", "hint"),
+    [((6, 8, 3), "transpose(2, 0, 1)"), ((2, 6, 8, 4), "transpose(0, 3, 1, 2)")],
+)
+def test_channels_last_npy_is_read_as_stored_with_a_warning(tmp_path, shape, hint):
+    array = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    np.save(tmp_path / "hwc.npy", array)
+    image = read_image(str(tmp_path / "hwc.npy"))
+    assert image.pixels.shape == (1,) * (4 - len(shape)) + shape  # the rule stays (C, H, W)
+    assert len(image.warnings) == 1
+    assert "read as (" in image.warnings[0] and hint in image.warnings[0]
+    assert "hwc.npy" in image.warnings[0] and "channels-last" in image.warnings[0]
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (8, 8), (16, 2, 3), (5, 5, 5), (1, 3, 8, 8)])
+def test_channels_first_npy_reads_without_warnings(tmp_path, shape):
+    np.save(tmp_path / "chw.npy", np.zeros(shape, np.float32))
+    assert read_image(str(tmp_path / "chw.npy")).warnings == []
