@@ -58,6 +58,13 @@ def parse_layer(text: str) -> Layer:
 
     kernel = parse_ints(values["k"], f"layer {text!r}: k")
     padding = values.get("p", "0").lower()
+    transpose = values.get("t", "0").lower() in ("1", "true", "yes")
+    output_padding = number("op", 0)
+    if not transpose and output_padding not in (0, (0, 0)):
+        raise ParameterError(
+            f"layer {text!r}: op={values['op']} (output_padding) applies to transposed "
+            f"layers only; add t=1 to make the layer transposed, or drop op"
+        )
     return Layer(
         kernel=(kernel[0], kernel[-1]),
         stride=number("s", 1),
@@ -65,8 +72,8 @@ def parse_layer(text: str) -> Layer:
         dilation=number("d", 1),
         groups=number("g", 1),
         filters=number("f", None),
-        transpose=values.get("t", "0").lower() in ("1", "true", "yes"),
-        output_padding=number("op", 0),
+        transpose=transpose,
+        output_padding=output_padding,
     )
 
 

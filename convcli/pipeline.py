@@ -56,6 +56,11 @@ class Result:
 def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | None]:
     """(4-D float32 weight, groups, bias) for an input of ``channels``."""
     f = step.filter
+    if not step.transpose and pair(step.output_padding, "output_padding", minimum=0) != (0, 0):
+        raise ParameterError(
+            f"output_padding {step.output_padding} applies to transposed steps (upsample) "
+            f"only; drop it"
+        )
     if step.groups is not None and f.weight.ndim != 4:
         raise ParameterError(
             f"groups={step.groups} applies to 4-D (F, C/groups, Hf, Wf) weights; kernel "

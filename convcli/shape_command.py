@@ -74,6 +74,11 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
     stride = options_text.pair_or_int(options["stride"], "--stride")
     dilation = options_text.pair_or_int(options["dilation"], "--dilation")
     output_padding = options_text.pair_or_int(options["output_padding"], "--output-padding")
+    if not transpose and output_padding not in (0, (0, 0)):
+        raise ParameterError(
+            f"--output-padding {options['output_padding']} applies to --transpose only (extra "
+            f"rows/columns of a transposed convolution); add --transpose or drop it"
+        )
     padding = options_text.padding_spec(options["padding"])
     prefix = ""
     if options["target"]:

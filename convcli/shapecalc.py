@@ -313,6 +313,11 @@ def calculate(
     >>> r.formulas[0]
     'H_out = floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32'
     """
+    if not transpose and pair(output_padding, "output_padding", minimum=0) != (0, 0):
+        raise ParameterError(
+            f"output_padding {output_padding} applies to transposed convolutions only "
+            f"(transpose=True), where it adds rows/columns at the bottom/right; drop it"
+        )
     if transpose:
         geo = conv_transpose2d_geometry(
             input_shape,

@@ -179,3 +179,9 @@ def test_tiny_images_still_fall_back_to_symmetric():
     a, b = x[..., 0], x[..., 1]  # symmetric: columns a | a b | b, rows mirrored alike
     expected = np.stack([(2 * a + b) / 3, (a + 2 * b) / 3], axis=-1)
     np.testing.assert_allclose(result.values, expected, rtol=1e-6)
+
+
+def test_output_padding_on_a_plain_convolution_is_a_usage_error():
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    with pytest.raises(ParameterError, match="output_padding 1 applies to transposed steps"):
+        apply_steps(x, [Step(load_filter("box:3"), output_padding=1)], has_alpha=False)

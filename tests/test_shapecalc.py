@@ -202,3 +202,13 @@ def test_kernel_shapes_follow_the_same_rule_as_apply_and_upsample():
         assert weight_shape_for(shape, 3, transpose=transpose) == (weight.shape, groups)
     with pytest.raises(ParameterError, match="does not divide"):
         weight_shape_for((4, 2, 3, 3), 3)  # 2 channels per group cannot split 3
+
+
+def test_output_padding_without_transpose_is_a_usage_error():
+    with pytest.raises(ParameterError, match="output_padding 1 applies to transposed"):
+        calculate((1, 3, 8, 8), (3, 1, 3, 3), groups=3, output_padding=1)
+    with pytest.raises(ParameterError, match=r"op=1 \(output_padding\) applies to transposed.*t=1"):
+        parse_layer("k=3,op=1")
+    assert parse_layer("k=3,op=0").output_padding == 0
+    assert parse_layer("k=3,s=2,t=1,op=1").output_padding == 1
+    assert calculate((1, 1, 4, 4), (1, 1, 3, 3), stride=2, transpose=True, output_padding=1)
