@@ -57,17 +57,31 @@ def _fill(output: str, values: dict[str, str]) -> str:
     )
 
 
-def plan_outputs(inputs: Sequence[str], output: str, *, fmt: str | None = None) -> list[str]:
+def plan_outputs(
+    inputs: Sequence[str],
+    output: str,
+    *,
+    fmt: str | None = None,
+    kernels: Sequence[str] = (),
+) -> list[str]:
     """One output path (maybe still holding ``{frame}``) per input, checked before any work.
 
     ``-o DIR/`` (or an existing directory) writes ``DIR/<stem>.<ext>``; a template
     fills ``{stem}``, ``{name}``, ``{ext}``, ``{index}``; ``-`` is stdout for one input.
+    No output may be an input or one of the ``kernels`` files, and standard input
+    (``-``) can be named once only.
 
     Examples
     --------
     >>> plan_outputs(["a/x.png", "b/y.jpg"], "out/{stem}-{index}.png")
     ['out/x-0.png', 'out/y-1.png']
     """
+    stdin_count = list(inputs).count("-")
+    if stdin_count > 1:
+        raise ParameterError(
+            f"standard input ('-') is named {stdin_count} times among the inputs; it can be "
+            f"read only once, so name it once (or save it to a file first)"
+        )
     if output == "-":
         if len(inputs) > 1:
             raise ParameterError("-o - (stdout) takes one input; use -o DIR/ or a template")
@@ -94,7 +108,7 @@ def plan_outputs(inputs: Sequence[str], output: str, *, fmt: str | None = None) 
             )
         seen[key] = source
         output_format_for(frame_path(target, 0), fmt)
-        check_output_path(target, inputs)
+        check_output_path(target, inputs, kernels=kernels)
     return targets
 
 
@@ -110,12 +124,19 @@ def check_directories(targets: Sequence[str]) -> None:
         seen.add(directory)
 
 
-def check_report_path(path: str | None, inputs: Sequence[str], targets: Sequence[str]) -> None:
-    """Refuse a ``--report`` file that is an input or one of the image outputs, or
-    whose directory is missing; checked before it is opened (opening empties it)."""
+def check_report_path(
+    path: str | None,
+    inputs: Sequence[str],
+    targets: Sequence[str],
+    *,
+    kernels: Sequence[str] = (),
+) -> None:
+    """Refuse a ``--report`` file that is an input, a kernel file or one of the image
+    outputs, or whose directory is missing; checked before it is opened (opening
+    empties it)."""
     if path is None or path == "-":
         return
-    check_output_path(path, inputs, what="--report")
+    check_output_path(path, inputs, what="--report", kernels=kernels)
     for target in targets:
         if same_path(path, target) or ("{frame}" in target and _matches_frames(path, target)):
             raise ParameterError(
@@ -125,12 +146,18 @@ def check_report_path(path: str | None, inputs: Sequence[str], targets: Sequence
     check_output_directory(path)
 
 
-def check_frame_paths(paths: Sequence[str], inputs: Sequence[str], taken: set[str]) -> None:
-    """Refuse frame outputs (known once an image is read) that are an input, or in
-    ``taken`` (real paths of the report and of frames written earlier in this run);
-    call before writing any of them."""
+def check_frame_paths(
+    paths: Sequence[str],
+    inputs: Sequence[str],
+    taken: set[str],
+    *,
+    kernels: Sequence[str] = (),
+) -> None:
+    """Refuse frame outputs (known once an image is read) that are an input or a
+    kernel file, or in ``taken`` (real paths of the report and of frames written
+    earlier in this run); call before writing any of them."""
     for path in paths:
-        check_output_path(path, inputs)
+        check_output_path(path, inputs, kernels=kernels)
         if os.path.realpath(path) in taken:
             raise ParameterError(
                 f"output {path!r} is written twice in this run (by another input's frames, "

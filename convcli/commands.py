@@ -6,19 +6,23 @@ itself is in the library modules it calls.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
 import numpy as np
 
-from convcli import batch, imageio, imagewrite, kernels, memory, pipeline, report
+from convcli import batch, filterfiles, imageio, imagewrite, kernels, memory, pipeline, report
 from convcli import options as options_text
 from convcli.cli import fail
-from convcli.errors import ConvcliError, ParameterError, ResourceError
+from convcli.errors import ConvcliError, KernelError, ParameterError, ResourceError
+from convcli.geometry import pair
+from convcli.padding import resolve_padding
 
 DEFAULTS = {
     "stride": 1,
@@ -63,12 +67,59 @@ def _steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeli
                 values[key] = parsed[key]
             else:
                 values[key] = f.options.get(key, default)
+        if transpose and values["pad_mode"] not in TRANSPOSE_PAD_MODES:
+            values["pad_mode"] = None  # a filter file's conv pad mode: edges replicated
+        _check_step(spec, f, values)
         steps.append(
             pipeline.Step(
                 f, bias=bias, output_padding=output_padding, transpose=transpose, **values
             )
         )
     return steps
+
+
+TRANSPOSE_PAD_MODES = (None, "replicate", "zeros")
+
+
+def _check_step(spec: str, f: kernels.Filter, values: dict) -> None:
+    """What a step's options alone decide, checked once before any input is read, by the
+    validators the library itself uses (so the messages are the library's)."""
+    pair(values["stride"], "stride")
+    pair(values["dilation"], "dilation")
+    if not isinstance(values["padding"], str):
+        resolve_padding(values["padding"], kernel_size=(1, 1), input_size=(1, 1))
+    if values["normalize"]:
+        try:
+            kernels.normalize_kernel(f.weight)
+        except KernelError as err:
+            raise KernelError(f"-k {spec}: {err}") from None
+
+
+def kernel_files(steps: list[pipeline.Step]) -> list[str]:
+    """The files the kernels were read from, a configuration's own weight file included
+    (outputs and --report must never overwrite them)."""
+    files: list[str] = []
+
+    def add(path: Path, depth: int = 0) -> None:
+        if not path.is_file() or str(path) in files:
+            return
+        files.append(str(path))
+        if path.suffix.lower() in (".json", ".toml") and depth < 8:
+            try:
+                weight = filterfiles.read_config(path).get("weight")
+            except (ConvcliError, OSError, AttributeError):
+                return
+            if isinstance(weight, str):
+                inner = Path(weight).expanduser()
+                add(inner if inner.is_absolute() else path.parent / inner, depth + 1)
+
+    for step in steps:
+        source = step.filter.source
+        # OSError: an inline matrix too long for a file name; RuntimeError: ~nobody
+        with contextlib.suppress(OSError, RuntimeError):
+            if source:
+                add(Path(source).expanduser())
+    return files
 
 
 @dataclass
@@ -88,7 +139,9 @@ class Loaded:
 _BATCH_PIXELS = 1 << 27  # values per batch: keeps a batch's memory in hand
 
 
-def _check_usage(options: dict, inputs: list[str], targets: list[str]) -> None:
+def _check_usage(
+    options: dict, inputs: list[str], targets: list[str], protected: list[str]
+) -> None:
     """What is wrong with the command line itself: usage errors, before any input is read."""
     if options["report_path"] == "-" and options["output"] == "-":
         raise ParameterError("--report - and -o - would both write to stdout; send one to a file")
@@ -97,7 +150,7 @@ def _check_usage(options: dict, inputs: list[str], targets: list[str]) -> None:
             "-o - writes image data to standard output, which is a terminal here; "
             "redirect it (> out.png, | another command) or give -o FILE"
         )
-    batch.check_report_path(options["report_path"], inputs, targets)
+    batch.check_report_path(options["report_path"], inputs, targets, kernels=protected)
     if options["depth"]:  # a depth the format cannot hold is known before reading
         for target in targets:
             fmt = _format_of(target, options)
@@ -128,8 +181,11 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
     try:
         _check_threads(options["threads"])
         steps = _steps(ctx, options, transpose=transpose)
-        targets = batch.plan_outputs(inputs, options["output"], fmt=options["fmt"])
-        _check_usage(options, inputs, targets)
+        protected = kernel_files(steps)
+        targets = batch.plan_outputs(
+            inputs, options["output"], fmt=options["fmt"], kernels=protected
+        )
+        _check_usage(options, inputs, targets, protected)
         batch.check_directories(targets)
     except ConvcliError as err:
         raise fail(err) from None
@@ -152,7 +208,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
             ctx.exit(worst)
 
     def run(group: list[Loaded]) -> None:
-        job = _Job(steps, options, inputs, report_stream, status, taken, failed)
+        job = _Job(steps, options, inputs, protected, report_stream, status, taken, failed)
         job.run(group)
         status.update(len(group))
 
@@ -164,7 +220,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
                     status.warn(outcome.warnings)
                     item = Loaded(path, target, outcome)
                     try:
-                        _plan_item(item, steps, options, inputs, taken)
+                        _plan_item(item, steps, options, inputs, protected, taken)
                     except ConvcliError as err:
                         outcome = err
                 if isinstance(outcome, ConvcliError):
@@ -230,7 +286,9 @@ def _shown(path: str) -> str:
     return "<stdin>" if path == "-" else path
 
 
-def _plan_item(item: Loaded, steps, options, inputs: list[str], taken: set[str]) -> None:
+def _plan_item(
+    item: Loaded, steps, options, inputs: list[str], protected: list[str], taken: set[str]
+) -> None:
     """Before filtering: the output shape (from the geometry), the depth, and whether
     the output format can hold them; frame outputs are checked against the inputs."""
     image = item.image
@@ -243,7 +301,7 @@ def _plan_item(item: Loaded, steps, options, inputs: list[str], taken: set[str])
     frames, channels = item.output_shape[:2]
     paths = _frame_paths(item.target, frames)
     if "{frame}" in item.target:
-        batch.check_frame_paths(paths, inputs, taken)
+        batch.check_frame_paths(paths, inputs, taken, kernels=protected)
     imagewrite.check_encodable(
         paths[0],
         fmt,
@@ -265,10 +323,13 @@ class _Job:
     """Filtering a group of same-shaped images and writing each result; a failure
     of one item is reported for that item only."""
 
-    def __init__(self, steps, options, inputs, report_stream, status, taken, failed) -> None:
+    def __init__(
+        self, steps, options, inputs, protected, report_stream, status, taken, failed
+    ) -> None:
         self.steps = steps
         self.options = options
         self.inputs = inputs
+        self.protected = protected  # kernel files
         self.report_stream = report_stream
         self.status = status
         self.taken = taken
@@ -355,7 +416,7 @@ class _Job:
         if "{frame}" in target:
             paths = _frame_paths(target, len(pixels))
             # Checked when the image was read; again here, in case the frame count changed.
-            batch.check_frame_paths(paths, self.inputs, self.taken)
+            batch.check_frame_paths(paths, self.inputs, self.taken, kernels=self.protected)
             for n, path in enumerate(paths):
                 self.status.warn(imagewrite.write_image(pixels[n], path, **kwargs))
                 self.taken.add(os.path.realpath(path))

@@ -72,16 +72,34 @@ def output_format_for(path: str, fmt: str | None = None) -> str:
     return FORMATS[suffix]
 
 
-def check_output_path(path: str, inputs: Iterable[str], *, what: str = "output") -> None:
-    """Refuse an output that is one of the inputs (also through a link or another path)."""
+def check_output_path(
+    path: str, inputs: Iterable[str], *, what: str = "output", kernels: Iterable[str] = ()
+) -> None:
+    """Refuse an output that is one of the inputs or one of the kernel files read by ``-k``
+    (also through a link or another path): a :class:`ParameterError` (exit 2).
+
+    Examples
+    --------
+    >>> check_output_path("no-such-file.png", ["a.png"], kernels=["w.npy"])  # nothing to refuse
+    """
     if path == "-" or not os.path.exists(path):
         return
     for source in inputs:
-        if source != "-" and os.path.exists(source) and os.path.samefile(path, source):
+        if _same_existing(path, source):
             raise ParameterError(
                 f"{what} {path!r} is the input {source!r}; convcli never overwrites its inputs, "
                 f"choose another {what} name"
             )
+    for source in kernels:
+        if _same_existing(path, source):
+            raise ParameterError(
+                f"{what} {path!r} is the kernel file {source!r} (-k); convcli never overwrites "
+                f"its inputs, choose another {what} name"
+            )
+
+
+def _same_existing(path: str, source: str) -> bool:
+    return source != "-" and os.path.exists(source) and os.path.samefile(path, source)
 
 
 def same_path(a: str, b: str) -> bool:

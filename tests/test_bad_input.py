@@ -337,3 +337,34 @@ def test_fuzz_shape_options(shape, kernel, stride, padding, dilation, transpose)
         result.output,
     )
     assert result.exit_code in (0, 2), (args, result.output)
+
+
+# Usage mistakes in the step options: once, up front, before any input is read -----------------
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        (["--stride", "0"], "stride must be positive, got 0"),
+        (["--dilation", "0,2"], "dilation must be positive, got (0, 2)"),
+        (["--padding", "-2"], "padding must not be negative"),
+        (["-k", "laplacian", "--normalize"], "the kernel sums to zero"),
+    ],
+)
+def test_step_usage_errors_come_once_before_reading(tmp_path, options, needle):
+    for name in ("a.png", "b.png"):
+        PILImage.new("L", (8, 8), 60).save(tmp_path / name)
+    kernel = [] if "-k" in options else ["-k", "box:3"]
+    out = str(tmp_path / "{stem}-o.png")
+    result = run("apply", tmp_path / "a.png", tmp_path / "b.png", *kernel, *options, "-o", out)
+    assert result.exit_code == 2, result.output
+    assert len(error_lines(result)) == 1 and needle in error_lines(result)[0], result.output
+    assert not list(tmp_path.glob("*-o.png"))
+    # a missing input does not hide the usage error (it is never read)
+    result = run("apply", tmp_path / "nonexist.png", *kernel, *options, "-o", tmp_path / "x.png")
+    assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_normalize_error_names_the_kernel(tmp_path):
+    result = run("apply", tmp_path / "a.png", "-k", "sobel-x", "--normalize", "-o", "x.png")
+    assert result.exit_code == 2 and error_lines(result)[0].startswith("Error: -k sobel-x: ")

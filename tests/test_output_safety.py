@@ -376,3 +376,53 @@ def test_bad_convcli_threads_is_one_usage_error(work):
     assert result.exit_code == 2
     assert errors(result) == ["Error: CONVCLI_THREADS must be a positive integer, got 'abc'"]
     assert sorted(os.listdir(work)) == ["a.png", "b.png"]
+
+
+# Kernel and filter files read by -k are inputs too --------------------------------------------
+
+
+def test_output_over_a_kernel_file_is_refused_before_reading(work):
+    np.save(work / "wk.npy", np.ones((3, 3)))
+    before = digest(work / "wk.npy")
+    # the image does not exist: the usage error must come first, before any reading
+    result = run("apply", "crop.png", "-k", "wk.npy", "-o", "wk.npy")
+    assert result.exit_code == 2, result.output
+    assert errors(result) == [errors(result)[0]] and "kernel file 'wk.npy'" in errors(result)[0]
+    assert digest(work / "wk.npy") == before
+
+
+def test_report_over_a_filter_file_is_refused(work):
+    gray(work / "a.png")
+    (work / "blur.mat").write_text("3 3\n1 1 1\n1 1 1\n1 1 1\n")
+    before = digest(work / "blur.mat")
+    result = run("apply", "a.png", "-k", "blur.mat", "-o", "o.png", "--report", "blur.mat")
+    assert result.exit_code == 2 and "--report 'blur.mat' is the kernel file" in result.output
+    assert digest(work / "blur.mat") == before and not (work / "o.png").exists()
+
+
+def test_kernel_files_are_protected_through_links_configs_and_frames(work):
+    gray(work / "a.png")
+    (work / "w").mkdir()
+    np.save(work / "w" / "inner.npy", np.ones((3, 3)))
+    (work / "cfg.json").write_text('{"weight": "w/inner.npy", "normalize": true}')
+    (work / "link.npy").symlink_to(work / "w" / "inner.npy")
+    before = digest(work / "w" / "inner.npy")
+    for output in ("link.npy", "w/inner.npy", "w/inner{frame}.npy"):
+        if "{frame}" in output:  # frame 0 of the template names the weight file
+            (work / "w" / "inner0.npy").symlink_to(work / "w" / "inner.npy")
+        result = run("apply", "a.png", "-k", "cfg.json", "-o", output)
+        assert result.exit_code == 2, (output, result.output)
+        assert "is the kernel file" in errors(result)[0]
+    result = run("apply", "a.png", "-k", "cfg.json", "-o", "o.png", "--report", "link.npy")
+    assert result.exit_code == 2 and "is the kernel file" in result.output
+    assert digest(work / "w" / "inner.npy") == before
+
+
+def test_stdin_named_twice_is_a_usage_error_up_front(work):
+    image = (Path(__file__).resolve().parent.parent / "sample_images" / "camera.png").read_bytes()
+    result = CliRunner().invoke(
+        cli, ["apply", "-", "-", "-k", "box:3", "-o", "o{index}.png"], input=image
+    )
+    assert result.exit_code == 2, result.output
+    assert errors(result) == [errors(result)[0]] and "named 2 times" in result.output
+    assert not list(work.glob("o*.png"))

@@ -36,3 +36,18 @@ def test_output_padding_with_transpose_still_works():
     assert result.exit_code == 0 and "output: (1, 1, 10, 10)" in result.output
     result = run("shape", "--input", "1,1,4,4", "--layer", "k=3,s=2,t=1,op=1")
     assert result.exit_code == 0 and "(1, 1, 10, 10)" in result.output
+
+
+def test_kernels_summarizes_a_large_kernel():
+    result = run("kernels", "gaussian:1001")
+    assert result.exit_code == 0
+    assert len(result.output) < 2000 and "shape: 1001x1001   sum: 1" in result.output
+
+
+def test_kernels_shows_a_filter_files_options(tmp_path):
+    path = tmp_path / "norm.json"
+    path.write_text('{"weight": "box:3", "stride": 2, "normalize": true}')
+    result = run("kernels", str(path))
+    assert result.exit_code == 0
+    assert "options: stride 2, normalize true" in result.output
+    assert "normalized sum: 1" in result.output
