@@ -198,11 +198,13 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
     if options["report_path"] not in (None, "-"):
         taken.add(os.path.realpath(options["report_path"]))
 
-    def failed(err: ConvcliError, what: str) -> None:
+    def failed(err: ConvcliError, what: str, target: str | None = None) -> None:
         nonlocal worst
-        shown = "<stdin>" if what == "-" else what
+        shown = _shown(what)
         message = str(err)
-        status.error(f"Error: {message}" if message.startswith(shown) else f"Error: {shown}: {err}")
+        text = message if message.startswith(shown) else f"{shown}: {message}"
+        status.error(f"Error: {text}")
+        report_stream.write(report.error_record(what, target, text))
         worst = max(worst, err.exit_code)
         if options["fail_fast"]:
             ctx.exit(worst)
@@ -227,7 +229,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
                     if group:  # keep messages in input order
                         run(group)
                         group = []
-                    failed(outcome, path)
+                    failed(outcome, path, target)
                     status.update(1)
                     continue
                 size = sum(i.image.pixels.size for i in group) + outcome.pixels.size
@@ -346,7 +348,7 @@ class _Job:
             if isinstance(err, MemoryError):
                 err = ResourceError(f"{_OUT_OF_MEMORY} filtering it; {_SMALLER}")
             for item in group:
-                self.failed(err, item.path)
+                self.failed(err, item.path, item.target)
 
     def _run(self, group: list[Loaded]) -> None:
         first = group[0].image
@@ -367,7 +369,9 @@ class _Job:
         result = pipeline.apply_steps(x, self.steps, has_alpha=group[0].image.has_alpha)
         del x
         seconds = (time.perf_counter() - start) / len(group)
-        self.status.warn(result.warnings)
+        # A batch's warnings concern all of its images: name them.
+        names = ", ".join(_shown(item.path) for item in group)
+        self.status.warn([f"{names}: {warning}" for warning in result.warnings])
         offset = 0
         for item in group:
             frames = item.image.pixels.shape[0]
@@ -376,9 +380,10 @@ class _Job:
             try:
                 self._write_item(item, result, sl, seconds)
             except ConvcliError as err:
-                self.failed(err, item.path)
+                self.failed(err, item.path, item.target)
             except MemoryError:
-                self.failed(ResourceError(f"{_OUT_OF_MEMORY} writing it; {_SMALLER}"), item.path)
+                error = ResourceError(f"{_OUT_OF_MEMORY} writing it; {_SMALLER}")
+                self.failed(error, item.path, item.target)
 
     def _write_item(self, item: Loaded, result, sl: slice, seconds: float) -> None:
         options = self.options
@@ -388,10 +393,10 @@ class _Job:
         pixels, clipped_low, clipped_high = pipeline.map_range(
             result.values[sl], value_range, bounds=(result.minimum[sl], result.maximum[sl])
         )
-        written = self._write(pixels, item.target, item.depth)
+        written = self._write(pixels, item.target, item.depth, alpha=result.has_alpha)
         record = report.ImageReport(
             item.path,
-            written,
+            written[0] if len(written) == 1 else item.target,
             item.image.pixels.shape,
             pixels.shape,
             list(zip(result.weight_shapes, result.geometries, strict=True)),
@@ -400,14 +405,17 @@ class _Job:
             int(clipped_low.sum()),
             int(clipped_high.sum()),
             seconds,
+            outputs=tuple(written),
         )
         self.status.note(report.text_line(record))
         self.report_stream.write(report.json_record(record))
 
-    def _write(self, pixels: np.ndarray, target: str, depth: int) -> str:
-        """Write one image's frames (one file each when the target names {frame})."""
+    def _write(self, pixels: np.ndarray, target: str, depth: int, *, alpha: bool) -> list[str]:
+        """Write one image's frames (one file each when the target names {frame});
+        return the paths written."""
         options = self.options
         kwargs = {
+            "alpha": alpha,
             "depth": depth,
             "fmt": options["fmt"],
             "compress_level": options["compress_level"],
@@ -420,9 +428,9 @@ class _Job:
             for n, path in enumerate(paths):
                 self.status.warn(imagewrite.write_image(pixels[n], path, **kwargs))
                 self.taken.add(os.path.realpath(path))
-            return paths[0] if len(paths) == 1 else target
+            return paths
         self.status.warn(imagewrite.write_image(pixels, target, **kwargs))
-        return target
+        return [target]
 
 
 def _format_of(target: str, options) -> str:

@@ -77,8 +77,14 @@ def write_image(
     fmt: str | None = None,
     compress_level: int = 1,
     quality: int = 95,
+    alpha: bool = True,
 ) -> list[str]:
     """Write (N, C, H, W) or (C, H, W) pixels in [0, 1]; return warnings for the user.
+
+    ``alpha=False`` says that 2 or 4 channels are not gray+alpha or RGBA (feature maps
+    of a 4-D weight): written to an image format, the last one becomes transparency,
+    or is dropped, and a warning says so. NaN values become 0 in integer formats,
+    with a warning that counts them.
 
     ``.npy`` keeps the raw floats (no scaling, no clipping; N = 1 is written as
     (C, H, W)). Several samples (frames) need TIFF, and so do channel counts
@@ -114,7 +120,23 @@ def write_image(
     notes: list[str] = []
     if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
         pixels = pixels[:, :-1]
-        notes.append(f"{path}: {fmt} has no alpha channel; alpha dropped")
+        if alpha:
+            notes.append(f"{path}: {fmt} has no alpha channel; alpha dropped")
+        else:
+            notes.append(
+                f"{path}: {fmt} holds {channels - 1} of the result's {channels} channels; the "
+                f"last one is dropped (write .npy or .tif to keep every channel)"
+            )
+    elif channels in (2, 4) and not alpha:
+        kind = "gray+alpha" if channels == 2 else "RGBA"
+        notes.append(
+            f"{path}: the result has {channels} channels, which {fmt} stores as {kind}: channel "
+            f"{channels} becomes transparency; write .npy to keep {channels} plain channels"
+        )
+    nan = _count_nan(pixels)
+    if nan:
+        were = "value was" if nan == 1 else "values were"
+        notes.append(f"{path}: {nan} {were} NaN; written as 0")
     planes_last = to_integers(pixels, depth, channels_last=True)
     writers = {
         "PNG": lambda out: png.write_png(planes_last[0], out, compress_level=compress_level),
@@ -131,6 +153,15 @@ def write_image(
     with atomic_output(path) as stream:
         stream.write(encoded.getbuffer())
     return notes
+
+
+def _count_nan(pixels: np.ndarray) -> int:
+    """NaN values in (N, C, H, W) pixels, a plane at a time (no image-sized temporary)."""
+    count = 0
+    for sample in pixels:
+        for plane in sample:
+            count += int(np.count_nonzero(np.isnan(plane)))
+    return count
 
 
 def check_encodable(

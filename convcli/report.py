@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from convcli.errors import ConvcliError, OutputError
 from convcli.geometry import ConvGeometry
@@ -24,6 +24,7 @@ class ImageReport:
     clipped_low: int
     clipped_high: int
     seconds: float
+    outputs: tuple[str, ...] = field(default=())  # the files written (one per {frame})
 
     @property
     def clipped_share(self) -> float:
@@ -40,6 +41,8 @@ def _shape(shape) -> str:
 def text_line(r: ImageReport) -> str:
     """One line: input, shapes in and out, weight shape, stride, padding, clipped share.
 
+    An image written as one file per frame shows the first and the last of them.
+
     Examples
     --------
     >>> from convcli.geometry import conv2d_geometry
@@ -55,8 +58,11 @@ def text_line(r: ImageReport) -> str:
             f"{kind}weight {_shape(weight)} stride {_shape(geo.stride)} "
             f"padding {_shape(geo.padding)}"
         )
+    output = r.output
+    if len(r.outputs) > 1:
+        output = f"{r.outputs[0]} .. {r.outputs[-1]} ({len(r.outputs)} files)"
     return (
-        f"{r.input} -> {r.output}: {_shape(r.input_shape)} -> {_shape(r.output_shape)} "
+        f"{r.input} -> {output}: {_shape(r.input_shape)} -> {_shape(r.output_shape)} "
         f"{'; '.join(parts)} clipped {100 * r.clipped_share:.2f}%"
     )
 
@@ -65,8 +71,10 @@ def json_record(r: ImageReport) -> str:
     """One JSON Lines record with the fields documented in the README.
 
     With several kernels, ``weight_shape``, ``stride``, ``padding``, ``dilation`` and
-    ``groups`` describe the first and ``steps`` lists them all.
+    ``groups`` describe the first and ``steps`` lists them all. Shapes are this image's
+    (its own N), also when it was filtered in a batch with others.
     """
+    frames = r.input_shape[0]
     steps = [
         {
             "weight_shape": list(weight),
@@ -76,7 +84,7 @@ def json_record(r: ImageReport) -> str:
             "groups": geo.groups,
             "transpose": geo.transpose,
             "output_padding": list(geo.output_padding),
-            "output_shape": list(geo.output_shape),
+            "output_shape": [frames, *geo.output_shape[1:]],
         }
         for weight, geo in r.steps
     ]
@@ -98,6 +106,22 @@ def json_record(r: ImageReport) -> str:
         "seconds": round(r.seconds, 6),
         "steps": steps,
     }
+    return json.dumps(record)
+
+
+def error_record(input: str, output: str | None, error: str) -> str:
+    """The JSON Lines record of an input that failed: ``input``, ``output`` (when one
+    was planned) and ``error``, the message shown on stderr.
+
+    Examples
+    --------
+    >>> error_record("a.png", "out/a.png", "a.png: not an image")
+    '{"input": "a.png", "output": "out/a.png", "error": "a.png: not an image"}'
+    """
+    record = {"input": input}
+    if output is not None:
+        record["output"] = output
+    record["error"] = error
     return json.dumps(record)
 
 

@@ -409,3 +409,58 @@ def test_command_line_choices_match_the_library():
     from convcli.padding import PAD_MODES
 
     assert sorted(cli_module.PAD_MODES) == sorted(PAD_MODES)
+
+
+# Warnings name what they concern ---------------------------------------------------------------
+
+
+def test_batch_warnings_name_their_inputs(tmp_path):
+    for name in ("a.png", "b.png"):  # same size: one batch; RGBA into luma drops alpha
+        PILImage.new("RGBA", (2, 2), (1, 2, 3, 200)).save(tmp_path / name)
+    a, b = str(tmp_path / "a.png"), str(tmp_path / "b.png")
+    luma = str(Path(__file__).resolve().parent.parent / "filters" / "luma.toml")
+    out = str(tmp_path / "{stem}-o.png")
+    result = run("apply", a, b, "-k", luma, "-k", "box:5", "-o", out)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("Warning:")]
+    assert len(warnings) == 2
+    assert all(line.startswith(f"Warning: {a}, {b}: ") for line in warnings), warnings
+    assert "alpha dropped" in warnings[0] and "too small to mirror" in warnings[1]
+
+
+def test_nan_written_to_an_integer_format_is_counted(tmp_path):
+    x = np.full((1, 1, 4, 5), 0.5, np.float32)
+    x[0, 0, 1, :3] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "o.png"
+    result = run("apply", str(tmp_path / "x.npy"), "-k", "identity", "-o", str(out))
+    assert result.exit_code == 0
+    assert f"Warning: {out}: 3 values were NaN; written as 0" in result.output.splitlines()
+    assert "clipped 0.00%" in result.output
+    npy = run("apply", str(tmp_path / "x.npy"), "-k", "identity", "-o", str(tmp_path / "o.npy"))
+    assert "NaN" not in npy.output  # .npy keeps NaN
+
+
+def test_two_plain_channels_into_png_warn_about_transparency(tmp_path, rgb):
+    sobel_xy = str(Path(__file__).resolve().parent.parent / "filters" / "sobel-xy.json")
+    for name in ("o.png", "o.tif", "o.webp"):
+        result = run("apply", rgb, "-k", sobel_xy, "-o", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        assert "becomes transparency" in result.output and ".npy" in result.output, name
+    assert "Warning" not in run("apply", rgb, "-k", sobel_xy, "-o", str(tmp_path / "o.npy")).output
+    gray_alpha = tmp_path / "la.png"
+    PILImage.new("LA", (6, 5), (100, 200)).save(gray_alpha)
+    result = run("apply", str(gray_alpha), "-k", "box:3", "-o", str(tmp_path / "la-o.png"))
+    assert result.exit_code == 0 and "Warning" not in result.output
+
+
+def test_multi_frame_status_line_shows_first_and_last_frame(tmp_path):
+    frames = [PILImage.new("L", (5, 4), v) for v in (0, 100, 200)]
+    src = tmp_path / "anim.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:])
+    result = run("apply", str(src), "-k", "identity", "-o", str(tmp_path / "anim_{frame}.png"))
+    assert result.exit_code == 0
+    line = result.output.splitlines()[-1]
+    assert f"-> {tmp_path}/anim_0.png .. {tmp_path}/anim_2.png (3 files):" in line, line
+    assert "{frame}" not in line
+

@@ -54,3 +54,59 @@ def test_text_line_with_two_steps_names_both():
     line = text_line(_report([((3, 1, 3, 3), a), ((3, 1, 4, 4), b)]))
     assert line.startswith("in.png -> out.png: (1,3,10,10) -> (1,3,20,20)")
     assert "transposed weight (3,1,4,4) stride (2,2)" in line and "clipped 0.58%" in line
+
+
+def test_error_record_fields():
+    from convcli.report import error_record
+
+    assert json.loads(error_record("a.png", "o/a.png", "a.png: broken")) == {
+        "input": "a.png",
+        "output": "o/a.png",
+        "error": "a.png: broken",
+    }
+    assert "output" not in json.loads(error_record("a.png", None, "x"))
+
+
+def test_report_has_failed_inputs_and_per_image_shapes(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image as PILImage
+
+    from convcli.cli import cli
+
+    for name in ("a.png", "c.png"):  # same size: filtered as one batch of 2
+        PILImage.new("RGB", (16, 12), (10, 20, 30)).save(tmp_path / name)
+    (tmp_path / "b.png").write_text("not an image")
+    (tmp_path / "out").mkdir()
+    sources = [str(tmp_path / n) for n in ("a.png", "c.png", "b.png")]
+    run_file = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "apply",
+            *sources,
+            "-k",
+            "box:3",
+            "-k",
+            "gaussian:3",
+            "-o",
+            f"{tmp_path}/out/",
+            "--report",
+            str(run_file),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    records = [json.loads(line) for line in run_file.read_text().splitlines()]
+    assert [r["input"] for r in records] == sources
+    failed = records[2]
+    assert set(failed) == {"input", "output", "error"}
+    assert failed["output"] == f"{tmp_path}/out/b.png"
+    assert f"Error: {failed['error']}" in result.output and "b.png" in failed["error"]
+    for good in records[:2]:
+        assert good["output_shape"] == [1, 3, 12, 16]
+        assert [s["output_shape"] for s in good["steps"]] == [[1, 3, 12, 16]] * 2
+
+
+def test_step_shapes_are_the_images_own_in_a_batch():
+    geo = conv2d_geometry((2, 3, 10, 10), (3, 1, 3, 3), padding="same", groups=3)
+    record = json.loads(json_record(_report([((3, 1, 3, 3), geo)])))  # one image of the two
+    assert record["steps"][0]["output_shape"] == [1, 3, 10, 10]
