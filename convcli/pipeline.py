@@ -67,17 +67,7 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
             f"{f.source or 'weight'} is {f.weight.ndim}-D (a 2-D kernel already filters each "
             f"channel on its own); drop --groups"
         )
-    weight = f.weight
-    if step.flip:
-        weight = flip_kernel(weight)
-    if step.normalize:
-        weight = normalize_kernel(weight)
-        if step.transpose:
-            # A transposed convolution spreads each pixel over stride_h * stride_w outputs:
-            # a kernel summing to that keeps a flat image flat (when its phases sum alike).
-            weight = weight * math.prod(pair(step.stride, "stride"))
-        # Dividing by a small sum can push values past float32.
-        check_float32(weight, f"kernel {f.source or 'weight'} after --normalize")
+    weight = _effective_weight(step)
     shaped = Filter(weight, f.bias, f.options, f.description, f.source)
     weight, groups = weight_for_channels(
         shaped, channels, groups=step.groups, transpose=step.transpose
@@ -108,6 +98,95 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
     return weight, groups, bias
 
 
+def _effective_weight(step: Step) -> np.ndarray:
+    """The filter's float64 weight as the step runs it: flipped, normalized."""
+    f = step.filter
+    weight = f.weight
+    if step.flip:
+        weight = flip_kernel(weight)
+    if step.normalize:
+        weight = normalize_kernel(weight)
+        if step.transpose:
+            # A transposed convolution spreads each pixel over stride_h * stride_w outputs:
+            # a kernel summing to that keeps a flat image flat (when its phases sum alike).
+            weight = weight * math.prod(pair(step.stride, "stride"))
+        # Dividing by a small sum can push values past float32.
+        check_float32(weight, f"kernel {f.source or 'weight'} after --normalize")
+    return weight
+
+
+def phase_sums(weight: np.ndarray, stride, dilation=1) -> np.ndarray:
+    """Per stride phase (a, b), the sum of the 2-D ``weight``'s taps a transposed
+    convolution adds into output positions of that phase: what a flat image of 1 becomes
+    there, away from the borders. Tap ``(i, j)`` lands on phase
+    ``(i*dilation_h mod stride_h, j*dilation_w mod stride_w)``; a phase no tap reaches
+    sums to 0.
+
+    Examples
+    --------
+    >>> phase_sums(np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 16, 2).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    >>> phase_sums(np.ones((3, 3)), 2).tolist()
+    [[4.0, 2.0], [2.0, 1.0]]
+    """
+    (sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")
+    kh, kw = weight.shape
+    rows = (np.arange(kh) * dh) % sh
+    cols = (np.arange(kw) * dw) % sw
+    sums = np.zeros((sh, sw))
+    np.add.at(sums, (rows[:, None], cols[None, :]), weight)
+    return sums
+
+
+def _phase_warning(step: Step) -> str | None:
+    """A warning when a per-channel kernel's stride phases do not all sum to 1: upsampling
+    then changes the brightness of flat areas (and, unequal, draws a grid)."""
+    if not step.transpose or step.filter.weight.ndim != 2:
+        return None
+    sums = phase_sums(_effective_weight(step), step.stride, step.dilation)
+    if np.all(np.abs(sums - 1) <= 1e-6):
+        return None
+    lo, hi = float(sums.min()), float(sums.max())
+    (sh, sw), name = pair(step.stride, "stride"), step.filter.source or "the kernel"
+    uneven = hi - lo > 1e-6 * max(1.0, abs(hi))
+    span = f"{lo:.4g} to {hi:.4g}" if uneven else f"{lo:.4g}"
+    text = (
+        f"kernel {name} at stride {_pair_text((sh, sw))}: its {sh * sw} stride phases sum to "
+        f"{span}, not 1, so flat areas come out {span} times as bright"
+        + (" in a grid pattern" if uneven else "")
+    )
+    if not step.normalize:
+        return text + (
+            f"; --normalize scales the kernel sum to {sh * sw} (stride_h*stride_w), making the "
+            f"phases sum to 1 on average"
+            + (", or use a kernel made for the factor (bilinear:F, nearest:F)" if uneven else "")
+        )
+    return text + (
+        "; --normalize makes them 1 on average only; use a kernel made for the factor "
+        "(bilinear:F, nearest:F)"
+    )
+
+
+TRANSPOSE_PAD_MODES = ("replicate", "zeros")
+
+
+def _transpose_pad_mode(step: Step) -> str:
+    """A transposed step's border handling: ``replicate`` (also for None) or ``zeros``."""
+    mode = "replicate" if step.pad_mode is None else step.pad_mode
+    if mode not in TRANSPOSE_PAD_MODES:
+        origin = (
+            f" (set by {step.filter.source})"
+            if step.filter.options.get("pad_mode") == step.pad_mode and step.filter.source
+            else ""
+        )
+        raise ParameterError(
+            f"pad_mode {step.pad_mode!r}{origin} does not apply to a transposed convolution "
+            f"(upsample); use replicate (edge pixels repeated, the default: a flat image stays "
+            f"flat) or zeros (no padding: exactly PyTorch's conv_transpose2d)"
+        )
+    return mode
+
+
 def geometry(step: Step, shape: tuple[int, ...]) -> ConvGeometry:
     """The validated geometry of a step on an input of ``shape`` (N, C, H, W)."""
     weight, groups, _ = prepare(step, shape[1])
@@ -117,9 +196,11 @@ def geometry(step: Step, shape: tuple[int, ...]) -> ConvGeometry:
 def _geometry(step: Step, shape, weight_shape, groups: int) -> ConvGeometry:
     options = dict(stride=step.stride, padding=step.padding, dilation=step.dilation, groups=groups)
     if step.transpose:
-        return conv_transpose2d_geometry(
+        mode = _transpose_pad_mode(step)
+        geo = conv_transpose2d_geometry(
             shape, weight_shape, output_padding=step.output_padding, **options
         )
+        return replace(geo, padding_mode=mode)
     if step.pad_mode is not None:
         return conv2d_geometry(shape, weight_shape, padding_mode=step.pad_mode, **options)
     # The default: reflect (no dark border), unless the image is too small to mirror
@@ -170,14 +251,7 @@ def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple
             padding_mode=geo.padding_mode,
         )
         return y, geo, weight.shape
-    # Edge-replicate before a transposed convolution so that borders see real
-    # neighbours (a constant image stays constant), then cut what that added.
-    margin = _transpose_margin(weight.shape[2:], geo.stride, geo.dilation)
-    padded = np.pad(x, ((0, 0), (0, 0), (margin[0],) * 2, (margin[1],) * 2), mode="edge")
-    y = conv_transpose2d(
-        padded,
-        weight,
-        bias,
+    transposed = dict(
         stride=step.stride,
         # The spec, not geo.padding: transposed "same" resolves to a negative bottom/right
         # (rows appended), which only the spec expresses.
@@ -186,6 +260,13 @@ def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple
         dilation=step.dilation,
         groups=groups,
     )
+    if geo.padding_mode == "zeros":  # exactly torch.nn.functional.conv_transpose2d
+        return conv_transpose2d(x, weight, bias, **transposed), geo, weight.shape
+    # Edge-replicate before a transposed convolution so that borders see real
+    # neighbours (a constant image stays constant), then cut what that added.
+    margin = _transpose_margin(weight.shape[2:], geo.stride, geo.dilation)
+    padded = np.pad(x, ((0, 0), (0, 0), (margin[0],) * 2, (margin[1],) * 2), mode="edge")
+    y = conv_transpose2d(padded, weight, bias, **transposed)
     (sh, sw), (oh, ow) = geo.stride, geo.output_shape[2:]
     y = y[:, :, margin[0] * sh : margin[0] * sh + oh, margin[1] * sw : margin[1] * sw + ow]
     return np.ascontiguousarray(y), geo, weight.shape
@@ -216,6 +297,9 @@ def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Re
     result = Result(x, has_alpha=has_alpha and premultiplied, warnings=notes)
     for step in steps:
         x, geo, wshape = run_step(x, step)
+        phases = _phase_warning(step)
+        if phases:
+            notes.append(phases)
         if step.pad_mode is None and geo.padding_mode == "symmetric":
             notes.append(
                 f"the image is too small to mirror {geo.padding} (top, bottom, left, right) "
@@ -325,8 +409,8 @@ def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool
         shape = geometry(step, shape).output_shape
         size = 4 * math.prod(shape)
         total += size
-        if step.transpose:  # the edge-padded input, and the cropped output's copy
-            total += 4 * math.prod(before) + size
+        if step.transpose and step.pad_mode != "zeros":
+            total += 4 * math.prod(before) + size  # the edge-padded input, the cropped copy
         largest = max(largest, size)
     # alpha handling and range mapping make up to two more copies of the largest array
     return total + 2 * largest + (64 << 20)

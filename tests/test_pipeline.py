@@ -185,3 +185,119 @@ def test_output_padding_on_a_plain_convolution_is_a_usage_error():
     x = np.zeros((1, 1, 8, 8), np.float32)
     with pytest.raises(ParameterError, match="output_padding 1 applies to transposed steps"):
         apply_steps(x, [Step(load_filter("box:3"), output_padding=1)], has_alpha=False)
+
+
+# Transposed steps: stride phases and padding modes -------------------------------------
+
+
+def phase_notes(result) -> list[str]:
+    return [w for w in result.warnings if "stride phases" in w]
+
+
+@pytest.mark.parametrize(
+    ("spec", "factor"), [("bilinear:2", 2), ("bilinear:3", 3), ("nearest:4", 4)]
+)
+def test_kernels_made_for_the_factor_upsample_without_a_phase_warning(spec, factor):
+    x = np.full((1, 1, 6, 6), 0.5, np.float32)
+    r = apply_steps(x, [Step(load_filter(spec), stride=factor, transpose=True)], has_alpha=False)
+    assert phase_notes(r) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "flat", "span"),
+    [("gaussian:5", 0.25, "sum to 0.25, not 1"), ("bilinear:3", 2.25, "sum to 1.778 to 2.778")],
+)
+def test_phases_that_do_not_sum_to_one_change_brightness_with_a_warning(spec, flat, span):
+    x = np.ones((1, 1, 16, 16), np.float32)
+    r = apply_steps(x, [Step(load_filter(spec), stride=2, transpose=True)], has_alpha=False)
+    centre = r.values[0, 0, 8:24, 8:24]
+    assert centre.mean() == pytest.approx(flat, rel=1e-5)  # what the warning is about
+    (note,) = phase_notes(r)
+    assert f"kernel {spec} at stride 2: its 4 stride phases {span}" in note
+    assert "--normalize scales the kernel sum to 4 (stride_h*stride_w)" in note
+    normalized = Step(load_filter(spec), stride=2, transpose=True, normalize=True)
+    r = apply_steps(x, [normalized], has_alpha=False)
+    assert r.values[0, 0, 8:24, 8:24].mean() == pytest.approx(1.0, rel=1e-5)
+    if spec == "gaussian:5":  # equal phases: --normalize makes each exactly 1
+        assert phase_notes(r) == []
+    else:  # unequal phases average 1 but still draw a grid
+        assert "1 on average only" in phase_notes(r)[0]
+
+
+def test_phase_sums_match_a_transposed_convolution_of_a_flat_image():
+    from convcli import conv_transpose2d
+    from convcli.pipeline import phase_sums
+
+    rng = np.random.default_rng(1)
+    for shape, stride, dilation in [((5, 4), (2, 3), 1), ((3, 3), 2, 2), ((4, 6), (3, 2), (2, 1))]:
+        w = rng.random(shape)
+        out = conv_transpose2d(
+            np.ones((1, 1, 12, 12)), w[None, None], stride=stride, dilation=dilation
+        )
+        sh, sw = (stride, stride) if isinstance(stride, int) else stride
+        centre = out[0, 0, 6 * sh : 6 * sh + sh, 6 * sw : 6 * sw + sw]  # one of each phase
+        sums = phase_sums(w, stride, dilation)
+        np.testing.assert_allclose(np.sort(centre.ravel()), np.sort(sums.ravel()), rtol=1e-12)
+
+
+def convtranspose_case(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((2, 3, 7, 9)).astype(np.float32)
+    w = rng.standard_normal((3, 4, 3, 4))  # ConvTranspose2d layout (C, F/groups, Hf, Wf)
+    bias = rng.standard_normal(4)
+    options = dict(stride=(2, 3), padding=1, output_padding=(1, 2), dilation=(1, 2))
+    return x, w, bias, options
+
+
+def test_zeros_pad_mode_is_exactly_the_librarys_conv_transpose2d():
+    from convcli import conv_transpose2d
+
+    x, w, bias, options = convtranspose_case()
+    step = Step(Filter(w, bias), pad_mode="zeros", transpose=True, **options)
+    values = apply_steps(x, [step], has_alpha=False).values
+    expected = conv_transpose2d(x, w.astype(np.float32), bias.astype(np.float32), **options)
+    np.testing.assert_array_equal(values, expected)
+    # the default replicates the edges: borders differ, the interior is the same
+    replicated = apply_steps(x, [replace_mode(step, None)], has_alpha=False).values
+    assert replicated.shape == values.shape
+    assert not np.allclose(replicated[..., 0, :], values[..., 0, :], atol=1e-3)
+    np.testing.assert_allclose(replicated[..., 4:-4, 6:-6], values[..., 4:-4, 6:-6], atol=1e-5)
+    same = apply_steps(x, [replace_mode(step, "replicate")], has_alpha=False).values
+    np.testing.assert_array_equal(same, replicated)
+
+
+def replace_mode(step, mode):
+    from dataclasses import replace
+
+    return replace(step, pad_mode=mode)
+
+
+def test_zeros_pad_mode_matches_torch_conv_transpose2d_including_borders():
+    torch = pytest.importorskip("torch")
+    x, w, bias, options = convtranspose_case(2)
+    step = Step(Filter(w, bias), pad_mode="zeros", transpose=True, **options)
+    values = apply_steps(x, [step], has_alpha=False).values
+    expected = torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(x),
+        torch.from_numpy(w.astype(np.float32)),
+        torch.from_numpy(bias.astype(np.float32)),
+        options["stride"],
+        options["padding"],
+        options["output_padding"],
+        1,
+        options["dilation"],
+    ).numpy()
+    assert values.shape == expected.shape
+    np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "circular", "symmetric", "edge"])
+def test_other_pad_modes_on_transposed_steps_name_the_accepted_ones(mode):
+    x = np.ones((1, 1, 4, 4), np.float32)
+    step = Step(load_filter("bilinear:2"), stride=2, pad_mode=mode, transpose=True)
+    with pytest.raises(ParameterError, match=rf"pad_mode '{mode}'.*use replicate .* or zeros"):
+        apply_steps(x, [step], has_alpha=False)
+    from convcli.pipeline import output_shape
+
+    with pytest.raises(ParameterError, match="use replicate"):
+        output_shape(x.shape, [step], has_alpha=False)
