@@ -71,12 +71,13 @@ def cli() -> None:
     \b
     Examples:
       convcli apply photo.png -k gaussian:9 -o blurred.png
-      convcli apply *.jpg -k sobel-x --range abs -o edges/
+      mkdir -p edges && convcli apply *.jpg -k sobel-x --range abs -o edges/
       cat a.png | convcli apply - -k sharpen -o - | convcli upsample - -o big.png
       convcli shape 1,3,224,224 -k 7 --stride 2 --padding 3
       convcli kernels gaussian:5
 
-    Exit status: 0 success, 1 an input or output failed, 2 usage error, 130 interrupted.
+    Exit status: 0 success, 1 an input or output failed, 2 usage error, 130 interrupted,
+    141 the reader of stdout went away (e.g. | head).
     """
 
 
@@ -98,7 +99,7 @@ io_options = _options(
         "--output",
         required=True,
         help="Output file, '-' for stdout, a directory ending in '/', or a "
-        "template with {stem} {name} {ext} {index} {frame}.",
+        "template with {stem} {name} {ext} {index} {frame}. The directory must exist.",
     ),
 )
 
@@ -114,7 +115,8 @@ conv_options = _options(
     click.option(
         "--bias",
         metavar="B[,B...]",
-        help="Added after filtering, in pixel units (one value, or one per output channel).",
+        help="Added after filtering, on the 0..1 pixel scale (0.251 = 64/255 adds 64 to 8-bit "
+        "pixels); one value, or one per output channel.",
     ),
     click.option(
         "--flip", is_flag=True, default=None, help="Rotate kernels 180 degrees: true convolution."
@@ -185,7 +187,7 @@ output_options = _options(
 )
 
 
-@cli.command()
+@cli.command(short_help="Filter images with kernels (cross-correlation, as PyTorch).")
 @io_options
 @click.option(
     "-k",
@@ -219,14 +221,15 @@ def apply(ctx: click.Context, **options) -> None:
       convcli apply photo.png -k gaussian:9 -o blur.png
       convcli apply photo.png -k sobel-x --range abs -o edges.png
       convcli apply photo.png -k "0 -1 0; -1 5 -1; 0 -1 0" -o sharp.png
-      convcli apply scans/*.tif -k filters/unsharp.json -o out/{stem}-sharp.png
+      mkdir -p out && convcli apply scans/*.tif -k filters/unsharp.json \\
+        -o out/{stem}-sharp.png
     """
     from convcli.commands import run_images
 
     run_images(ctx, options, transpose=False)
 
 
-@cli.command()
+@cli.command(short_help="Enlarge images by transposed convolution.")
 @io_options
 @click.option(
     "--factor",
@@ -249,6 +252,13 @@ def apply(ctx: click.Context, **options) -> None:
     metavar="P|H,W",
     help="Extra rows/columns at the bottom/right (smaller than the stride).",
 )
+@click.option(
+    "--pad-mode",
+    type=click.Choice(["replicate", "zeros"]),
+    help="Borders: replicate (edge pixels repeated first, so a flat image stays flat) or "
+    "zeros (exactly torch's conv_transpose2d / nn.ConvTranspose2d, borders included).  "
+    "[default: replicate]",
+)
 @output_options
 @click.pass_context
 def upsample(ctx: click.Context, **options) -> None:
@@ -257,7 +267,8 @@ def upsample(ctx: click.Context, **options) -> None:
     With the defaults (bilinear, stride = factor, padding same) the output is
     exactly factor times the input and matches half-pixel bilinear
     interpolation (PyTorch's align_corners=False); "nearest" repeats pixels.
-    Borders are edge-replicated first, so a constant image stays constant.
+    Borders are edge-replicated first, so a constant image stays constant
+    (--pad-mode zeros gives PyTorch's ConvTranspose2d exactly, borders included).
 
     \b
     Examples:
@@ -270,7 +281,7 @@ def upsample(ctx: click.Context, **options) -> None:
     run_images(ctx, options, transpose=True)
 
 
-@cli.command()
+@cli.command(short_help="Output shape of a convolution, with the formula.")
 @click.argument("input_arg", required=False, metavar="[INPUT]")
 @click.option(
     "--input",
@@ -327,7 +338,7 @@ def shape(ctx: click.Context, **options) -> None:
     run_shape(ctx, options)
 
 
-@cli.command()
+@cli.command(short_help="List the named kernels, or show one kernel or file.")
 @click.argument("spec", required=False)
 def kernels(spec: str | None) -> None:
     """List the named kernels, or show one kernel or filter file.

@@ -67,8 +67,6 @@ def _steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeli
                 values[key] = parsed[key]
             else:
                 values[key] = f.options.get(key, default)
-        if transpose and values["pad_mode"] not in TRANSPOSE_PAD_MODES:
-            values["pad_mode"] = None  # a filter file's conv pad mode: edges replicated
         _check_step(spec, f, values)
         steps.append(
             pipeline.Step(
@@ -76,9 +74,6 @@ def _steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeli
             )
         )
     return steps
-
-
-TRANSPOSE_PAD_MODES = (None, "replicate", "zeros")
 
 
 def _check_step(spec: str, f: kernels.Filter, values: dict) -> None:

@@ -464,3 +464,107 @@ def test_multi_frame_status_line_shows_first_and_last_frame(tmp_path):
     assert f"-> {tmp_path}/anim_0.png .. {tmp_path}/anim_2.png (3 files):" in line, line
     assert "{frame}" not in line
 
+
+# Help ------------------------------------------------------------------------------------------
+
+
+def test_help_fits_80_columns_and_says_what_it_should():
+    top = CliRunner().invoke(cli, ["--help"], terminal_width=80).output
+    commands = top.split("Commands:")[1].strip().splitlines()
+    assert len(commands) == 4 and not any(line.endswith("...") for line in commands), commands
+    assert all(len(line) <= 80 for line in commands)
+    assert "141" in top and "130" in top
+    apply_help = " ".join(run("apply", "--help").output.split())
+    assert "The directory must exist." in apply_help
+    assert "0..1 pixel scale" in apply_help and "pixel units" not in apply_help
+
+
+def test_help_examples_with_output_directories_work_as_pasted(tmp_path):
+    examples = [
+        line.strip()
+        for command in ([], ["apply"])
+        for line in run(*command, "--help").output.replace("\\\n", "").splitlines()
+        if line.strip().startswith("mkdir -p")
+    ]
+    assert len(examples) == 2, examples
+    PILImage.new("RGB", (8, 6), (10, 90, 200)).save(tmp_path / "photo.jpg")
+    (tmp_path / "scans").mkdir()
+    PILImage.new("L", (8, 6), 90).save(tmp_path / "scans" / "s1.tif")
+    (tmp_path / "filters").mkdir()
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "filters" / "unsharp.json").write_text((root / "filters/unsharp.json").read_text())
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for example in examples:
+        done = subprocess.run(
+            ["bash", "-c", " ".join(example.split())],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (example, done.stderr)
+    assert (tmp_path / "edges" / "photo.jpg").exists()
+    assert (tmp_path / "out" / "s1-sharp.png").exists()
+
+
+# upsample --pad-mode ---------------------------------------------------------------------------
+
+
+def _pipeline_has_transposed_pad_mode() -> bool:
+    # Step.pad_mode on transposed steps ("zeros": no edge padding) is pipeline.py's part.
+    from convcli import kernels, pipeline
+
+    step = pipeline.Step(
+        kernels.load_filter("bilinear:2"), stride=2, transpose=True, pad_mode="zeros"
+    )
+    x = np.ones((1, 1, 3, 3), np.float32)
+    return bool(pipeline.run_step(x, step)[0][0, 0, 0, 0] < 0.99)
+
+
+@pytest.mark.xfail(
+    not _pipeline_has_transposed_pad_mode(),
+    reason="pipeline.py does not yet honour Step.pad_mode='zeros' on transposed steps "
+    "(its owner is adding it); the option is passed through commands._steps",
+    strict=True,
+)
+def test_upsample_pad_mode_zeros_is_exactly_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x = rng.random((1, 3, 6, 7)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    # the default bilinear kernel, per channel
+    out = tmp_path / "y.npy"
+    result = run("upsample", str(tmp_path / "x.npy"), "--pad-mode", "zeros", "-o", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    from convcli.kernels import load_filter
+
+    w = np.repeat(load_filter("bilinear:2").weight[None, None], 3, axis=0).astype(np.float32)
+    expected = torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(x), torch.from_numpy(w), stride=2, padding=1, groups=3
+    ).numpy()
+    np.testing.assert_allclose(np.load(out)[None], expected, atol=1e-6)
+    # a ConvTranspose2d layer's weight and bias, output_padding included
+    layer = torch.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)
+    np.save(tmp_path / "w.npy", layer.weight.detach().numpy())
+    bias = ",".join(repr(float(b)) for b in layer.bias.detach().numpy())
+    args = ["-k", str(tmp_path / "w.npy"), "--padding", "1", "--output-padding", "1"]
+    result = run(
+        "upsample", str(tmp_path / "x.npy"), *args, "--bias", bias, "--pad-mode", "zeros",
+        "-o", str(out), "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with torch.no_grad():
+        expected = layer(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(np.load(out)[None], expected, atol=1e-5)
+
+
+def test_upsample_pad_mode_replicate_is_the_default(tmp_path):
+    flat = tmp_path / "flat.png"
+    PILImage.new("L", (5, 4), 90).save(flat)
+    for extra in ([], ["--pad-mode", "replicate"]):
+        out = tmp_path / "up.png"
+        assert run("upsample", str(flat), *extra, "-o", str(out), "-q").exit_code == 0
+        assert (pixels_of(out) == 90).all()
+    result = run("upsample", str(flat), "--pad-mode", "reflect", "-o", str(tmp_path / "x.png"))
+    assert result.exit_code == 2 and "--pad-mode" in result.output
