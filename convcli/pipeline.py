@@ -181,8 +181,8 @@ def _transpose_pad_mode(step: Step) -> str:
         )
         raise ParameterError(
             f"pad_mode {step.pad_mode!r}{origin} does not apply to a transposed convolution "
-            f"(upsample); use replicate (edge pixels repeated, the default: a flat image stays "
-            f"flat) or zeros (no padding: exactly PyTorch's conv_transpose2d)"
+            f"(upsample); use --pad-mode replicate (edge pixels repeated, the default: a flat "
+            f"image stays flat) or zeros (no padding: exactly PyTorch's conv_transpose2d)"
         )
     return mode
 

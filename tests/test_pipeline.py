@@ -295,7 +295,9 @@ def test_zeros_pad_mode_matches_torch_conv_transpose2d_including_borders():
 def test_other_pad_modes_on_transposed_steps_name_the_accepted_ones(mode):
     x = np.ones((1, 1, 4, 4), np.float32)
     step = Step(load_filter("bilinear:2"), stride=2, pad_mode=mode, transpose=True)
-    with pytest.raises(ParameterError, match=rf"pad_mode '{mode}'.*use replicate .* or zeros"):
+    with pytest.raises(
+        ParameterError, match=rf"pad_mode '{mode}'.*use --pad-mode replicate .* or zeros"
+    ):
         apply_steps(x, [step], has_alpha=False)
     from convcli.pipeline import output_shape
 
