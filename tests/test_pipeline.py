@@ -301,5 +301,5 @@ def test_other_pad_modes_on_transposed_steps_name_the_accepted_ones(mode):
         apply_steps(x, [step], has_alpha=False)
     from convcli.pipeline import output_shape
 
-    with pytest.raises(ParameterError, match="use replicate"):
+    with pytest.raises(ParameterError, match="use --pad-mode replicate"):
         output_shape(x.shape, [step], has_alpha=False)
