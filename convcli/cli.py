@@ -254,10 +254,10 @@ def apply(ctx: click.Context, **options) -> None:
 )
 @click.option(
     "--pad-mode",
-    type=click.Choice(["replicate", "zeros"]),
-    help="Borders: replicate (edge pixels repeated first, so a flat image stays flat) or "
-    "zeros (exactly torch's conv_transpose2d / nn.ConvTranspose2d, borders included).  "
-    "[default: replicate]",
+    type=click.Choice(["replicate", "zeros", "reflect", "circular", "symmetric"]),
+    help="Borders: the input is padded this way first (replicate: a flat image stays "
+    "flat), or not at all with zeros (exactly torch's conv_transpose2d / "
+    "nn.ConvTranspose2d, borders included).  [default: replicate]",
 )
 @output_options
 @click.pass_context

@@ -19,6 +19,7 @@ from convcli.errors import KernelError, ParameterError
 from convcli.filterfiles import FLOAT32_MAX, check_float32
 from convcli.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry, pair
 from convcli.kernels import Filter, flip_kernel, normalize_kernel, weight_for_channels
+from convcli.padding import PAD_MODES, PaddedSource, check_pad_mode
 
 RANGES = ("clip", "abs", "normalize")
 
@@ -167,23 +168,11 @@ def _phase_warning(step: Step) -> str | None:
     )
 
 
-TRANSPOSE_PAD_MODES = ("replicate", "zeros")
-
-
 def _transpose_pad_mode(step: Step) -> str:
-    """A transposed step's border handling: ``replicate`` (also for None) or ``zeros``."""
+    """A transposed step's border handling: ``replicate`` unless asked otherwise."""
     mode = "replicate" if step.pad_mode is None else step.pad_mode
-    if mode not in TRANSPOSE_PAD_MODES:
-        origin = (
-            f" (set by {step.filter.source})"
-            if step.filter.options.get("pad_mode") == step.pad_mode and step.filter.source
-            else ""
-        )
-        raise ParameterError(
-            f"pad_mode {step.pad_mode!r}{origin} does not apply to a transposed convolution "
-            f"(upsample); use --pad-mode replicate (edge pixels repeated, the default: a flat "
-            f"image stays flat) or zeros (no padding: exactly PyTorch's conv_transpose2d)"
-        )
+    if mode not in PAD_MODES:
+        raise ParameterError(f"pad_mode must be one of {', '.join(PAD_MODES)}; got {mode!r}")
     return mode
 
 
@@ -262,10 +251,13 @@ def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple
     )
     if geo.padding_mode == "zeros":  # exactly torch.nn.functional.conv_transpose2d
         return conv_transpose2d(x, weight, bias, **transposed), geo, weight.shape
-    # Edge-replicate before a transposed convolution so that borders see real
+    # Pad the input first (edge-replicated by default) so that borders see real
     # neighbours (a constant image stays constant), then cut what that added.
     margin = _transpose_margin(weight.shape[2:], geo.stride, geo.dilation)
-    padded = np.pad(x, ((0, 0), (0, 0), (margin[0],) * 2, (margin[1],) * 2), mode="edge")
+    pads = (margin[0], margin[0], margin[1], margin[1])
+    check_pad_mode(geo.padding_mode, pads, x.shape[2:])
+    source = PaddedSource(x, pads, geo.padding_mode)
+    padded = source.window(0, source.shape[-2], 0, source.shape[-1])
     y = conv_transpose2d(padded, weight, bias, **transposed)
     (sh, sw), (oh, ow) = geo.stride, geo.output_shape[2:]
     y = y[:, :, margin[0] * sh : margin[0] * sh + oh, margin[1] * sw : margin[1] * sw + ow]

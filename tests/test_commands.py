@@ -566,5 +566,9 @@ def test_upsample_pad_mode_replicate_is_the_default(tmp_path):
         out = tmp_path / "up.png"
         assert run("upsample", str(flat), *extra, "-o", str(out), "-q").exit_code == 0
         assert (pixels_of(out) == 90).all()
-    result = run("upsample", str(flat), "--pad-mode", "reflect", "-o", str(tmp_path / "x.png"))
+    for mode in ("reflect", "symmetric", "circular"):  # mirrored or wrapped: flat too
+        out = tmp_path / f"{mode}.png"
+        assert run("upsample", str(flat), "--pad-mode", mode, "-o", str(out), "-q").exit_code == 0
+        assert (pixels_of(out) == 90).all()
+    result = run("upsample", str(flat), "--pad-mode", "mirror", "-o", str(tmp_path / "x.png"))
     assert result.exit_code == 2 and "--pad-mode" in result.output

@@ -291,15 +291,25 @@ def test_zeros_pad_mode_matches_torch_conv_transpose2d_including_borders():
     np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["reflect", "circular", "symmetric", "edge"])
-def test_other_pad_modes_on_transposed_steps_name_the_accepted_ones(mode):
-    x = np.ones((1, 1, 4, 4), np.float32)
-    step = Step(load_filter("bilinear:2"), stride=2, pad_mode=mode, transpose=True)
-    with pytest.raises(
-        ParameterError, match=rf"pad_mode '{mode}'.*use --pad-mode replicate .* or zeros"
-    ):
-        apply_steps(x, [step], has_alpha=False)
-    from convcli.pipeline import output_shape
+@pytest.mark.parametrize("mode", ["reflect", "circular", "symmetric", "replicate"])
+def test_transposed_steps_pad_the_input_first_in_that_mode(mode):
+    """Padded by the margin in ``mode`` (numpy.pad, via the reference), transposed, cropped."""
+    from convcli import conv_transpose2d
+    from tests.reference import ref_pad
 
-    with pytest.raises(ParameterError, match="use --pad-mode replicate"):
-        output_shape(x.shape, [step], has_alpha=False)
+    x = np.random.default_rng(5).random((1, 2, 6, 7)).astype(np.float32)
+    step = Step(load_filter("bilinear:2"), stride=2, pad_mode=mode, transpose=True)
+    values = apply_steps(x, [step], has_alpha=False).values
+    w = np.repeat(load_filter("bilinear:2").weight[None, None], 2, 0).astype(np.float32)
+    margin = 2  # ceil(4 / 2) rows and columns of padding before the transposed convolution
+    full = conv_transpose2d(
+        ref_pad(x, (margin,) * 4, mode).astype(np.float32), w, stride=2, padding="same", groups=2
+    )
+    crop = margin * 2
+    np.testing.assert_allclose(values, full[:, :, crop : crop + 12, crop : crop + 14], atol=1e-6)
+
+
+def test_unknown_pad_mode_on_a_transposed_step_names_the_modes():
+    step = Step(load_filter("bilinear:2"), stride=2, pad_mode="edge", transpose=True)
+    with pytest.raises(ParameterError, match="pad_mode must be one of zeros, reflect"):
+        apply_steps(np.ones((1, 1, 4, 4), np.float32), [step], has_alpha=False)
