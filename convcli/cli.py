@@ -349,7 +349,8 @@ def kernels(spec: str | None) -> None:
       convcli kernels gaussian:5,1.2
       convcli kernels filters/sobel-xy.json
     """
-    from convcli.kernels import describe_filter, list_kernels, load_filter
+    from convcli.describe import describe_filter
+    from convcli.kernels import list_kernels, load_filter
 
     try:
         if spec is None:
