@@ -6,18 +6,16 @@ itself is in the library modules it calls.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 import numpy as np
 
-from convcli import batch, filterfiles, imageio, imagewrite, kernels, memory, pipeline, report
+from convcli import batch, imageio, imagewrite, kernels, memory, pipeline, report
 from convcli import options as options_text
 from convcli.cli import fail
 from convcli.errors import ConvcliError, KernelError, ParameterError, ResourceError
@@ -91,30 +89,8 @@ def _check_step(spec: str, f: kernels.Filter, values: dict) -> None:
 
 
 def kernel_files(steps: list[pipeline.Step]) -> list[str]:
-    """The files the kernels were read from, a configuration's own weight file included
-    (outputs and --report must never overwrite them)."""
-    files: list[str] = []
-
-    def add(path: Path, depth: int = 0) -> None:
-        if not path.is_file() or str(path) in files:
-            return
-        files.append(str(path))
-        if path.suffix.lower() in (".json", ".toml") and depth < 8:
-            try:
-                weight = filterfiles.read_config(path).get("weight")
-            except (ConvcliError, OSError, AttributeError):
-                return
-            if isinstance(weight, str):
-                inner = Path(weight).expanduser()
-                add(inner if inner.is_absolute() else path.parent / inner, depth + 1)
-
-    for step in steps:
-        source = step.filter.source
-        # OSError: an inline matrix too long for a file name; RuntimeError: ~nobody
-        with contextlib.suppress(OSError, RuntimeError):
-            if source:
-                add(Path(source).expanduser())
-    return files
+    """The files the kernels were read from (outputs and --report must never overwrite them)."""
+    return list(dict.fromkeys(path for step in steps for path in step.filter.files))
 
 
 @dataclass

@@ -58,7 +58,9 @@ class Filter:
 
     ``weight`` is float64 with 2 (Hf, Wf), 3 (C, Hf, Wf) or 4 (F, C/groups, Hf, Wf)
     dimensions; ``options`` holds validated ``stride``, ``padding``, ``dilation``,
-    ``groups``, ``pad_mode``, ``flip``, ``normalize`` from a configuration file.
+    ``groups``, ``pad_mode``, ``flip``, ``normalize`` from a configuration file;
+    ``files`` are the files it was read from (a configuration and the weight file it
+    names), which outputs must never overwrite.
     """
 
     weight: np.ndarray
@@ -66,6 +68,7 @@ class Filter:
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     description: str = ""
     source: str = ""
+    files: tuple[str, ...] = ()
 
 
 # Loading ----------------------------------------------------------------------------------
@@ -164,7 +167,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Filter:
     suffix = path.suffix.lower()
     if suffix in {".npy", ".npz"}:
         weight, bias = load_numpy(path)
-        return Filter(weight, bias, source=str(path))
+        return Filter(weight, bias, source=str(path), files=(str(path),))
     if suffix in {".json", ".toml"}:
         return _load_config(path, chain)
     try:
@@ -175,8 +178,11 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Filter:
         matrix, offset = parse_vips_mat(text, str(path))
         # libvips adds the offset in the image's units; convcli's pixels are 0..1.
         bias = as_bias_array(offset / 255.0, f"{path}: offset") if offset else None
-        return Filter(as_weight_array(matrix, str(path)), bias, source=str(path))
-    return Filter(as_weight_array(parse_text(text, str(path)), str(path)), source=str(path))
+        return Filter(
+            as_weight_array(matrix, str(path)), bias, source=str(path), files=(str(path),)
+        )
+    weight = as_weight_array(parse_text(text, str(path)), str(path))
+    return Filter(weight, source=str(path), files=(str(path),))
 
 
 def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
@@ -196,9 +202,10 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
         raise KernelError(f"{path}: no 'weight' key; give a matrix, a kernel name or a file")
     weight_spec = data["weight"]
     bias = None
+    files: tuple[str, ...] = (str(path),)
     if isinstance(weight_spec, str):
         inner = _load(weight_spec, path.parent, (*chain, here))
-        weight, bias = inner.weight, inner.bias
+        weight, bias, files = inner.weight, inner.bias, (*files, *inner.files)
     else:
         weight = as_weight_array(weight_spec, f"{path}: weight")
     if "bias" in data:
@@ -211,7 +218,7 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
         raise KernelError(
             f"{path}: 'normalize' is true but the weight sums to zero; drop 'normalize'"
         )
-    return Filter(weight, bias, MappingProxyType(options), description, str(path))
+    return Filter(weight, bias, MappingProxyType(options), description, str(path), files)
 
 
 def _option(path: Path, key: str, value: object) -> object:

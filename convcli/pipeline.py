@@ -69,7 +69,7 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
             f"channel on its own); drop --groups"
         )
     weight = _effective_weight(step)
-    shaped = Filter(weight, f.bias, f.options, f.description, f.source)
+    shaped = replace(f, weight=weight)
     weight, groups = weight_for_channels(
         shaped, channels, groups=step.groups, transpose=step.transpose
     )
