@@ -15,77 +15,10 @@ from dataclasses import dataclass
 import click
 import numpy as np
 
-from convcli import batch, imageio, imagewrite, kernels, memory, pipeline, report
+from convcli import batch, console, imageio, imagewrite, memory, pipeline, report
 from convcli import options as options_text
 from convcli.cli import fail
-from convcli.errors import ConvcliError, KernelError, ParameterError, ResourceError
-from convcli.geometry import pair
-from convcli.padding import resolve_padding
-
-DEFAULTS = {
-    "stride": 1,
-    "padding": "same",
-    "dilation": 1,
-    "groups": None,
-    "pad_mode": None,  # reflect, or symmetric for images too small to mirror
-    "flip": False,
-    "normalize": False,
-}
-
-
-def _steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeline.Step]:
-    """Kernels with their options: the command line over the filter file over defaults."""
-    specs = list(options["kernels"])
-    factor = options.get("factor")
-    if transpose:
-        specs = specs or ["bilinear"]
-        specs = [
-            f"{s}:{factor}" if s.strip().lower() in ("bilinear", "nearest") else s for s in specs
-        ]
-    parsed = {
-        "stride": options_text.pair_or_int(options["stride"], "--stride"),
-        "padding": options_text.padding_spec(options["padding"]),
-        "dilation": options_text.pair_or_int(options["dilation"], "--dilation"),
-        "groups": options["groups"],
-        "pad_mode": options.get("pad_mode"),
-        "flip": options["flip"],
-        "normalize": options["normalize"],
-    }
-    defaults = dict(DEFAULTS, stride=factor) if transpose else DEFAULTS
-    bias = options_text.floats(options["bias"], "--bias")
-    output_padding = (
-        options_text.pair_or_int(options.get("output_padding"), "--output-padding") or 0
-    )
-    steps = []
-    for spec in specs:
-        f = kernels.load_filter(spec)
-        values = {}
-        for key, default in defaults.items():
-            if parsed[key] is not None and options_text.given(ctx, key):
-                values[key] = parsed[key]
-            else:
-                values[key] = f.options.get(key, default)
-        _check_step(spec, f, values)
-        steps.append(
-            pipeline.Step(
-                f, bias=bias, output_padding=output_padding, transpose=transpose, **values
-            )
-        )
-    return steps
-
-
-def _check_step(spec: str, f: kernels.Filter, values: dict) -> None:
-    """What a step's options alone decide, checked once before any input is read, by the
-    validators the library itself uses (so the messages are the library's)."""
-    pair(values["stride"], "stride")
-    pair(values["dilation"], "dilation")
-    if not isinstance(values["padding"], str):
-        resolve_padding(values["padding"], kernel_size=(1, 1), input_size=(1, 1))
-    if values["normalize"]:
-        try:
-            kernels.normalize_kernel(f.weight)
-        except KernelError as err:
-            raise KernelError(f"-k {spec}: {err}") from None
+from convcli.errors import ConvcliError, ParameterError, ResourceError
 
 
 def kernel_files(steps: list[pipeline.Step]) -> list[str]:
@@ -151,7 +84,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
     inputs = list(options["inputs"])
     try:
         _check_threads(options["threads"])
-        steps = _steps(ctx, options, transpose=transpose)
+        steps = options_text.steps(ctx, options, transpose=transpose)
         protected = kernel_files(steps)
         targets = batch.plan_outputs(
             inputs, options["output"], fmt=options["fmt"], kernels=protected
@@ -186,7 +119,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         status.update(len(group))
 
     try:
-        with Status(len(inputs), options["quiet"]) as status:
+        with console.Status(len(inputs), options["quiet"]) as status:
             group: list[Loaded] = []
             for path, target, outcome in _read_ahead(inputs, targets, max_pixels):
                 if isinstance(outcome, imageio.Image):
@@ -408,43 +341,3 @@ def _format_of(target: str, options) -> str:
     from convcli.outputs import output_format_for
 
     return output_format_for(batch.frame_path(target, 0), options["fmt"])
-
-
-class Status:
-    """stderr: error and warning lines, per-image lines, and a progress bar.
-
-    The bar shows only for a batch on a terminal; lines printed while it shows
-    first clear it, so each message keeps a line of its own. ``--quiet`` keeps
-    warnings and per-image lines back, never errors.
-    """
-
-    def __init__(self, total: int, quiet: bool) -> None:
-        self.quiet = quiet
-        show = not quiet and total > 1 and sys.stderr.isatty()
-        self.bar = (
-            click.progressbar(length=total, label="filtering", file=sys.stderr) if show else None
-        )
-
-    def __enter__(self) -> Status:
-        if self.bar is not None:
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-    def error(self, text: str) -> None:
-        click.echo(("\r\x1b[K" if self.bar is not None else "") + text, err=True)
-
-    def note(self, text: str) -> None:
-        if not self.quiet:
-            self.error(text)
-
-    def warn(self, warnings: list[str]) -> None:
-        for warning in warnings:
-            self.note(f"Warning: {warning}")
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)

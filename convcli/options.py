@@ -1,6 +1,6 @@
 """Option values as the command line writes them, parsed: ``S|H,W`` pairs, padding
-specs, number lists; and whether the user gave an option at all (a filter file's
-own options apply unless the command line gives them).
+specs, number lists; whether the user gave an option at all; and the pipeline steps
+they make with the kernels (the command line over the filter file over defaults).
 
 Bad text raises :class:`click.BadParameter` naming the option (exit 2).
 """
@@ -11,6 +11,11 @@ import math
 
 import click
 from click.core import ParameterSource
+
+from convcli import kernels, pipeline
+from convcli.errors import KernelError
+from convcli.geometry import pair
+from convcli.padding import resolve_padding
 
 
 def pair_or_int(text: str | None, name: str):
@@ -68,3 +73,67 @@ def given(ctx: click.Context, name: str) -> bool:
         ParameterSource.COMMANDLINE,
         ParameterSource.ENVIRONMENT,
     )
+
+
+DEFAULTS = {
+    "stride": 1,
+    "padding": "same",
+    "dilation": 1,
+    "groups": None,
+    "pad_mode": None,  # reflect, or symmetric for images too small to mirror
+    "flip": False,
+    "normalize": False,
+}
+
+
+def steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipeline.Step]:
+    """Kernels with their options: the command line over the filter file over defaults."""
+    specs = list(options["kernels"])
+    factor = options.get("factor")
+    if transpose:
+        specs = specs or ["bilinear"]
+        specs = [
+            f"{s}:{factor}" if s.strip().lower() in ("bilinear", "nearest") else s for s in specs
+        ]
+    parsed = {
+        "stride": pair_or_int(options["stride"], "--stride"),
+        "padding": padding_spec(options["padding"]),
+        "dilation": pair_or_int(options["dilation"], "--dilation"),
+        "groups": options["groups"],
+        "pad_mode": options.get("pad_mode"),
+        "flip": options["flip"],
+        "normalize": options["normalize"],
+    }
+    defaults = dict(DEFAULTS, stride=factor) if transpose else DEFAULTS
+    bias = floats(options["bias"], "--bias")
+    output_padding = pair_or_int(options.get("output_padding"), "--output-padding") or 0
+    steps = []
+    for spec in specs:
+        f = kernels.load_filter(spec)
+        values = {}
+        for key, default in defaults.items():
+            if parsed[key] is not None and given(ctx, key):
+                values[key] = parsed[key]
+            else:
+                values[key] = f.options.get(key, default)
+        _check_step(spec, f, values)
+        steps.append(
+            pipeline.Step(
+                f, bias=bias, output_padding=output_padding, transpose=transpose, **values
+            )
+        )
+    return steps
+
+
+def _check_step(spec: str, f: kernels.Filter, values: dict) -> None:
+    """What a step's options alone decide, checked once before any input is read, by the
+    validators the library itself uses (so the messages are the library's)."""
+    pair(values["stride"], "stride")
+    pair(values["dilation"], "dilation")
+    if not isinstance(values["padding"], str):
+        resolve_padding(values["padding"], kernel_size=(1, 1), input_size=(1, 1))
+    if values["normalize"]:
+        try:
+            kernels.normalize_kernel(f.weight)
+        except KernelError as err:
+            raise KernelError(f"-k {spec}: {err}") from None
