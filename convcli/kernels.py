@@ -31,7 +31,6 @@ from convcli.filterfiles import (
     IMAGEMAGICK,
     as_bias_array,
     as_weight_array,
-    load_numpy,
     parse_imagemagick,
     parse_inline,
     parse_text,
@@ -39,6 +38,7 @@ from convcli.filterfiles import (
     read_config,
 )
 from convcli.named_kernels import NAMED, list_kernels, named_kernel
+from convcli.npy import load_numpy
 from convcli.padding import PAD_MODES
 
 __all__ = [

@@ -1,6 +1,7 @@
-"""NumPy ``.npy`` images: raw floats in, raw floats out, never pickles.
+"""NumPy files, never unpickled: ``.npy`` images (raw floats in, raw floats out) and
+``.npy``/``.npz`` kernel weights.
 
-Arrays are (H, W), (C, H, W) or (N, C, H, W); reading gives (N, C, H, W)
+Image arrays are (H, W), (C, H, W) or (N, C, H, W); reading gives (N, C, H, W)
 float32 exactly as stored (no scaling), writing keeps float32 values as they
 are (no scaling, no clipping).
 """
@@ -8,11 +9,14 @@ are (no scaling, no clipping).
 from __future__ import annotations
 
 import io
+import zipfile
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from convcli.errors import ImageError
+from convcli.errors import ImageError, KernelError
+from convcli.filterfiles import as_bias_array, as_weight_array
 
 
 def refused_pickle(err: ValueError) -> bool:
@@ -134,3 +138,75 @@ def write_npy(array: np.ndarray, stream: BinaryIO) -> None:
     header = np.lib.format.header_data_from_array_1_0(array)
     np.lib.format.write_array_header_1_0(stream, header)
     stream.write(array.reshape(-1).view(np.uint8).data)
+
+
+def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``.npy`` (the weight) or ``.npz`` (``weight``, optional ``bias``); never unpickles.
+
+    The file's first bytes are checked first: NumPy reads anything without its magic
+    as a pickle, so a text matrix named ``.npy`` would be "refused: pickle" otherwise.
+    """
+    _check_numpy_magic(path)
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if "weight" not in archive.files:
+                    raise KernelError(
+                        f"{path}: no 'weight' array; it holds {', '.join(archive.files) or 'none'}"
+                    )
+                weight = archive["weight"]
+                bias = archive["bias"] if "bias" in archive.files else None
+        else:
+            weight, bias = np.load(path, allow_pickle=False), None
+    except ValueError as err:
+        if refused_pickle(err):
+            raise KernelError(
+                f"{path}: refused: it contains Python objects (pickle), which convcli never loads; "
+                f"save plain numeric arrays"
+            ) from None
+        raise KernelError(f"{path}: not a readable NumPy file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise KernelError(f"{path}: not a readable NumPy file ({err})") from None
+    if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(
+        weight.dtype, np.complexfloating
+    ):
+        raise KernelError(f"{path}: weight has dtype {weight.dtype}; it must hold real numbers")
+    weight = as_weight_array(weight, str(path))
+    if bias is not None:
+        bias = as_bias_array(bias, str(path))
+    return weight, bias
+
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
+
+
+def _check_numpy_magic(path: Path) -> None:
+    """A ``.npy`` file starts with ``\\x93NUMPY`` and a ``.npz`` with a zip header;
+    anything else is named for what it is not (and, if it reads as text, what to do)."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(512)
+    except OSError as err:
+        raise KernelError(f"{path}: cannot read it ({err.strerror or err})") from None
+    npz = path.suffix.lower() == ".npz"
+    if head.startswith(ZIP_MAGICS if npz else (NPY_MAGIC,)):
+        return
+    kind = ".npz archive (not a zip)" if npz else ".npy file (no \\x93NUMPY header)"
+    if not head:
+        raise KernelError(f"{path}: empty file, not a NumPy {'.npz' if npz else '.npy'} file")
+    if npz and head.startswith(NPY_MAGIC):
+        raise KernelError(f"{path}: a single .npy array, not a .npz archive; rename it to .npy")
+    if not npz and head.startswith(ZIP_MAGICS):
+        raise KernelError(f"{path}: a zip archive, not a .npy array; if it is a .npz, rename it")
+    try:
+        head.decode("utf-8")
+        text = b"\x00" not in head
+    except UnicodeDecodeError as err:  # a multi-byte character cut at 512 bytes is still text
+        text = b"\x00" not in head and len(head) == 512 and err.start >= len(head) - 3
+    hint = (
+        "it looks like text: for a matrix of numbers, name it .txt or .csv"
+        if text
+        else "save the weight with numpy.save (or numpy.savez for weight and bias)"
+    )
+    raise KernelError(f"{path}: not a NumPy {kind}; {hint}")
