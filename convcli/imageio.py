@@ -115,7 +115,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     data, source = _read_bytes(path)
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
-    if data.startswith(b"\x93NUMPY"):
+    if data.startswith(npy.NPY_MAGIC):
         notes: list[str] = []
         array = npy.read_npy(data, source, notes)
         _check_pixels(source, array.shape[3], array.shape[2], array.shape[0], max_pixels)
@@ -334,7 +334,7 @@ def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
     data, source = _read_bytes(path)
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
-    if data.startswith(b"\x93NUMPY"):
+    if data.startswith(npy.NPY_MAGIC):
         return npy.shape(data, source)
     pages = tiff.pages_or_none(data, source)
     if pages and all(p.simple for p in pages):
