@@ -77,9 +77,7 @@ def conv2d_backward(
             f"{np.shape(grad_output)}"
         )
     size = x.shape[-2:]
-    rows, cols = gather.maps(geo)
-    if rows is not None or cols is not None:
-        x, geo = gather.take(x, rows, cols), gather.geometry(geo, rows, cols)
+    x, geo, rows, cols = gather.read_only_what_windows_read(x, geo)
     top, bottom, left, right = geo.padding
     n, c, height, width = x.shape
     padded = memory.allocate((n, c, height + top + bottom, width + left + right), dtype, "grad_x")

@@ -121,9 +121,7 @@ def conv2d(
         padding_mode=padding_mode,
     )
     out = memory.allocate(geo.output_shape, dtype, "the output")
-    rows, cols = gather.maps(geo)
-    if rows is not None or cols is not None:
-        x, geo = gather.take(x, rows, cols), gather.geometry(geo, rows, cols)
+    x, geo, _, _ = gather.read_only_what_windows_read(x, geo)
     source = PaddedSource(x, geo.padding, geo.padding_mode)
     correlate(source, weight, stride=geo.stride, dilation=geo.dilation, groups=geo.groups, out=out)
     _add_bias(out, bias, geo.output_shape[1])

@@ -93,3 +93,13 @@ def geometry(geo: ConvGeometry, rows, cols) -> ConvGeometry:
         dilation=(dh, dw),
         padding_mode=mode,
     )
+
+
+def read_only_what_windows_read(x: np.ndarray, geo: ConvGeometry):
+    """``(x, geo, rows, cols)``: the gathered input and its geometry when some axis is
+    read sparsely (``rows``/``cols`` are the maps, for :func:`scatter_back`), else as given.
+    """
+    rows, cols = maps(geo)
+    if rows is not None or cols is not None:
+        x, geo = take(x, rows, cols), geometry(geo, rows, cols)
+    return x, geo, rows, cols
