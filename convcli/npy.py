@@ -8,14 +8,16 @@ are (no scaling, no clipping).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from convcli.errors import ImageError, KernelError
+from convcli.errors import ConvcliError, ImageError, KernelError
 from convcli.filterfiles import as_bias_array, as_weight_array
 
 
@@ -23,6 +25,24 @@ def refused_pickle(err: ValueError) -> bool:
     """True when ``numpy.load(..., allow_pickle=False)`` refused an object array."""
     text = str(err).lower()
     return "pickle" in text or "object" in text
+
+
+@contextlib.contextmanager
+def _loading(source: str, error: type[ConvcliError], what: str) -> Iterator[None]:
+    """numpy.load's refusals inside the block as one ``error`` naming ``source``."""
+    try:
+        yield
+    except ConvcliError:
+        raise  # already ours (and a ValueError too)
+    except ValueError as err:
+        if refused_pickle(err):
+            raise error(
+                f"{source}: refused: it holds Python objects (pickle), which convcli never "
+                f"loads; save plain numeric arrays"
+            ) from None
+        raise error(f"{source}: not a readable {what} ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise error(f"{source}: not a readable {what} ({err})") from None
 
 
 def read_npy(data: bytes, source: str, notes: list[str] | None = None) -> np.ndarray:
@@ -38,17 +58,8 @@ def read_npy(data: bytes, source: str, notes: list[str] | None = None) -> np.nda
     >>> read_npy(buffer.getvalue(), "a.npy").shape
     (1, 1, 2, 3)
     """
-    try:
+    with _loading(source, ImageError, ".npy array"):
         array = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as err:
-        if refused_pickle(err):
-            raise ImageError(
-                f"{source}: refused: the array holds Python objects (pickle), which convcli "
-                f"never loads"
-            ) from None
-        raise ImageError(f"{source}: not a readable .npy array ({err})") from None
-    except (OSError, EOFError) as err:
-        raise ImageError(f"{source}: not a readable .npy array ({err})") from None
     if array.ndim not in (2, 3, 4) or array.size == 0:
         raise ImageError(
             f"{source}: .npy images are (H, W), (C, H, W) or (N, C, H, W); got {array.shape}"
@@ -147,7 +158,7 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     as a pickle, so a text matrix named ``.npy`` would be "refused: pickle" otherwise.
     """
     _check_numpy_magic(path)
-    try:
+    with _loading(str(path), KernelError, "NumPy file"):
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as archive:
                 if "weight" not in archive.files:
@@ -158,15 +169,6 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 bias = archive["bias"] if "bias" in archive.files else None
         else:
             weight, bias = np.load(path, allow_pickle=False), None
-    except ValueError as err:
-        if refused_pickle(err):
-            raise KernelError(
-                f"{path}: refused: it contains Python objects (pickle), which convcli never loads; "
-                f"save plain numeric arrays"
-            ) from None
-        raise KernelError(f"{path}: not a readable NumPy file ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise KernelError(f"{path}: not a readable NumPy file ({err})") from None
     if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(
         weight.dtype, np.complexfloating
     ):

@@ -348,3 +348,11 @@ def test_numpy_magic_names_what_the_file_is_instead(tmp_path):
         load_filter(binary)
     with pytest.raises(KernelError, match=r"e.npy: empty file"):
         load_filter(write(tmp_path, "e.npy", b""))
+
+
+def test_npz_without_a_weight_names_what_it_holds_once(tmp_path):
+    path = tmp_path / "w.npz"
+    np.savez(path, other=np.ones((3, 3)))
+    with pytest.raises(KernelError) as info:
+        load_filter(str(path))
+    assert str(info.value) == f"{path}: no 'weight' array; it holds other"
