@@ -353,7 +353,7 @@ def case_memory(repeat: int, quick: bool) -> list[Row]:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     # scratch buffers live per thread across calls: count them as this call's too
-    from convcli._fast import tiles
+    from convcli.conv.engines import tiles
 
     scratch = sum(b.nbytes for b in tiles._local.__dict__.get("buffers", {}).values())
     extra = (peak - y.nbytes + scratch * (os.cpu_count() or 1)) / (x.nbytes + y.nbytes)

@@ -27,11 +27,11 @@ __version__ = "0.1.0"
 # The operations load NumPy; they are imported on first use, so that the command
 # line's --help (which needs only __version__) starts without it.
 _LAZY = {
-    "conv2d": "convcli.conv",
-    "conv2d_output_shape": "convcli.conv",
-    "conv_transpose2d": "convcli.conv",
-    "conv_transpose2d_output_shape": "convcli.conv",
-    "conv2d_backward": "convcli.backward",
+    "conv2d": "convcli.conv.operations",
+    "conv2d_output_shape": "convcli.conv.operations",
+    "conv_transpose2d": "convcli.conv.operations",
+    "conv_transpose2d_output_shape": "convcli.conv.operations",
+    "conv2d_backward": "convcli.conv.backward",
 }
 
 

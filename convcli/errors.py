@@ -13,6 +13,10 @@ Messages name the parameter, the value and, where there is one, the fix::
 
 from __future__ import annotations
 
+import contextlib
+import zipfile
+from collections.abc import Iterator
+
 
 class ConvcliError(ValueError):
     """Base class of every error convcli raises on purpose.
@@ -52,6 +56,34 @@ class ResourceError(ConvcliError):
     exit_code = 1
 
 
+@contextlib.contextmanager
+def numpy_load_errors(source: str, error: type[ConvcliError], what: str) -> Iterator[None]:
+    """``numpy.load``'s refusals inside the block as one ``error`` naming ``source``: the
+    one translation for ``.npy`` images and NumPy kernel files alike.
+
+    Examples
+    --------
+    >>> with numpy_load_errors("w.npy", KernelError, "NumPy file"):  # doctest: +ELLIPSIS
+    ...     raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+    Traceback (most recent call last):
+    convcli.errors.KernelError: w.npy: refused: it holds Python objects (pickle), ...
+    """
+    try:
+        yield
+    except ConvcliError:
+        raise  # already ours (and a ValueError too)
+    except ValueError as err:
+        text = str(err).lower()
+        if "pickle" in text or "object" in text:
+            raise error(
+                f"{source}: refused: it holds Python objects (pickle), which convcli never "
+                f"loads; save plain numeric arrays"
+            ) from None
+        raise error(f"{source}: not a readable {what} ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise error(f"{source}: not a readable {what} ({err})") from None
+
+
 __all__ = [
     "ConvcliError",
     "ParameterError",
@@ -59,4 +91,5 @@ __all__ = [
     "ImageError",
     "OutputError",
     "ResourceError",
+    "numpy_load_errors",
 ]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convcli.cli import cli  # noqa: E402
+from convcli.cli.app import cli  # noqa: E402
 
 COMMANDS = ([], ["apply"], ["upsample"], ["shape"], ["kernels"])
 BLOCK = re.compile(r"(<!-- reference -->\n).*?(<!-- /reference -->)", re.S)

@@ -124,3 +124,54 @@ def mutations(draw, seeds: list[bytes]) -> bytes:
         data[position % len(data)] = value
     cut = draw(st.integers(0, 10**6))
     return bytes(data[: max(1, cut % (len(data) + 1))])
+
+
+def _transpose_pads(padding, size, kernel, stride, dilation) -> tuple[int, int, int, int]:
+    """The reference's reading of a transposed padding spec.
+
+    "same" is derived from its definition: the adjoint of ``conv2d(padding="same")`` on an
+    input of ``in * stride``, so the crop at the top/left is that conv's top/left padding and
+    the output is exactly ``in * stride`` (a negative bottom/right keeps zero rows).
+    """
+    if padding != "same":
+        return _pads_for(padding, size, kernel, stride, dilation)
+    pads = []
+    for n, k, s, d in zip(size, kernel, stride, dilation, strict=True):
+        before, _ = ref_same_padding(n * s, k, s, d)
+        pads += [before, (n - 1) * s + d * (k - 1) + 1 - before - n * s]
+    return tuple(pads)
+
+
+@st.composite
+def any_transpose_cases(draw, *, dtype=np.float64) -> TransposeCase:
+    """Transposed cases with every padding form, output_padding and an unbatched input."""
+    groups = draw(st.integers(1, 3))
+    cg, fg = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    size = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    padding = draw(paddings)
+    pads = _transpose_pads(padding, size, kernel, stride, dilation)
+    output_padding = (0, 0)
+    if padding != "same":
+        output_padding = tuple(
+            draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+        )
+    out = [
+        (i - 1) * s - a - b + d * (k - 1) + o + 1
+        for i, s, a, b, d, k, o in zip(
+            size, stride, pads[::2], pads[1::2], dilation, kernel, output_padding, strict=True
+        )
+    ]
+    assume(min(out) >= 1)
+    shape = (
+        (groups * cg, *size)
+        if draw(st.booleans())
+        else (draw(st.integers(1, 2)), groups * cg, *size)
+    )
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((groups * cg, fg, *kernel)).astype(dtype)
+    b = rng.standard_normal(groups * fg).astype(dtype)
+    return TransposeCase(x, w, b, stride, padding, pads, output_padding, dilation, groups)

@@ -1,0 +1,34 @@
+"""The ``kernels`` command: the catalogue of named kernels, or one kernel or filter file."""
+
+from __future__ import annotations
+
+import click
+
+from convcli.cli.failures import fail
+from convcli.errors import ConvcliError
+
+
+@click.command(short_help="List the named kernels, or show one kernel or file.")
+@click.argument("spec", required=False)
+def kernels(spec: str | None) -> None:
+    """List the named kernels, or show one kernel or filter file.
+
+    \b
+    Examples:
+      convcli kernels
+      convcli kernels gaussian:5,1.2
+      convcli kernels filters/sobel-xy.json
+    """
+    from convcli.kernels import list_kernels, load_filter
+    from convcli.kernels.describe import describe_filter
+
+    try:
+        if spec is None:
+            rows = list_kernels()
+            width = max(len(name) for name, _ in rows)
+            for name, description in rows:
+                click.echo(f"{name:<{width}}  {description}")
+            return
+        click.echo(describe_filter(load_filter(spec)))
+    except ConvcliError as err:
+        raise fail(err) from None

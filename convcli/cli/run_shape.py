@@ -1,0 +1,117 @@
+"""What ``convcli shape`` does once click has parsed it: the input and kernel shapes from
+text, a filter file or an image header, then :mod:`convcli.shapes.calculator`'s answer as text
+or JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import click
+
+from convcli import kernels
+from convcli.cli import options as options_text
+from convcli.cli.failures import fail
+from convcli.errors import ConvcliError, ParameterError
+from convcli.images import reading
+from convcli.shapes import calculator, layers
+
+_SHAPE = re.compile(r"^\s*\d+(\s*[,x×]\s*\d+)*\s*$")
+
+
+def run_shape(ctx: click.Context, options: dict) -> None:
+    try:
+        text = _shape_text(ctx, options)
+    except ConvcliError as err:
+        raise fail(err) from None
+    click.echo(text)
+
+
+def _shape_text(ctx: click.Context, options: dict) -> str:
+    given = [v for v in (options["input_arg"], options["input_opt"]) if v]
+    if len(given) != 1:
+        raise ParameterError(
+            "give the input once: a shape like 1,3,224,224 or 224x224, or an image file"
+        )
+    source = given[0]
+    if _SHAPE.match(source):
+        input_shape = calculator.parse_shape(source)
+    elif source == "-" or os.path.exists(source):
+        input_shape = reading.read_image_shape(source)
+    else:
+        raise ParameterError(
+            f"input {source!r} is neither a shape (N,C,H,W, C,H,W, H,W or HxW, e.g. "
+            f"1,3,224,224 or 224x224) nor an existing image file"
+        )
+    as_json = options["as_json"]
+    if options["layers"] and options["kernel"]:
+        raise ParameterError("give -k for one layer or --layer for a chain, not both")
+    if options["layers"]:
+        result = layers.chain(input_shape, [layers.parse_layer(t) for t in options["layers"]])
+        return json.dumps(result.as_dict()) if as_json else result.text()
+    if not options["kernel"]:
+        raise ParameterError("give a kernel (-k 3, -k 5x5, -k F,C,Kh,Kw or a spec) or --layer")
+    spec = options["kernel"]
+    if _SHAPE.match(spec):
+        kernel = calculator.parse_ints(spec, "kernel")
+    else:
+        f = kernels.load_filter(spec)
+        kernel = f.weight.shape
+        # A filter file's stride, padding, dilation and groups apply unless given here.
+        for key, value in f.options.items():
+            if key == "groups" and not options_text.given(ctx, key):
+                options[key] = value
+            elif key in ("stride", "padding", "dilation") and not options_text.given(ctx, key):
+                options[key] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    transpose = options["transpose"]
+    weight, groups = calculator.weight_shape_for(
+        kernel,
+        input_shape[1],
+        groups=options["groups"],
+        filters=options["filters"],
+        transpose=transpose,
+    )
+    stride = options_text.pair_or_int(options["stride"], "--stride")
+    dilation = options_text.pair_or_int(options["dilation"], "--dilation")
+    output_padding = options_text.pair_or_int(options["output_padding"], "--output-padding")
+    if not transpose and output_padding not in (0, (0, 0)):
+        raise ParameterError(
+            f"--output-padding {options['output_padding']} applies to --transpose only (extra "
+            f"rows/columns of a transposed convolution); add --transpose or drop it"
+        )
+    padding = options_text.padding_spec(options["padding"])
+    prefix = ""
+    if options["target"]:
+        target = calculator.parse_ints(options["target"], "--target")
+        target = (target[0], target[-1])
+        padding, output_padding = calculator.solve_target(
+            input_shape[2:],
+            weight[2:],
+            target_hw=target,
+            stride=stride,
+            dilation=dilation,
+            transpose=transpose,
+        )
+        prefix = (
+            f"padding {padding} (top, bottom, left, right)"
+            + (f", output_padding {output_padding}" if transpose else "")
+            + f" gives {target[0]}x{target[1]}\n"
+        )
+    result = calculator.calculate(
+        input_shape,
+        weight,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        transpose=transpose,
+        output_padding=output_padding,
+    )
+    if as_json:
+        data = result.as_dict()
+        if options["target"]:
+            data["solution"] = {"padding": list(padding), "output_padding": list(output_padding)}
+        return json.dumps(data)
+    return prefix + result.text()

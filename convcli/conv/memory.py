@@ -1,0 +1,114 @@
+"""How much memory this process may still use, from what Linux tells it.
+
+The command line checks a job's estimate (:func:`convcli.jobs.pipeline.estimate_bytes`)
+against this before filtering, so that a job too big for the machine, the
+process's address-space limit (``ulimit -v``) or its cgroup is refused with the
+numbers instead of being killed part way; the library allocates its large
+results through :func:`allocate`, which refuses what cannot fit before trying.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from convcli.errors import ResourceError
+
+
+def available_bytes() -> int | None:
+    """Bytes this process may still allocate: the least of the machine's MemAvailable,
+    the address-space limit (ulimit -v, RLIMIT_AS) less what is mapped, and the
+    cgroup v2 memory.max less memory.current; None when nothing is known."""
+    found = []
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            found.append(max(0, soft - _mapped_bytes()))
+    except (ImportError, OSError, ValueError):
+        pass
+    cgroup = _cgroup_room()
+    if cgroup is not None:
+        found.append(cgroup)
+    return min(found) if found else None
+
+
+def _mapped_bytes() -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _cgroup_room() -> int | None:
+    """memory.max - memory.current of this process's cgroup v2, if readable and limited."""
+    try:
+        with open("/proc/self/cgroup") as cgroups:
+            path = next(
+                (line.strip()[3:] for line in cgroups if line.startswith("0::")),
+                None,
+            )
+        if path is None:
+            return None
+        with open("/proc/self/mounts") as mounts:
+            roots = [line.split()[1] for line in mounts if line.split()[2:3] == ["cgroup2"]]
+        for root in roots:
+            directory = os.path.join(root, path.lstrip("/"))
+            try:
+                with open(os.path.join(directory, "memory.max")) as f:
+                    limit = f.read().strip()
+                with open(os.path.join(directory, "memory.current")) as f:
+                    current = int(f.read().strip())
+            except OSError:
+                continue
+            if limit == "max":
+                return None
+            return max(0, int(limit) - current)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def physical_bytes() -> int | None:
+    """The machine's physical memory in bytes, if the OS says."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def allocate(shape: tuple[int, ...], dtype, what: str) -> np.ndarray:
+    """``numpy.empty(shape)``, or a ResourceError saying what could not be allocated.
+
+    Sizes past the machine's physical memory are refused before trying: Linux may
+    hand out such an array and then kill the process while it is being filled.
+    NumPy's own MemoryError (and its "array is too big") become the same error.
+    """
+    size = 1
+    for dim in shape:
+        size *= int(dim)
+    nbytes = size * np.dtype(dtype).itemsize
+    memory = physical_bytes()
+    message = f"{what} {tuple(shape)} of {np.dtype(dtype)} would take {nbytes / 2**30:.3g} GiB"
+    if memory is not None and nbytes > memory:
+        raise ResourceError(
+            f"{message}, more than this machine's {memory / 2**30:.3g} GiB of memory; "
+            f"use a larger stride, less padding or a smaller input"
+        )
+    try:
+        return np.empty(shape, dtype)
+    except (MemoryError, ValueError):
+        raise ResourceError(f"{message}, which cannot be allocated") from None

@@ -1,0 +1,408 @@
+"""From an image and filter options to output pixels: what ``apply`` and ``upsample`` do.
+
+- Alpha is filtered premultiplied (colour times alpha), so transparent pixels
+  do not bleed their colour into their neighbours; colour is divided back after.
+- Several kernels apply in order, each on the previous result.
+- Values outside [0, 1] become pixels by ``clip`` (counted), ``abs`` (then clip)
+  or ``normalize`` (stretch min..max to 0..1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from convcli.conv.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry, pair
+from convcli.conv.operations import conv2d, conv_transpose2d
+from convcli.conv.padding import PAD_MODES, PaddedSource, check_pad_mode
+from convcli.errors import KernelError, ParameterError
+from convcli.kernels.loader import Filter, flip_kernel, normalize_kernel, weight_for_channels
+from convcli.kernels.parsers import FLOAT32_MAX, check_float32
+
+RANGES = ("clip", "abs", "normalize")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One filter with its resolved options (command line over file over defaults)."""
+
+    filter: Filter
+    stride: int | tuple[int, int] = 1
+    padding: object = "same"
+    dilation: int | tuple[int, int] = 1
+    groups: int | None = None
+    pad_mode: str | None = None  # None: reflect, or symmetric where the image is too small
+    flip: bool = False
+    normalize: bool = False
+    bias: tuple[float, ...] | None = None
+    output_padding: int | tuple[int, int] = 0
+    transpose: bool = False
+
+
+@dataclass
+class Result:
+    """The filtered values (raw floats, alpha divided back out) and what reports need."""
+
+    values: np.ndarray
+    has_alpha: bool = False
+    geometries: list[ConvGeometry] = field(default_factory=list)
+    weight_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    minimum: np.ndarray | None = None  # per sample, NaN ignored
+    maximum: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """(4-D float32 weight, groups, bias) for an input of ``channels``."""
+    f = step.filter
+    if not step.transpose and pair(step.output_padding, "output_padding", minimum=0) != (0, 0):
+        raise ParameterError(
+            f"output_padding {step.output_padding} applies to transposed steps (upsample) "
+            f"only; drop it"
+        )
+    if step.groups is not None and f.weight.ndim != 4:
+        raise ParameterError(
+            f"groups={step.groups} applies to 4-D (F, C/groups, Hf, Wf) weights; kernel "
+            f"{f.source or 'weight'} is {f.weight.ndim}-D (a 2-D kernel already filters each "
+            f"channel on its own); drop --groups"
+        )
+    weight = _effective_weight(step)
+    shaped = replace(f, weight=weight)
+    weight, groups = weight_for_channels(
+        shaped, channels, groups=step.groups, transpose=step.transpose
+    )
+    out_channels = weight.shape[1] * groups if step.transpose else weight.shape[0]
+    bias = step.bias if step.bias is not None else f.bias
+    if bias is not None:
+        bias = np.asarray(bias, np.float64)
+        if step.bias is not None and not (np.abs(bias) <= FLOAT32_MAX).all():
+            raise ParameterError(
+                f"--bias values must be finite numbers of at most {FLOAT32_MAX:.6g} in "
+                f"magnitude (float32); got {', '.join(f'{b:g}' for b in bias)}"
+            )
+        bias = bias.astype(np.float32)
+        if bias.size == 1:
+            bias = np.repeat(bias, out_channels)
+        if bias.shape != (out_channels,):
+            if step.bias is not None:
+                raise ParameterError(
+                    f"--bias takes 1 value or one per output channel ({out_channels}); "
+                    f"got {bias.size}"
+                )
+            raise KernelError(
+                f"{f.source or 'the filter'}: its bias has {bias.size} values, but the kernel "
+                f"makes {out_channels} output channels here; it needs 1 value or "
+                f"{out_channels} (or give --bias)"
+            )
+    return weight, groups, bias
+
+
+def _effective_weight(step: Step) -> np.ndarray:
+    """The filter's float64 weight as the step runs it: flipped, normalized."""
+    f = step.filter
+    weight = f.weight
+    if step.flip:
+        weight = flip_kernel(weight)
+    if step.normalize:
+        weight = normalize_kernel(weight)
+        if step.transpose:
+            # A transposed convolution spreads each pixel over stride_h * stride_w outputs:
+            # a kernel summing to that keeps a flat image flat (when its phases sum alike).
+            weight = weight * math.prod(pair(step.stride, "stride"))
+        # Dividing by a small sum can push values past float32.
+        check_float32(weight, f"kernel {f.source or 'weight'} after --normalize")
+    return weight
+
+
+def phase_sums(weight: np.ndarray, stride, dilation=1) -> np.ndarray:
+    """Per stride phase (a, b), the sum of the 2-D ``weight``'s taps a transposed
+    convolution adds into output positions of that phase: what a flat image of 1 becomes
+    there, away from the borders. Tap ``(i, j)`` lands on phase
+    ``(i*dilation_h mod stride_h, j*dilation_w mod stride_w)``; a phase no tap reaches
+    sums to 0.
+
+    Examples
+    --------
+    >>> phase_sums(np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 16, 2).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    >>> phase_sums(np.ones((3, 3)), 2).tolist()
+    [[4.0, 2.0], [2.0, 1.0]]
+    """
+    (sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")
+    kh, kw = weight.shape
+    rows = (np.arange(kh) * dh) % sh
+    cols = (np.arange(kw) * dw) % sw
+    sums = np.zeros((sh, sw))
+    np.add.at(sums, (rows[:, None], cols[None, :]), weight)
+    return sums
+
+
+def _phase_warning(step: Step) -> str | None:
+    """A warning when a per-channel kernel's stride phases do not all sum to 1: upsampling
+    then changes the brightness of flat areas (and, unequal, draws a grid)."""
+    if not step.transpose or step.filter.weight.ndim != 2:
+        return None
+    sums = phase_sums(_effective_weight(step), step.stride, step.dilation)
+    if np.all(np.abs(sums - 1) <= 1e-6):
+        return None
+    lo, hi = float(sums.min()), float(sums.max())
+    (sh, sw), name = pair(step.stride, "stride"), step.filter.source or "the kernel"
+    uneven = hi - lo > 1e-6 * max(1.0, abs(hi))
+    span = f"{lo:.4g} to {hi:.4g}" if uneven else f"{lo:.4g}"
+    text = (
+        f"kernel {name} at stride {_pair_text((sh, sw))}: its {sh * sw} stride phases sum to "
+        f"{span}, not 1, so flat areas come out {span} times as bright"
+        + (" in a grid pattern" if uneven else "")
+    )
+    if not step.normalize:
+        return text + (
+            f"; --normalize scales the kernel sum to {sh * sw} (stride_h*stride_w), making the "
+            f"phases sum to 1 on average"
+            + (", or use a kernel made for the factor (bilinear:F, nearest:F)" if uneven else "")
+        )
+    return text + (
+        "; --normalize makes them 1 on average only; use a kernel made for the factor "
+        "(bilinear:F, nearest:F)"
+    )
+
+
+def _transpose_pad_mode(step: Step) -> str:
+    """A transposed step's border handling: ``replicate`` unless asked otherwise."""
+    mode = "replicate" if step.pad_mode is None else step.pad_mode
+    if mode not in PAD_MODES:
+        raise ParameterError(f"pad_mode must be one of {', '.join(PAD_MODES)}; got {mode!r}")
+    return mode
+
+
+def geometry(step: Step, shape: tuple[int, ...]) -> ConvGeometry:
+    """The validated geometry of a step on an input of ``shape`` (N, C, H, W)."""
+    weight, groups, _ = prepare(step, shape[1])
+    return _geometry(step, shape, weight.shape, groups)
+
+
+def _geometry(step: Step, shape, weight_shape, groups: int) -> ConvGeometry:
+    options = dict(stride=step.stride, padding=step.padding, dilation=step.dilation, groups=groups)
+    if step.transpose:
+        mode = _transpose_pad_mode(step)
+        geo = conv_transpose2d_geometry(
+            shape, weight_shape, output_padding=step.output_padding, **options
+        )
+        return replace(geo, padding_mode=mode)
+    if step.pad_mode is not None:
+        return conv2d_geometry(shape, weight_shape, padding_mode=step.pad_mode, **options)
+    # The default: reflect (no dark border), unless the image is too small to mirror
+    # that far; then symmetric (the edge pixel repeated), as long as one mirror of the
+    # image covers each side. More padding than that would mirror the mirror: a kernel
+    # far larger than the image, which is refused.
+    geo = conv2d_geometry(shape, weight_shape, padding_mode="zeros", **options)
+    top, bottom, left, right = geo.padding
+    height, width = shape[2], shape[3]
+    if max(top, bottom) < height and max(left, right) < width:
+        return replace(geo, padding_mode="reflect")
+    if max(top, bottom) <= height and max(left, right) <= width:
+        return replace(geo, padding_mode="symmetric")
+    kh, kw = weight_shape[2:]
+    (dh, dw), needs = geo.dilation, "needs" if step.padding == "same" else "is"
+    formula = ""
+    if step.padding == "same" and geo.stride == (1, 1):
+        formula = (
+            f" (dilation*(k-1) = {dh}*({kh}-1) x {dw}*({kw}-1) = "
+            f"{dh * (kh - 1)}x{dw * (kw - 1)} in total, half each side)"
+        )
+    raise ParameterError(
+        f"kernel {kh}x{kw} (dilation {_pair_text(geo.dilation)}) is too large for the "
+        f"{height}x{width} image: padding {step.padding!r} {needs} {geo.padding} (top, bottom, "
+        f"left, right){formula}, more than one mirror of the image ({height} rows, {width} "
+        f"columns per side) can fill; use --pad-mode zeros, replicate or circular, --padding "
+        f"valid with a kernel that fits, or a smaller kernel"
+    )
+
+
+def _pair_text(p: tuple[int, int]) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+
+
+def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:
+    """One convolution (or transposed convolution) of (N, C, H, W) float32 pixels."""
+    weight, groups, bias = prepare(step, x.shape[1])
+    geo = _geometry(step, x.shape, weight.shape, groups)
+    if not step.transpose:
+        y = conv2d(
+            x,
+            weight,
+            bias,
+            stride=geo.stride,
+            padding=geo.padding,
+            dilation=geo.dilation,
+            groups=groups,
+            padding_mode=geo.padding_mode,
+        )
+        return y, geo, weight.shape
+    transposed = dict(
+        stride=step.stride,
+        # The spec, not geo.padding: transposed "same" resolves to a negative bottom/right
+        # (rows appended), which only the spec expresses.
+        padding=step.padding,
+        output_padding=step.output_padding,
+        dilation=step.dilation,
+        groups=groups,
+    )
+    if geo.padding_mode == "zeros":  # exactly torch.nn.functional.conv_transpose2d
+        return conv_transpose2d(x, weight, bias, **transposed), geo, weight.shape
+    # Pad the input first (edge-replicated by default) so that borders see real
+    # neighbours (a constant image stays constant), then cut what that added.
+    margin = _transpose_margin(weight.shape[2:], geo.stride, geo.dilation)
+    pads = (margin[0], margin[0], margin[1], margin[1])
+    check_pad_mode(geo.padding_mode, pads, x.shape[2:])
+    source = PaddedSource(x, pads, geo.padding_mode)
+    padded = source.window(0, source.shape[-2], 0, source.shape[-1])
+    y = conv_transpose2d(padded, weight, bias, **transposed)
+    (sh, sw), (oh, ow) = geo.stride, geo.output_shape[2:]
+    y = y[:, :, margin[0] * sh : margin[0] * sh + oh, margin[1] * sw : margin[1] * sw + ow]
+    return np.ascontiguousarray(y), geo, weight.shape
+
+
+def _transpose_margin(kernel, stride, dilation) -> tuple[int, int]:
+    return tuple(
+        math.ceil(((k - 1) * d + 1) / s) for k, s, d in zip(kernel, stride, dilation, strict=True)
+    )
+
+
+def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Result:
+    """Run every step on (N, C, H, W) pixels, alpha premultiplied; return raw values.
+
+    Per-channel (2-D) kernels filter alpha too, premultiplied. A channel-mixing
+    (3-D/4-D) weight that takes the colour channels only drops the alpha channel.
+    :func:`map_range` then turns the values into pixels.
+    """
+    x = pixels
+    notes: list[str] = []
+    if drops_alpha(steps, x.shape[1], has_alpha=has_alpha):
+        x, has_alpha = x[:, :-1], False
+        notes.append("the kernel takes the colour channels only; alpha dropped")
+    premultiplied = has_alpha and all(s.filter.weight.ndim == 2 for s in steps)
+    if premultiplied:
+        x = x.copy()
+        x[:, :-1] *= x[:, -1:]
+    result = Result(x, has_alpha=has_alpha and premultiplied, warnings=notes)
+    for step in steps:
+        x, geo, wshape = run_step(x, step)
+        phases = _phase_warning(step)
+        if phases:
+            notes.append(phases)
+        if step.pad_mode is None and geo.padding_mode == "symmetric":
+            notes.append(
+                f"the image is too small to mirror {geo.padding} (top, bottom, left, right) "
+                f"pixels without repeating the edge; padded 'symmetric' instead of 'reflect'"
+            )
+        result.geometries.append(geo)
+        result.weight_shapes.append(wshape)
+    if premultiplied:
+        alpha = x[:, -1:]
+        safe = np.where(alpha > 1e-6, alpha, 1.0)
+        x[:, :-1] = np.where(alpha > 1e-6, x[:, :-1] / safe, 0.0)
+    result.values = x
+    result.minimum = _extreme(x, np.fmin)
+    result.maximum = _extreme(x, np.fmax)
+    return result
+
+
+def _extreme(x: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+    """Per-sample min (``np.fmin``) or max (``np.fmax``), NaN ignored; NaN if all are.
+
+    fmin/fmax skip NaN without the warnings of nanmin/nanmax, and without
+    ``warnings.catch_warnings``, whose state is shared with the read-ahead thread.
+    """
+    if x.size == 0:
+        return np.zeros(len(x))
+    return reduce.reduce(x.reshape(len(x), -1), axis=1)
+
+
+def drops_alpha(steps: list[Step], channels: int, *, has_alpha: bool) -> bool:
+    """True when the first kernel mixes channels and takes the colour ones only."""
+    first = steps[0]
+    weight = first.filter.weight
+    if not has_alpha or weight.ndim == 2:
+        return False
+    if weight.ndim == 3 or first.transpose:
+        taken = weight.shape[0]
+    else:
+        taken = weight.shape[1] * (first.groups or 1)
+    return taken == channels - 1
+
+
+def output_shape(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool) -> tuple[int, ...]:
+    """The (N, C, H, W) that :func:`apply_steps` returns for pixels of ``shape``, validated
+    step by step, without computing anything."""
+    if drops_alpha(steps, shape[1], has_alpha=has_alpha):
+        shape = (shape[0], shape[1] - 1, *shape[2:])
+    for step in steps:
+        shape = geometry(step, shape).output_shape
+    return tuple(shape)
+
+
+def map_range(
+    x: np.ndarray, value_range: str | None, *, bounds: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values -> [0, 1] pixels by ``clip``, ``abs`` (then clip) or ``normalize``
+    (each sample's min..max stretched to 0..1; a constant sample is clipped);
+    ``None`` keeps the raw values (for .npy). Also returns, per sample, how many
+    values were below 0 and above 1 before clipping. ``x`` may be overwritten: clip and
+    abs work in place, since a full-size copy of a large image costs as much as a 3x3
+    convolution of it (normalize makes a new array).
+    ``bounds``, each sample's (min, max) if known, lets values already inside
+    [0, 1] skip the counting and clipping passes.
+
+    Examples
+    --------
+    >>> pixels, low, high = map_range(np.array([[[[-0.5, 0.25, 1.5]]]], np.float32), "clip")
+    >>> pixels.ravel().tolist(), low.tolist(), high.tolist()
+    ([0.0, 0.25, 1.0], [1], [1])
+    """
+    if value_range not in (*RANGES, None):
+        raise ParameterError(f"--range must be one of {', '.join(RANGES)}; got {value_range!r}")
+    axes = (1, 2, 3)
+    none = np.zeros(len(x), np.int64)
+    inside = bounds is not None and np.all(bounds[0] >= 0) and np.all(bounds[1] <= 1)
+    if value_range is None or (value_range == "clip" and inside):
+        return x, none, none
+    if value_range == "abs":
+        x = np.abs(x, out=x)
+    elif value_range == "normalize":
+        low = _extreme(x, np.fmin)[:, None, None, None]
+        high = _extreme(x, np.fmax)[:, None, None, None]
+        span = np.where(high > low, high - low, 1.0)
+        x = np.where(high > low, (x - low) / span, x).astype(np.float32)
+    clipped_low = np.count_nonzero(x < 0, axis=axes)
+    clipped_high = np.count_nonzero(x > 1, axis=axes)
+    return np.clip(x, 0.0, 1.0, out=x), clipped_low, clipped_high
+
+
+def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool = False) -> int:
+    """Working set of a job in bytes (float32): the batch's images and their joined copy,
+    every step's output (a transposed step also its edge-padded input and a cropped
+    copy), copies made by alpha handling and range mapping, and tile buffers.
+
+    Examples
+    --------
+    >>> from convcli.kernels.loader import load_filter
+    >>> estimate_bytes((1, 3, 1000, 1000), [Step(load_filter("box:3"))]) // 2**20
+    121
+    """
+    if drops_alpha(steps, shape[1], has_alpha=has_alpha):
+        shape = (shape[0], shape[1] - 1, *shape[2:])
+    size = 4 * math.prod(shape)
+    total = 2 * size  # the images as read, and the batch joined into one array
+    largest = size
+    for step in steps:
+        before = shape
+        shape = geometry(step, shape).output_shape
+        size = 4 * math.prod(shape)
+        total += size
+        if step.transpose and step.pad_mode != "zeros":
+            total += 4 * math.prod(before) + size  # the edge-padded input, the cropped copy
+        largest = max(largest, size)
+    # alpha handling and range mapping make up to two more copies of the largest array
+    return total + 2 * largest + (64 << 20)

@@ -1,0 +1,170 @@
+"""Shape reports: one human line per image (stderr) and JSON Lines records (--report)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+from convcli.conv.geometry import ConvGeometry
+from convcli.errors import ConvcliError, OutputError
+
+
+@dataclass
+class ImageReport:
+    """What happened to one image (one sample of a batch)."""
+
+    input: str
+    output: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    steps: list[tuple[tuple[int, ...], ConvGeometry]]  # (weight shape, geometry) per kernel
+    minimum: float
+    maximum: float
+    clipped_low: int
+    clipped_high: int
+    seconds: float
+    outputs: tuple[str, ...] = field(default=())  # the files written (one per {frame})
+
+    @property
+    def clipped_share(self) -> float:
+        size = 1
+        for d in self.output_shape:
+            size *= d
+        return (self.clipped_low + self.clipped_high) / size if size else 0.0
+
+
+def _shape(shape) -> str:
+    return "(" + ",".join(str(d) for d in shape) + ")"
+
+
+def text_line(r: ImageReport) -> str:
+    """One line: input, shapes in and out, weight shape, stride, padding, clipped share.
+
+    An image written as one file per frame shows the first and the last of them.
+
+    Examples
+    --------
+    >>> from convcli.conv.geometry import conv2d_geometry
+    >>> g = conv2d_geometry((1, 1, 8, 8), (1, 1, 3, 3), padding="same")
+    >>> print(text_line(ImageReport("a", "b", (1, 1, 8, 8), (1, 1, 8, 8),
+    ...                             [((1, 1, 3, 3), g)], 0.0, 1.0, 0, 2, 0.01)))
+    a -> b: (1,1,8,8) -> (1,1,8,8) weight (1,1,3,3) stride (1,1) padding (1,1,1,1) clipped 3.12%
+    """
+    parts = []
+    for weight, geo in r.steps:
+        kind = "transposed " if geo.transpose else ""
+        parts.append(
+            f"{kind}weight {_shape(weight)} stride {_shape(geo.stride)} "
+            f"padding {_shape(geo.padding)}"
+        )
+    output = r.output
+    if len(r.outputs) > 1:
+        output = f"{r.outputs[0]} .. {r.outputs[-1]} ({len(r.outputs)} files)"
+    return (
+        f"{r.input} -> {output}: {_shape(r.input_shape)} -> {_shape(r.output_shape)} "
+        f"{'; '.join(parts)} clipped {100 * r.clipped_share:.2f}%"
+    )
+
+
+def json_record(r: ImageReport) -> str:
+    """One JSON Lines record with the fields documented in the README.
+
+    With several kernels, ``weight_shape``, ``stride``, ``padding``, ``dilation`` and
+    ``groups`` describe the first and ``steps`` lists them all. Shapes are this image's
+    (its own N), also when it was filtered in a batch with others.
+    """
+    frames = r.input_shape[0]
+    steps = [
+        {
+            "weight_shape": list(weight),
+            "stride": list(geo.stride),
+            "padding": list(geo.padding),
+            "dilation": list(geo.dilation),
+            "groups": geo.groups,
+            "transpose": geo.transpose,
+            "output_padding": list(geo.output_padding),
+            "output_shape": [frames, *geo.output_shape[1:]],
+        }
+        for weight, geo in r.steps
+    ]
+    first = steps[0]
+    record = {
+        "input": r.input,
+        "output": r.output,
+        "input_shape": list(r.input_shape),
+        "weight_shape": first["weight_shape"],
+        "stride": first["stride"],
+        "padding": first["padding"],
+        "dilation": first["dilation"],
+        "groups": first["groups"],
+        "output_shape": list(r.output_shape),
+        "min": r.minimum,
+        "max": r.maximum,
+        "clipped_low": r.clipped_low,
+        "clipped_high": r.clipped_high,
+        "seconds": round(r.seconds, 6),
+        "steps": steps,
+    }
+    return json.dumps(record)
+
+
+def error_record(input: str, output: str | None, error: str) -> str:
+    """The JSON Lines record of an input that failed: ``input``, ``output`` (when one
+    was planned) and ``error``, the message shown on stderr.
+
+    Examples
+    --------
+    >>> error_record("a.png", "out/a.png", "a.png: not an image")
+    '{"input": "a.png", "output": "out/a.png", "error": "a.png: not an image"}'
+    """
+    record = {"input": input}
+    if output is not None:
+        record["output"] = output
+    record["error"] = error
+    return json.dumps(record)
+
+
+class ReportStream:
+    """The --report stream, opened once every check has passed; a failing write is one
+    error at the end (images still go on) and the report stops there."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.error: ConvcliError | None = None
+        self.stream = None
+        if path is None:
+            return
+        if path == "-":
+            self.stream = sys.stdout
+            return
+        try:
+            self.stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except OSError as err:
+            self._failed(err)
+
+    def _failed(self, err: OSError) -> None:
+        if isinstance(err, BrokenPipeError) and self.stream is sys.stdout:
+            raise err
+        self.error = OutputError(f"--report {self.path}: cannot write ({err.strerror or err})")
+        self.close()
+
+    def write(self, line: str) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except OSError as err:
+            self._failed(err)
+
+    def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None or stream is sys.stdout:
+            return
+        try:
+            stream.close()
+        except OSError as err:
+            if self.error is None:
+                self.stream = None
+                self._failed(err)

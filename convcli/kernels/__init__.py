@@ -1,0 +1,33 @@
+"""Kernels: named kernels (:mod:`~convcli.kernels.named`), filter-file parsers
+(:mod:`~convcli.kernels.parsers`, :mod:`~convcli.kernels.numpy_files`), the loader that
+ends every spec in one :class:`Filter` (:mod:`~convcli.kernels.loader`), and what
+``convcli kernels SPEC`` prints (:mod:`~convcli.kernels.describe`).
+
+    >>> from convcli.kernels import load_filter
+    >>> load_filter("box:3").weight.shape
+    (3, 3)
+"""
+
+from __future__ import annotations
+
+from convcli.kernels.loader import (
+    NAMED,
+    Filter,
+    flip_kernel,
+    list_kernels,
+    load_filter,
+    normalize_kernel,
+    shape_for_channels,
+    weight_for_channels,
+)
+
+__all__ = [
+    "NAMED",
+    "Filter",
+    "flip_kernel",
+    "list_kernels",
+    "load_filter",
+    "normalize_kernel",
+    "shape_for_channels",
+    "weight_for_channels",
+]

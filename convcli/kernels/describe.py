@@ -1,0 +1,129 @@
+"""What ``convcli kernels SPEC`` prints: a filter's matrix (large ones summarized), its
+shape and sum, its bias, and the options a filter file sets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcli.errors import KernelError
+from convcli.kernels.loader import (
+    CONFIG_KEYS,
+    Filter,
+    load_filter,  # noqa: F401 - the examples use it
+    normalize_kernel,
+)
+
+SHOWN_FULL = 15  # rows/columns of a slice shown in full; larger ones are summarized
+SHOWN_SLICES = 8  # 2-D slices of a 3-D/4-D weight shown in full; more are summarized
+
+
+def _shown_indices(n: int) -> list[int | None]:
+    """Indices of one axis to show: all up to SHOWN_FULL, else the first and last three and
+    the centre (two for an even size), None where values are left out."""
+    if n <= SHOWN_FULL:
+        return list(range(n))
+    centre = [(n - 1) // 2] if n % 2 else [n // 2 - 1, n // 2]
+    return [0, 1, 2, None, *centre, None, n - 3, n - 2, n - 1]
+
+
+def _ranges(indices: list[int | None]) -> str:
+    """[0, 1, 2, None, 500, None, 998, 999, 1000] -> '0-2, 500, 998-1000'."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if i is not None and runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        elif i is not None:
+            runs.append([i])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def _matrix_lines(matrix: np.ndarray) -> tuple[list[str], str]:
+    """The rows of a 2-D slice as aligned text (large ones summarized), and what was shown."""
+    rows, cols = _shown_indices(matrix.shape[0]), _shown_indices(matrix.shape[1])
+    cells = [
+        ["..." if r is None or c is None else f"{matrix[r, c]:.6g}" for c in cols] for r in rows
+    ]
+    width = max(len(c) for row in cells for c in row)
+    lines = [" ".join(c.rjust(width) for c in row) for row in cells]
+    note = ""
+    if None in rows or None in cols:
+        note = f"showing rows {_ranges(rows)} and columns {_ranges(cols)}"
+    return lines, note
+
+
+def _option_text(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def describe_filter(f: Filter) -> str:
+    """The matrix (per 2-D slice; large ones summarized with ``...``: the first and last
+    rows and columns and the centre), its shape and sum, the options a filter file sets
+    and, with ``normalize``, the sum after normalizing: what ``convcli kernels SPEC``
+    prints.
+
+    Examples
+    --------
+    >>> print(describe_filter(load_filter("1 2 1")))
+    1 2 1
+    shape: 1x3   sum: 4
+    """
+    weight = f.weight
+    slices = (
+        [((), weight)]
+        if weight.ndim == 2
+        else list((index, weight[index]) for index in np.ndindex(weight.shape[:-2]))
+    )
+    if len(slices) > SHOWN_SLICES:
+        hidden = len(slices) - 6
+        slices = [*slices[:3], None, *slices[-3:]]
+    lines, note = [], ""
+    for item in slices:
+        if item is None:
+            lines.append(f"... ({hidden} more 2-D slices)")
+            continue
+        index, matrix = item
+        if index:
+            lines.append(f"[{', '.join(str(i) for i in index)}]")
+        rows, note = _matrix_lines(matrix)
+        lines.extend(rows)
+    if note:
+        lines.append(f"({note})")
+    shape = "x".join(str(d) for d in weight.shape)
+    total = float(weight.sum())
+    if abs(total) <= 1e-12 * float(np.abs(weight).sum()):
+        total = 0.0  # rounding left over from a zero-sum kernel: 4e-17 would say "not zero"
+    summary = f"shape: {shape}   sum: {total:.6g}"
+    if f.bias is not None:
+        summary += f"   bias: {', '.join(f'{b:.6g}' for b in f.bias)}"
+    lines.append(summary)
+    if f.options:
+        shown = ", ".join(
+            f"{key} {_option_text(f.options[key])}" for key in CONFIG_KEYS if key in f.options
+        )
+        lines.append(f"options: {shown}")
+    if f.options.get("normalize"):
+        lines.append(_normalized_text(weight))
+    if f.description:
+        lines.append(f"description: {f.description}")
+    return "\n".join(lines)
+
+
+def _normalized_text(weight: np.ndarray) -> str:
+    """The sum after 'normalize' (per filter for a 4-D weight), as the filter will run."""
+    try:
+        normalized = normalize_kernel(weight)
+    except KernelError:
+        return "normalized sum: none (a filter sums to zero; 'normalize' will be refused)"
+    if weight.ndim != 4:
+        return (
+            f"normalized sum: {normalized.sum():.6g} (the weight divided by {weight.sum():.6g}; "
+            f"upsample then scales it to stride_h*stride_w)"
+        )
+    sums = normalized.sum(axis=(1, 2, 3))
+    shown = ", ".join(f"{v:.6g}" for v in sums[:8]) + (", ..." if len(sums) > 8 else "")
+    return f"normalized sums: {shown} (each of the {len(sums)} filters divided by its own sum)"

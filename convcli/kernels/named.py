@@ -1,0 +1,255 @@
+"""The named-kernel catalogue: ``gaussian:N[,sigma]``, ``sobel-x``, ``unsharp:N,...``.
+
+Each entry of :data:`NAMED` has a syntax, a one-line description (what ``convcli kernels``
+lists) and a builder that turns the spec's numeric arguments into a float64 matrix or
+raises :class:`~convcli.errors.KernelError` naming the spec. :mod:`convcli.kernels.loader`
+turns the matrix into a :class:`~convcli.kernels.loader.Filter`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from convcli.errors import KernelError
+
+MAX_SIZE = 1001
+"""The largest size of a named kernel (checked before anything is allocated)."""
+
+
+def _whole(spec: str, value: float, *, what: str = "size", maximum: int = MAX_SIZE) -> int:
+    if value != int(value) or value < 1:
+        raise KernelError(f"kernel {spec!r}: {what} must be a whole number >= 1, got {value:g}")
+    if value > maximum:
+        raise KernelError(f"kernel {spec!r}: {what} {value:g} is too large; at most {maximum}")
+    return int(value)
+
+
+def _sigma(spec: str, args: list[float]) -> float | None:
+    """The optional sigma argument; None (OpenCV's default) when absent or 0, as in OpenCV."""
+    sigma = args[1] if len(args) > 1 else 0.0
+    if sigma < 0:
+        raise KernelError(
+            f"kernel {spec!r}: sigma must be positive, or 0 for OpenCV's default, got {sigma:g}"
+        )
+    return sigma or None
+
+
+# OpenCV's getGaussianKernel(n, sigma <= 0) returns fixed tables for these sizes
+# (getGaussianKernelBitExact, modules/imgproc/src/smooth.dispatch.cpp, OpenCV >= 4.1);
+# other sizes sample the Gaussian with its default sigma.
+_OPENCV_TABLES = {
+    1: np.array([1.0]),
+    3: np.array([1, 2, 1]) / 4,
+    5: np.array([1, 4, 6, 4, 1]) / 16,
+    7: np.array([2, 7, 14, 18, 14, 7, 2]) / 64,
+    9: np.array([4, 13, 30, 51, 60, 51, 30, 13, 4]) / 256,
+}
+
+
+def _gaussian_1d(size: int, sigma: float | None) -> np.ndarray:
+    """Sampled Gaussian of ``size`` taps, sum 1; ``sigma=None`` is OpenCV's default.
+
+    For even sizes OpenCV gives both centre taps the weight of offset 0 (a quirk kept
+    for its SURF code, and cv2.GaussianBlur refuses even sizes); here every size is
+    sampled at its true offsets ``i - (size - 1) / 2``.
+    """
+    if sigma is None:
+        if size in _OPENCV_TABLES:
+            return _OPENCV_TABLES[size].copy()
+        sigma = _default_sigma(size)
+    x = np.arange(size) - (size - 1) / 2
+    # Relative to the centre tap and divided by sigma twice: a tiny sigma gives a delta
+    # (not 0/0), a huge one a box.
+    with np.errstate(over="ignore"):
+        g = np.exp(-((x**2 - np.min(x**2)) / 2 / sigma / sigma))
+    return g / g.sum()
+
+
+def _default_sigma(size: int) -> float:
+    # OpenCV's getGaussianKernel default, so sizes match what users know.
+    return 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+
+
+def _gaussian(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 5)
+    g = _gaussian_1d(size, _sigma(spec, args))
+    return np.outer(g, g)
+
+
+def _box(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 3)
+    return np.full((size, size), 1.0 / (size * size))
+
+
+def _bilinear(spec: str, args: list[float]) -> np.ndarray:
+    factor = _whole(spec, args[0] if args else 2, what="factor", maximum=(MAX_SIZE + 1) // 2)
+    size = 2 * factor - factor % 2
+    center = factor - 1 if size % 2 else factor - 0.5
+    w = 1 - np.abs(np.arange(size) - center) / factor
+    return np.outer(w, w)
+
+
+def _nearest(spec: str, args: list[float]) -> np.ndarray:
+    factor = _whole(spec, args[0] if args else 2, what="factor")
+    return np.ones((factor, factor))
+
+
+def _motion(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 9)
+    k = np.zeros((size, size))
+    k[(size - 1) // 2, :] = 1.0 / size
+    return k
+
+
+def _unsharp(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 5)
+    amount = args[2] if len(args) > 2 else 1.0
+    blur = _gaussian(spec, args[:2])  # the same blur as gaussian:N[,sigma]
+    identity = np.zeros_like(blur)
+    identity[(size - 1) // 2, (size - 1) // 2] = 1.0
+    return identity + amount * (identity - blur)
+
+
+def _log(spec: str, args: list[float]) -> np.ndarray:
+    size = _whole(spec, args[0] if args else 9)
+    sigma = args[1] if len(args) > 1 else size / 6
+    if sigma <= 0:
+        raise KernelError(f"kernel {spec!r}: sigma must be positive, got {sigma:g}")
+    x = np.arange(size) - (size - 1) / 2
+    xx, yy = np.meshgrid(x, x)
+    # Capped: beyond it exp(-r2) is 0 anyway, and a tiny sigma must not give inf * 0.
+    with np.errstate(over="ignore"):
+        r2 = np.minimum((xx**2 + yy**2) / 2 / sigma / sigma, 1e4)
+    k = -(1 - r2) * np.exp(-r2)
+    return k - k.mean()  # zero sum: flat regions give 0
+
+
+def _fixed(matrix: list[list[float]]) -> Callable[[str, list[float]], np.ndarray]:
+    def build(spec: str, args: list[float]) -> np.ndarray:
+        return np.array(matrix, dtype=np.float64)
+
+    return build
+
+
+_SOBEL = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+_PREWITT = [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]
+_SCHARR = [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]]
+
+# name: (syntax, one-line description, builder)
+NAMED: dict[str, tuple[str, str, Callable[[str, list[float]], np.ndarray]]] = {
+    "identity": ("identity", "1x1 kernel that copies the image", _fixed([[1.0]])),
+    "box": ("box:N", "NxN mean (default 3); separable", _box),
+    "gaussian": (
+        "gaussian:N[,sigma]",
+        "NxN Gaussian blur, sum 1; default sigma as OpenCV (its tables for odd N <= 9)",
+        _gaussian,
+    ),
+    "sharpen": (
+        "sharpen",
+        "3x3 sharpen (5 centre, -1 neighbours), sum 1",
+        _fixed([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    ),
+    "laplacian": (
+        "laplacian",
+        "3x3 Laplacian (4-neighbour), sum 0",
+        _fixed([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+    ),
+    "sobel-x": (
+        "sobel-x",
+        "3x3 Sobel, positive where brightness rises left to right",
+        _fixed(_SOBEL),
+    ),
+    "sobel-y": (
+        "sobel-y",
+        "3x3 Sobel, positive where brightness rises top to bottom",
+        _fixed(np.array(_SOBEL).T.tolist()),
+    ),
+    "prewitt-x": ("prewitt-x", "3x3 Prewitt, left-to-right gradient", _fixed(_PREWITT)),
+    "prewitt-y": (
+        "prewitt-y",
+        "3x3 Prewitt, top-to-bottom gradient",
+        _fixed(np.array(_PREWITT).T.tolist()),
+    ),
+    "scharr-x": ("scharr-x", "3x3 Scharr, left-to-right gradient", _fixed(_SCHARR)),
+    "scharr-y": (
+        "scharr-y",
+        "3x3 Scharr, top-to-bottom gradient",
+        _fixed(np.array(_SCHARR).T.tolist()),
+    ),
+    "emboss": (
+        "emboss",
+        "3x3 emboss (light from the top left), sum 1",
+        _fixed([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+    ),
+    "edge": (
+        "edge",
+        "3x3 edge detector (8-neighbour Laplacian), sum 0",
+        _fixed([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+    ),
+    "motion": ("motion:N", "horizontal motion blur over N pixels (default 9)", _motion),
+    "unsharp": (
+        "unsharp:N[,sigma[,amount]]",
+        "unsharp mask: image + amount*(image - blur)",
+        _unsharp,
+    ),
+    "log": ("log:N[,sigma]", "Laplacian of Gaussian (zero sum, default sigma N/6)", _log),
+    "bilinear": ("bilinear:F", "transposed-conv kernel for F-times bilinear upsampling", _bilinear),
+    "nearest": (
+        "nearest:F",
+        "transposed-conv kernel for F-times nearest-neighbour upsampling",
+        _nearest,
+    ),
+}
+
+
+def list_kernels() -> list[tuple[str, str]]:
+    """(syntax, description) of every named kernel, for ``convcli kernels``.
+
+    Examples
+    --------
+    >>> dict(list_kernels())["gaussian:N[,sigma]"]
+    'NxN Gaussian blur, sum 1; default sigma as OpenCV (its tables for odd N <= 9)'
+    """
+    return [(syntax, description) for syntax, description, _ in NAMED.values()]
+
+
+def named_kernel(spec: str) -> np.ndarray | None:
+    """The matrix of a named kernel spec (``gaussian:7,1.5``), or None if it names none.
+
+    Examples
+    --------
+    >>> named_kernel("box:2").tolist()
+    [[0.25, 0.25], [0.25, 0.25]]
+    >>> named_kernel("photo.png") is None
+    True
+    """
+    name, _, arg_text = spec.strip().partition(":")
+    name = name.strip().lower()
+    if name not in NAMED:
+        return None
+    syntax, _, build = NAMED[name]
+    texts = arg_text.replace(" ", "").split(",") if arg_text.strip() else []
+    most = len(syntax.partition(":")[2].replace("[", "").replace("]", "").split(",")) * (
+        ":" in syntax
+    )
+    if len(texts) > most:
+        takes = f"at most {most} argument{'s' * (most > 1)}" if most else "no arguments"
+        raise KernelError(f"kernel {spec!r} takes {takes}: {syntax}")
+    if "" in texts:
+        raise KernelError(f"kernel {spec!r}: an argument is empty; write {syntax}")
+    args = [float(a) if _is_number(a) else _bad_argument(spec, a) for a in texts]
+    return build(spec, args)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _bad_argument(spec: str, arg: str) -> float:
+    raise KernelError(f"kernel {spec!r}: argument {arg!r} is not a number")

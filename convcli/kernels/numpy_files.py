@@ -1,0 +1,75 @@
+"""NumPy kernel files, never unpickled: ``.npy`` (the weight) or ``.npz`` (``weight`` and
+an optional ``bias``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from convcli.errors import KernelError, numpy_load_errors
+from convcli.kernels.parsers import as_bias_array, as_weight_array
+
+
+def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``.npy`` (the weight) or ``.npz`` (``weight``, optional ``bias``); never unpickles.
+
+    The file's first bytes are checked first: NumPy reads anything without its magic
+    as a pickle, so a text matrix named ``.npy`` would be "refused: pickle" otherwise.
+    """
+    _check_numpy_magic(path)
+    with numpy_load_errors(str(path), KernelError, "NumPy file"):
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if "weight" not in archive.files:
+                    raise KernelError(
+                        f"{path}: no 'weight' array; it holds {', '.join(archive.files) or 'none'}"
+                    )
+                weight = archive["weight"]
+                bias = archive["bias"] if "bias" in archive.files else None
+        else:
+            weight, bias = np.load(path, allow_pickle=False), None
+    if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(
+        weight.dtype, np.complexfloating
+    ):
+        raise KernelError(f"{path}: weight has dtype {weight.dtype}; it must hold real numbers")
+    weight = as_weight_array(weight, str(path))
+    if bias is not None:
+        bias = as_bias_array(bias, str(path))
+    return weight, bias
+
+
+NPY_MAGIC = np.lib.format.MAGIC_PREFIX
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
+
+
+def _check_numpy_magic(path: Path) -> None:
+    """A ``.npy`` file starts with ``\\x93NUMPY`` and a ``.npz`` with a zip header;
+    anything else is named for what it is not (and, if it reads as text, what to do)."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(512)
+    except OSError as err:
+        raise KernelError(f"{path}: cannot read it ({err.strerror or err})") from None
+    npz = path.suffix.lower() == ".npz"
+    if head.startswith(ZIP_MAGICS if npz else (NPY_MAGIC,)):
+        return
+    kind = ".npz archive (not a zip)" if npz else ".npy file (no \\x93NUMPY header)"
+    if not head:
+        raise KernelError(f"{path}: empty file, not a NumPy {'.npz' if npz else '.npy'} file")
+    if npz and head.startswith(NPY_MAGIC):
+        raise KernelError(f"{path}: a single .npy array, not a .npz archive; rename it to .npy")
+    if not npz and head.startswith(ZIP_MAGICS):
+        raise KernelError(f"{path}: a zip archive, not a .npy array; if it is a .npz, rename it")
+    try:
+        head.decode("utf-8")
+        text = b"\x00" not in head
+    except UnicodeDecodeError as err:  # a multi-byte character cut at 512 bytes is still text
+        text = b"\x00" not in head and len(head) == 512 and err.start >= len(head) - 3
+    hint = (
+        "it looks like text: for a matrix of numbers, name it .txt or .csv"
+        if text
+        else "save the weight with numpy.save (or numpy.savez for weight and bias)"
+    )
+    raise KernelError(f"{path}: not a NumPy {kind}; {hint}")

@@ -1,0 +1,182 @@
+"""Output safety: formats, never over an input, atomic replacement, special files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from convcli import OutputError, ParameterError
+from convcli.images.outputs import (
+    CompleteWrites,
+    atomic_output,
+    check_output_path,
+    output_format_for,
+)
+from convcli.images.writing import write_image
+from tests.paths import SAMPLES
+
+SAMPLE = SAMPLES / "camera.png"
+
+
+def test_formats_by_extension_and_option():
+    assert output_format_for("a.TIFF") == "TIFF"
+    assert output_format_for("-") == "PNG"
+    assert output_format_for("-", "jpg") == "JPEG"
+    with pytest.raises(ParameterError, match=r"'\.xyz'"):
+        output_format_for("a.xyz")
+    with pytest.raises(ParameterError, match="no extension"):
+        output_format_for("noext")
+    with pytest.raises(ParameterError, match="--format 'gif'"):
+        output_format_for("a.png", "gif")
+    # --format must agree with a known extension (JPEG bytes in a .png mislead)
+    with pytest.raises(ParameterError, match="disagrees with the extension"):
+        output_format_for("a.png", "jpeg")
+    assert output_format_for("a.jpeg", "jpg") == "JPEG"
+    assert output_format_for("a.pgm", "ppm") == "PPM"
+    assert output_format_for("a.out", "png") == "PNG"
+
+
+def test_output_that_is_an_input_is_refused(tmp_path):
+    source = tmp_path / "in.png"
+    source.write_bytes(b"x")
+    link = tmp_path / "link.png"
+    link.symlink_to(source)
+    hard = tmp_path / "hard.png"
+    os.link(source, hard)
+    other = tmp_path / "sub" / ".." / "in.png"
+    (tmp_path / "sub").mkdir()
+    for out in (source, link, hard, other):
+        with pytest.raises(ParameterError, match="never overwrites its inputs"):
+            check_output_path(str(out), [str(source)])
+    check_output_path(str(tmp_path / "new.png"), [str(source)])
+
+
+def test_atomic_replace_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_output(str(target)) as stream:
+        stream.write(b"partial")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.png"]
+    with atomic_output(str(target)) as stream:
+        stream.write(b"new")
+    assert target.read_bytes() == b"new"
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)
+
+
+def test_interrupt_leaves_nothing(tmp_path):
+    with pytest.raises(KeyboardInterrupt), atomic_output(str(tmp_path / "x.png")) as stream:
+        stream.write(b"half")
+        raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_directory_and_a_file_as_directory(tmp_path):
+    with (
+        pytest.raises(OutputError, match="does not exist"),
+        atomic_output(str(tmp_path / "missing" / "x.png")),
+    ):
+        pass
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="file"), atomic_output(str(blocker / "x.png")):
+        pass
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+def test_disk_full_device_is_written_directly_and_reported():
+    with pytest.raises(OutputError, match="/dev/full.*space"), atomic_output("/dev/full") as s:
+        s.write(b"x" * 100000)
+    assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full")
+
+
+def test_read_only_directory(tmp_path):
+    if os.geteuid() == 0:
+        # root writes anywhere; a read-only bind is not available, so use a path under a file
+        target = tmp_path / "f"
+        target.write_text("")
+        path = str(target / "out.png")
+    else:
+        os.chmod(tmp_path, 0o500)
+        path = str(tmp_path / "out.png")
+    with pytest.raises(OutputError, match="out.png"), atomic_output(path) as stream:
+        stream.write(b"x")
+
+
+def test_named_pipe_is_written_directly(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    pid = os.fork()
+    if pid == 0:  # reader
+        with open(fifo, "rb") as reader:
+            data = reader.read()
+        os._exit(0 if data == b"through the pipe" else 1)
+    with atomic_output(str(fifo)) as stream:
+        stream.write(b"through the pipe")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert fifo.exists() and not fifo.is_file()
+
+
+def test_stdout(capfdbinary):
+    with atomic_output("-") as stream:
+        assert stream.raw is sys.stdout.buffer
+        stream.write(b"to stdout")
+    assert capfdbinary.readouterr().out == b"to stdout"
+
+
+class _Trickle:
+    """A stream that takes at most 3 bytes per write, as a pipe may."""
+
+    def __init__(self):
+        self.data = bytearray()
+
+    def write(self, data):
+        self.data += bytes(data[:3])
+        return min(3, len(data))
+
+
+def test_short_writes_are_completed():
+    trickle = _Trickle()
+    assert CompleteWrites(trickle).write(np.arange(10, dtype=np.uint16).data) == 20
+    assert bytes(trickle.data) == np.arange(10, dtype=np.uint16).tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["npy", "png", "tif"])
+def test_closed_pipe_raises_broken_pipe(tmp_path, fmt):
+    # np.save wrote through fwrite on the descriptor: "OSError: N requested and 0 written".
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with pytest.raises(BrokenPipeError):
+            write_image(np.zeros((3, 300, 300), np.float32), f"/dev/fd/{write_end}", fmt=fmt)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("fmt", ["npy", "png", "tif"])
+def test_reader_leaving_mid_write_exits_141_quietly(tmp_path, fmt):
+    big = tmp_path / "big.npy"
+    np.save(big, np.random.default_rng(0).random((3, 1000, 1000), np.float32))
+    command = f"{sys.executable} -m convcli apply {big} -k box:3 -o - --format {fmt} -q"
+    result = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command} | head -c 10 > /dev/null"],
+        capture_output=True,
+    )
+    assert b"Traceback" not in result.stderr, result.stderr.decode()
+    assert result.returncode == 141, result.stderr.decode()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+def test_full_stdout_is_one_error_line(tmp_path):
+    command = f"{sys.executable} -m convcli apply {SAMPLE} -k box:3 -o - -q > /dev/full"
+    result = subprocess.run(["bash", "-c", command], capture_output=True)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"Error: {SAMPLE}: <stdout>: cannot write (No space left on device)"
+    ]

@@ -1,0 +1,315 @@
+"""pipeline.py: the shape rule applied, alpha, ranges, upsampling, memory estimate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convcli import KernelError, ParameterError
+from convcli.jobs.pipeline import Step, apply_steps, estimate_bytes, map_range
+from convcli.kernels.loader import Filter, load_filter
+
+
+def test_range_modes_and_clip_counts():
+    x = np.array([[[[-0.5, 0.25, 1.5]]]], np.float32)
+    identity = [Step(load_filter("identity"), padding=0)]
+    result = apply_steps(x, identity, has_alpha=False)
+    assert result.values.ravel().tolist() == [-0.5, 0.25, 1.5]  # raw until mapped
+    assert result.minimum.tolist() == [-0.5] and result.maximum.tolist() == [1.5]
+    pixels, low, high = map_range(result.values.copy(), "clip")
+    assert pixels.ravel().tolist() == [0.0, 0.25, 1.0]
+    assert low.tolist() == [1] and high.tolist() == [1]
+    assert map_range(x.copy(), "abs")[0].ravel().tolist() == [0.5, 0.25, 1.0]
+    np.testing.assert_allclose(map_range(x.copy(), "normalize")[0].ravel(), [0, 0.375, 1])
+    raw, low, high = map_range(x.copy(), None)
+    assert raw.ravel().tolist() == [-0.5, 0.25, 1.5] and low.tolist() == high.tolist() == [0]
+    with pytest.raises(ParameterError, match="--range"):
+        map_range(x, "wrap")
+
+
+def test_normalize_keeps_a_constant_sample_instead_of_blacking_it_out():
+    x = np.full((2, 1, 2, 2), 0.75, np.float32)
+    x[1] = 3.0
+    pixels = map_range(x, "normalize")[0]
+    assert pixels[0].ravel().tolist() == [0.75] * 4 and pixels[1].ravel().tolist() == [1.0] * 4
+
+
+def test_per_sample_statistics_in_a_batch():
+    x = np.stack([np.full((1, 4, 4), 2.0), np.full((1, 4, 4), 0.5)]).astype(np.float32)
+    r = apply_steps(x, [Step(load_filter("box:3"))], has_alpha=False)
+    assert map_range(r.values, "clip")[2].tolist() == [16, 0]
+
+
+def test_alpha_premultiplied_and_dropped_for_colour_only_weights():
+    rgba = np.zeros((1, 4, 1, 4), np.float32)
+    rgba[0, 0, 0, :2] = 1.0  # red where opaque
+    rgba[0, 3, 0, :2] = 1.0
+    rgba[0, 1, 0, 2:] = 1.0  # green where transparent
+    r = apply_steps(
+        rgba, [Step(load_filter("1 1 1"), padding="same", pad_mode="replicate")], has_alpha=True
+    )
+    assert r.values[0, 1].max() == 0  # no green came through
+    luma = Filter(np.array([[[0.3]], [[0.6]], [[0.1]]]))
+    r = apply_steps(rgba, [Step(luma)], has_alpha=True)
+    assert r.values.shape == (1, 1, 1, 4) and "alpha dropped" in r.warnings[0]
+
+
+def test_bias_broadcast_and_count_check():
+    x = np.zeros((1, 3, 2, 2), np.float32)
+    r = apply_steps(x, [Step(load_filter("identity"), bias=(0.25,))], has_alpha=False)
+    assert np.all(r.values == 0.25)
+    with pytest.raises(ParameterError, match="--bias takes 1 value or one per output channel"):
+        apply_steps(x, [Step(load_filter("identity"), bias=(0.1, 0.2))], has_alpha=False)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_upsample_steps_keep_constants_and_size(factor):
+    x = np.full((1, 2, 5, 6), 0.4, np.float32)
+    for name in ("bilinear", "nearest"):
+        step = Step(load_filter(f"{name}:{factor}"), stride=factor, transpose=True)
+        r = apply_steps(x, [step], has_alpha=False)
+        assert r.values.shape == (1, 2, 5 * factor, 6 * factor)
+        np.testing.assert_allclose(r.values, 0.4, atol=1e-6)
+
+
+def test_nearest_upsampling_replicates_exactly():
+    x = np.random.default_rng(0).random((1, 1, 3, 4)).astype(np.float32)
+    r = apply_steps(x, [Step(load_filter("nearest:2"), stride=2, transpose=True)], has_alpha=False)
+    np.testing.assert_array_equal(r.values[0, 0], np.repeat(np.repeat(x[0, 0], 2, 0), 2, 1))
+
+
+def test_memory_estimate_grows_with_outputs():
+    small = estimate_bytes((1, 3, 100, 100), [Step(load_filter("box:3"))])
+    upsampled = estimate_bytes(
+        (1, 3, 100, 100), [Step(load_filter("bilinear:4"), stride=4, transpose=True)]
+    )
+    assert upsampled > 10 * (small - (64 << 20))
+
+
+@pytest.mark.parametrize(
+    "shape, groups",
+    [((3, 2, 3, 3), None), ((3, 4, 3, 3), None), ((3, 1, 4, 4), 3), ((3, 3, 3), None)],
+)
+def test_upsample_weights_use_the_transposed_layout(shape, groups):
+    """4-D weights are (C, F/groups, Hf, Wf) as in ConvTranspose2d; 3-D (C, Hf, Wf) sums
+    the channels into one. Against the library's conv_transpose2d on the edge-padded input."""
+    from convcli import conv_transpose2d
+
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 3, 10, 12)).astype(np.float32)
+    w = rng.random(shape)
+    step = Step(Filter(w), stride=2, padding=1, output_padding=1, groups=groups, transpose=True)
+    values = apply_steps(x, [step], has_alpha=False).values
+    torch_layout = w if w.ndim == 4 else w[:, None]
+    margin = 2  # ceil(kernel / stride) rows of edge on each side
+    padded = np.pad(x, ((0, 0), (0, 0), (margin,) * 2, (margin,) * 2), mode="edge")
+    full = conv_transpose2d(
+        padded, torch_layout, stride=2, padding=1, output_padding=1, groups=groups or 1
+    )
+    crop = margin * 2
+    expected = full[:, :, crop : crop + values.shape[2], crop : crop + values.shape[3]]
+    out_channels = torch_layout.shape[1] * (groups or 1)
+    assert values.shape == (
+        1,
+        out_channels,
+        21 if shape[-1] == 4 else 20,
+        25 if shape[-1] == 4 else 24,
+    )
+    np.testing.assert_allclose(values, expected, atol=1e-5)
+
+
+def test_known_bounds_skip_clipping_only_when_inside():
+    x = np.array([[[[0.0, 0.5, 1.0]]], [[[-0.5, 0.5, 1.5]]]], np.float32)
+    inside = (np.array([0.0, 0.0]), np.array([1.0, 1.0]))
+    pixels, low, high = map_range(x[:1].copy(), "clip", bounds=(inside[0][:1], inside[1][:1]))
+    assert pixels.ravel().tolist() == [0.0, 0.5, 1.0] and low.tolist() == high.tolist() == [0]
+    bounds = (np.array([0.0, -0.5]), np.array([1.0, 1.5]))
+    pixels, low, high = map_range(x.copy(), "clip", bounds=bounds)
+    assert low.tolist() == [0, 1] and high.tolist() == [0, 1] and pixels.max() == 1.0
+
+
+def test_a_filter_files_bias_count_names_the_file(tmp_path):
+    path = tmp_path / "two.json"
+    path.write_text('{"weight": [[1, 2]], "bias": [1, 2]}')
+    step = Step(load_filter(str(path)))
+    with pytest.raises(KernelError, match=r"two.json: its bias has 2 values.*3 output channels"):
+        apply_steps(np.zeros((1, 3, 4, 4), np.float32), [step], has_alpha=False)
+    with pytest.raises(ParameterError, match=r"--bias takes 1 value or one per output channel"):
+        apply_steps(
+            np.zeros((1, 3, 4, 4), np.float32),
+            [Step(load_filter(str(path)), bias=(1, 2))],
+            has_alpha=False,
+        )
+
+
+def test_bias_and_normalized_weights_must_fit_float32():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(ParameterError, match=r"--bias values must be finite.*1e\+300"):
+        apply_steps(x, [Step(load_filter("box:3"), bias=(1e300,))], has_alpha=False)
+    step = Step(load_filter("[[3e38, -3e38, 1e-6]]"), normalize=True)
+    with pytest.raises(KernelError, match="after --normalize: weight value .* is too large"):
+        apply_steps(x, [step], has_alpha=False)
+
+
+def test_default_padding_mirrors_at_most_once():
+    x = np.random.default_rng(0).random((1, 3, 64, 80), np.float32)
+    # 129x129 needs 64 per side: one mirror of the 64 rows, with the edge repeated.
+    result = apply_steps(x, [Step(load_filter("box:129"))], has_alpha=False)
+    assert result.geometries[0].padding_mode == "symmetric"
+    assert "padded 'symmetric' instead of 'reflect'" in result.warnings[0]
+    for spec in ("box:130", "box:200"):
+        with pytest.raises(ParameterError) as info:
+            apply_steps(x, [Step(load_filter(spec))], has_alpha=False)
+        message = str(info.value)
+        assert "is too large for the 64x80 image" in message
+        assert "padding 'same' needs (" in message and "dilation*(k-1)" in message
+        assert "--padding valid" in message and "--pad-mode" in message
+        assert "smaller kernel" in message
+    # Another pad mode is a way out: zeros pads any amount.
+    zeros = apply_steps(x, [Step(load_filter("box:200"), pad_mode="zeros")], has_alpha=False)
+    assert zeros.values.shape == x.shape
+
+
+def test_tiny_images_still_fall_back_to_symmetric():
+    x = np.random.default_rng(0).random((1, 3, 1, 2), np.float32)
+    result = apply_steps(x, [Step(load_filter("box:3"))], has_alpha=False)
+    assert result.values.shape == x.shape
+    assert result.geometries[0].padding_mode == "symmetric"
+    assert "too small to mirror" in result.warnings[0]
+    a, b = x[..., 0], x[..., 1]  # symmetric: columns a | a b | b, rows mirrored alike
+    expected = np.stack([(2 * a + b) / 3, (a + 2 * b) / 3], axis=-1)
+    np.testing.assert_allclose(result.values, expected, rtol=1e-6)
+
+
+def test_output_padding_on_a_plain_convolution_is_a_usage_error():
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    with pytest.raises(ParameterError, match="output_padding 1 applies to transposed steps"):
+        apply_steps(x, [Step(load_filter("box:3"), output_padding=1)], has_alpha=False)
+
+
+# Transposed steps: stride phases and padding modes -------------------------------------
+
+
+def phase_notes(result) -> list[str]:
+    return [w for w in result.warnings if "stride phases" in w]
+
+
+@pytest.mark.parametrize(
+    ("spec", "factor"), [("bilinear:2", 2), ("bilinear:3", 3), ("nearest:4", 4)]
+)
+def test_kernels_made_for_the_factor_upsample_without_a_phase_warning(spec, factor):
+    x = np.full((1, 1, 6, 6), 0.5, np.float32)
+    r = apply_steps(x, [Step(load_filter(spec), stride=factor, transpose=True)], has_alpha=False)
+    assert phase_notes(r) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "flat", "span"),
+    [("gaussian:5", 0.25, "sum to 0.25, not 1"), ("bilinear:3", 2.25, "sum to 1.778 to 2.778")],
+)
+def test_phases_that_do_not_sum_to_one_change_brightness_with_a_warning(spec, flat, span):
+    x = np.ones((1, 1, 16, 16), np.float32)
+    r = apply_steps(x, [Step(load_filter(spec), stride=2, transpose=True)], has_alpha=False)
+    centre = r.values[0, 0, 8:24, 8:24]
+    assert centre.mean() == pytest.approx(flat, rel=1e-5)  # what the warning is about
+    (note,) = phase_notes(r)
+    assert f"kernel {spec} at stride 2: its 4 stride phases {span}" in note
+    assert "--normalize scales the kernel sum to 4 (stride_h*stride_w)" in note
+    normalized = Step(load_filter(spec), stride=2, transpose=True, normalize=True)
+    r = apply_steps(x, [normalized], has_alpha=False)
+    assert r.values[0, 0, 8:24, 8:24].mean() == pytest.approx(1.0, rel=1e-5)
+    if spec == "gaussian:5":  # equal phases: --normalize makes each exactly 1
+        assert phase_notes(r) == []
+    else:  # unequal phases average 1 but still draw a grid
+        assert "1 on average only" in phase_notes(r)[0]
+
+
+def test_phase_sums_match_a_transposed_convolution_of_a_flat_image():
+    from convcli import conv_transpose2d
+    from convcli.jobs.pipeline import phase_sums
+
+    rng = np.random.default_rng(1)
+    for shape, stride, dilation in [((5, 4), (2, 3), 1), ((3, 3), 2, 2), ((4, 6), (3, 2), (2, 1))]:
+        w = rng.random(shape)
+        out = conv_transpose2d(
+            np.ones((1, 1, 12, 12)), w[None, None], stride=stride, dilation=dilation
+        )
+        sh, sw = (stride, stride) if isinstance(stride, int) else stride
+        centre = out[0, 0, 6 * sh : 6 * sh + sh, 6 * sw : 6 * sw + sw]  # one of each phase
+        sums = phase_sums(w, stride, dilation)
+        np.testing.assert_allclose(np.sort(centre.ravel()), np.sort(sums.ravel()), rtol=1e-12)
+
+
+def convtranspose_case(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((2, 3, 7, 9)).astype(np.float32)
+    w = rng.standard_normal((3, 4, 3, 4))  # ConvTranspose2d layout (C, F/groups, Hf, Wf)
+    bias = rng.standard_normal(4)
+    options = dict(stride=(2, 3), padding=1, output_padding=(1, 2), dilation=(1, 2))
+    return x, w, bias, options
+
+
+def test_zeros_pad_mode_is_exactly_the_librarys_conv_transpose2d():
+    from convcli import conv_transpose2d
+
+    x, w, bias, options = convtranspose_case()
+    step = Step(Filter(w, bias), pad_mode="zeros", transpose=True, **options)
+    values = apply_steps(x, [step], has_alpha=False).values
+    expected = conv_transpose2d(x, w.astype(np.float32), bias.astype(np.float32), **options)
+    np.testing.assert_array_equal(values, expected)
+    # the default replicates the edges: borders differ, the interior is the same
+    replicated = apply_steps(x, [replace_mode(step, None)], has_alpha=False).values
+    assert replicated.shape == values.shape
+    assert not np.allclose(replicated[..., 0, :], values[..., 0, :], atol=1e-3)
+    np.testing.assert_allclose(replicated[..., 4:-4, 6:-6], values[..., 4:-4, 6:-6], atol=1e-5)
+    same = apply_steps(x, [replace_mode(step, "replicate")], has_alpha=False).values
+    np.testing.assert_array_equal(same, replicated)
+
+
+def replace_mode(step, mode):
+    from dataclasses import replace
+
+    return replace(step, pad_mode=mode)
+
+
+def test_zeros_pad_mode_matches_torch_conv_transpose2d_including_borders():
+    torch = pytest.importorskip("torch")
+    x, w, bias, options = convtranspose_case(2)
+    step = Step(Filter(w, bias), pad_mode="zeros", transpose=True, **options)
+    values = apply_steps(x, [step], has_alpha=False).values
+    expected = torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(x),
+        torch.from_numpy(w.astype(np.float32)),
+        torch.from_numpy(bias.astype(np.float32)),
+        options["stride"],
+        options["padding"],
+        options["output_padding"],
+        1,
+        options["dilation"],
+    ).numpy()
+    assert values.shape == expected.shape
+    np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "circular", "symmetric", "replicate"])
+def test_transposed_steps_pad_the_input_first_in_that_mode(mode):
+    """Padded by the margin in ``mode`` (numpy.pad, via the reference), transposed, cropped."""
+    from convcli import conv_transpose2d
+    from tests.reference import ref_pad
+
+    x = np.random.default_rng(5).random((1, 2, 6, 7)).astype(np.float32)
+    step = Step(load_filter("bilinear:2"), stride=2, pad_mode=mode, transpose=True)
+    values = apply_steps(x, [step], has_alpha=False).values
+    w = np.repeat(load_filter("bilinear:2").weight[None, None], 2, 0).astype(np.float32)
+    margin = 2  # ceil(4 / 2) rows and columns of padding before the transposed convolution
+    full = conv_transpose2d(
+        ref_pad(x, (margin,) * 4, mode).astype(np.float32), w, stride=2, padding="same", groups=2
+    )
+    crop = margin * 2
+    np.testing.assert_allclose(values, full[:, :, crop : crop + 12, crop : crop + 14], atol=1e-6)
+
+
+def test_unknown_pad_mode_on_a_transposed_step_names_the_modes():
+    step = Step(load_filter("bilinear:2"), stride=2, pad_mode="edge", transpose=True)
+    with pytest.raises(ParameterError, match="pad_mode must be one of zeros, reflect"):
+        apply_steps(np.ones((1, 1, 4, 4), np.float32), [step], has_alpha=False)
