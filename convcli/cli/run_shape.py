@@ -13,6 +13,7 @@ import click
 
 from convcli import kernels
 from convcli.cli import options as options_text
+from convcli.cli import run_diagram
 from convcli.cli.failures import fail
 from convcli.errors import ConvcliError, ParameterError
 from convcli.images import reading
@@ -36,8 +37,13 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
             "give the input once: a shape like 1,3,224,224 or 224x224, or an image file"
         )
     source = given[0]
+    run_diagram.check_options(options)
+    image = None
     if _SHAPE.match(source):
         input_shape = calculator.parse_shape(source)
+    elif (source == "-" or os.path.exists(source)) and options["values"]:
+        image = reading.read_image(source)  # --values shows its pixels
+        input_shape = image.pixels.shape
     elif source == "-" or os.path.exists(source):
         input_shape = reading.read_image_shape(source)
     else:
@@ -49,19 +55,26 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
     if options["layers"] and options["kernel"]:
         raise ParameterError("give -k for one layer or --layer for a chain, not both")
     if options["layers"]:
-        result = layers.chain(input_shape, [layers.parse_layer(t) for t in options["layers"]])
+        result = layers.chain(
+            input_shape,
+            [layers.parse_layer(t) for t in options["layers"]],
+            padding_mode=options["pad_mode"] or "zeros",
+        )
+        if options["diagram"]:
+            run_diagram.draw_chain(result, options["diagram"], source=source)
         return json.dumps(result.as_dict()) if as_json else result.text()
     if not options["kernel"]:
         raise ParameterError("give a kernel (-k 3, -k 5x5, -k F,C,Kh,Kw or a spec) or --layer")
     spec = options["kernel"]
+    f = None
     if _SHAPE.match(spec):
         kernel = calculator.parse_ints(spec, "kernel")
     else:
         f = kernels.load_filter(spec)
         kernel = f.weight.shape
-        # A filter file's stride, padding, dilation and groups apply unless given here.
+        # A filter file's stride, padding, dilation, groups, pad_mode apply unless given here.
         for key, value in f.options.items():
-            if key == "groups" and not options_text.given(ctx, key):
+            if key in ("groups", "pad_mode") and not options_text.given(ctx, key):
                 options[key] = value
             elif key in ("stride", "padding", "dilation") and not options_text.given(ctx, key):
                 options[key] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
@@ -108,7 +121,18 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
         groups=groups,
         transpose=transpose,
         output_padding=output_padding,
+        padding_mode=options["pad_mode"] or "zeros",
     )
+    if options["diagram"]:
+        run_diagram.draw_layer(
+            result,
+            options["diagram"],
+            padding=padding,
+            source=source,
+            image=image,
+            kernel=f,
+            options=options,
+        )
     if as_json:
         data = result.as_dict()
         if options["target"]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+# padding.PAD_MODES, PyTorch's default first: a literal, since padding.py imports NumPy.
+PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
 
 @click.command(short_help="Output shape of a convolution, with the formula.")
 @click.argument("input_arg", required=False, metavar="[INPUT]")
@@ -40,6 +43,24 @@ import click
     metavar="k=..,s=..,p=..",
     help="A layer of a chain (repeatable): keys k s p d g f t op.",
 )
+@click.option(
+    "--pad-mode",
+    type=click.Choice(PAD_MODES),
+    help="How borders are padded (as in apply; checked, and drawn by --diagram).  "
+    "[default: zeros, as PyTorch's Conv2d]",
+)
+@click.option(
+    "--diagram",
+    metavar="PATH",
+    help="Draw it: .svg a picture; .gif, .png, .apng an animation, one frame per output. "
+    "{index} names one per --layer.",
+)
+@click.option(
+    "--values",
+    is_flag=True,
+    help="With --diagram: the numbers and each output's sum (an image's or .npy's pixels, "
+    "or 0, 1, 2, ... for a shape).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_context
 def shape(ctx: click.Context, **options) -> None:
@@ -47,7 +68,9 @@ def shape(ctx: click.Context, **options) -> None:
 
     Warns when rows/columns are never read (the stride does not fit), lists
     the valid output_padding values of a transposed convolution, solves
-    --target sizes, and runs chains of --layer.
+    --target sizes, and runs chains of --layer. --diagram draws the convolution
+    (input, padding, kernel window, output, and the formulas) as Dumoulin & Visin's
+    conv arithmetic pictures do, for these parameters.
 
     \b
     Examples:
@@ -56,6 +79,8 @@ def shape(ctx: click.Context, **options) -> None:
       convcli shape 2x2 -k 3 --stride 2 --padding 1 --transpose
       convcli shape 32x32 -k 3 --stride 2 --target 16,16
       convcli shape --input 1,3,224,224 --layer k=7,s=2,p=3,f=64 --layer k=3,s=2,p=1
+      convcli shape 5x5 -k 3x3 --stride 2 --padding 1 --diagram conv.gif
+      convcli shape 4x4 -k "1 0 1; 0 1 0; 1 0 1" --values --diagram sum.svg
     """
     from convcli.cli.run_shape import run_shape
 

@@ -254,9 +254,10 @@ class ShapeResult:
         lines = [f"output: {g.output_shape}"]
         lines += self.formulas
         kind = "transposed " if g.transpose else ""
+        mode = "" if g.padding_mode == "zeros" else f" {g.padding_mode}"
         lines.append(
-            f"{kind}weight {g.weight_shape}, stride {g.stride}, padding (t,b,l,r) {g.padding}, "
-            f"dilation {g.dilation}, groups {g.groups}"
+            f"{kind}weight {g.weight_shape}, stride {g.stride}, padding (t,b,l,r) {g.padding}"
+            f"{mode}, dilation {g.dilation}, groups {g.groups}"
         )
         if self.output_padding_options:
             for axis, opts in zip("HW", self.output_padding_options, strict=True):
@@ -275,6 +276,7 @@ class ShapeResult:
             "weight_shape": list(g.weight_shape),
             "stride": list(g.stride),
             "padding": list(g.padding),
+            "padding_mode": g.padding_mode,
             "dilation": list(g.dilation),
             "groups": g.groups,
             "transpose": g.transpose,
@@ -301,9 +303,11 @@ def calculate(
     groups: int = 1,
     transpose: bool = False,
     output_padding=0,
+    padding_mode: str = "zeros",
 ) -> ShapeResult:
     """Output shape, formulas and warnings of one layer; impossible -> ParameterError
-    whose message shows the formula that goes wrong.
+    whose message shows the formula that goes wrong (or a ``padding_mode`` that cannot
+    pad that much: reflect needs padding smaller than the input).
 
     Examples
     --------
@@ -317,6 +321,11 @@ def calculate(
         raise ParameterError(
             f"output_padding {output_padding} applies to transposed convolutions only "
             f"(transpose=True), where it adds rows/columns at the bottom/right; drop it"
+        )
+    if transpose and padding_mode != "zeros":
+        raise ParameterError(
+            f"padding mode {padding_mode!r} applies to convolutions; a transposed convolution "
+            f"pads with zeros (conv_transpose2d), drop the padding mode"
         )
     if transpose:
         geo = conv_transpose2d_geometry(
@@ -336,6 +345,7 @@ def calculate(
             padding=padding,
             dilation=dilation,
             groups=groups,
+            padding_mode=padding_mode,
         )
     formulas = [conv_formula(geo, 0), conv_formula(geo, 1)]
     if transpose:

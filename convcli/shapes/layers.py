@@ -104,8 +104,11 @@ class ChainResult:
         }
 
 
-def chain(input_shape: tuple[int, ...], layers: list[Layer]) -> ChainResult:
+def chain(
+    input_shape: tuple[int, ...], layers: list[Layer], *, padding_mode: str = "zeros"
+) -> ChainResult:
     """Run shapes through layers in order; an impossible layer names its index.
+    ``padding_mode`` pads the convolutions (transposed layers pad with zeros).
 
     Examples
     --------
@@ -135,6 +138,7 @@ def chain(input_shape: tuple[int, ...], layers: list[Layer]) -> ChainResult:
                 groups=groups,
                 transpose=layer.transpose,
                 output_padding=layer.output_padding,
+                padding_mode="zeros" if layer.transpose else padding_mode,
             )
         except ParameterError as err:
             raise ParameterError(f"layer {index}: {err}") from None
