@@ -67,30 +67,16 @@ def notes(d: Diagram) -> list[str]:
     what the padding and the shading mean."""
     g = d.geometry
     (h, w), (kh, kw), (oh, ow) = g.input_shape[2:], g.kernel_size, g.output_shape[2:]
-    stride, dilation = _pair_text(g.stride), _pair_text(g.dilation)
     name = "conv_transpose2d" if g.transpose else "conv2d"
-    mode = "" if g.transpose else f" {g.padding_mode}"
     notes = [
-        f"{name}: input {h}x{w}, kernel {kh}x{kw}, stride {stride}, padding "
-        f"{_pads_text(g.padding)}{mode}, dilation {dilation}"
-        + (f", output_padding {_pair_text(g.output_padding)}" if g.transpose else "")
-        + f" -> output {oh}x{ow}",
+        f"{name}: input {h}x{w}, kernel {kh}x{kw}, stride {_pair_text(g.stride)}, dilation "
+        f"{_pair_text(g.dilation)} -> output {oh}x{ow}",
         conv_formula(g, 0),
         conv_formula(g, 1),
+        _padding_text(d),
     ]
-    if isinstance(d.padding_spec, str) and d.padding_spec.strip().lower() == "same":
-        odd = g.padding[1] != g.padding[0] or g.padding[3] != g.padding[2]
-        notes.append(
-            f"padding 'same' resolves to (t,b,l,r) {g.padding}"
-            + ("; the odd one goes at the bottom/right" if odd else "")
-        )
     if g.transpose:
         notes += _transposed_notes(d)
-    elif g.padding_mode != "zeros" and any(g.padding):
-        notes.append(
-            f"{g.padding_mode} padding: each padded cell copies the input cell its grey "
-            f"row and column numbers name"
-        )
     unread = _unread_text(d)
     if unread:
         notes.append(unread)
@@ -104,6 +90,23 @@ def notes(d: Diagram) -> list[str]:
     if d.frames < total:
         notes.append(f"the first {d.frames} of {total} output positions are drawn")
     return notes
+
+
+def _padding_text(d: Diagram) -> str:
+    g = d.geometry
+    text = f"padding {_pads_text(g.padding)}"
+    if isinstance(d.padding_spec, str) and d.padding_spec.strip().lower() == "same":
+        text = f"padding 'same' = (t,b,l,r) {g.padding}"
+    if g.transpose:
+        return text + f", output_padding {_pair_text(g.output_padding)}"
+    if not any(g.padding):
+        return text
+    text += f", {g.padding_mode}"
+    if g.padding[1] > g.padding[0] or g.padding[3] > g.padding[2]:
+        text += "; the odd one goes at the bottom/right"
+    if g.padding_mode != "zeros":
+        text += ": each padded cell copies the input cell its grey row and column numbers name"
+    return text
 
 
 def _transposed_notes(d: Diagram) -> list[str]:

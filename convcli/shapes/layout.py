@@ -16,7 +16,7 @@ from convcli.shapes.captions import show_number, wrap
 from convcli.shapes.diagram import Diagram
 
 COLORS = {
-    "input": "#a6cee3",
+    "input": "#8fc1e3",
     "input-line": "#1f78b4",
     "pad": "#eeeeee",
     "zero": "#ffffff",
@@ -34,7 +34,7 @@ COLORS = {
     "white": "#ffffff",
     "background": "#ffffff",
 }
-WINDOW_OPACITY = 0.38
+WINDOW_OPACITY = 0.33
 MARGIN, LABEL, TITLE, GAP = 16, 18, 24, 64
 CAPTION, LINE = 12, 17  # caption font size and line height
 CHAR = 0.6  # width of a character in ems (the monospace font the SVG asks for)
@@ -231,7 +231,7 @@ def _input_grid(d: Diagram, items: list, x0: float, y0: float, cell: int, frame:
                     Text(x + cell / 2, y + cell / 2 + shift, show_number(d.value(r, c)), 11, color)
                 )
             elif labels and src is not None:
-                texts.append(Text(x + cell / 2, y + cell / 2, f"{src[0]},{src[1]}", 8, color))
+                texts.append(Text(x + cell / 2, y + cell / 2, f"{src[0]},{src[1]}", 9, color))
     for (r, c), tap in window.items():
         x, y = x0 + c * cell, y0 + r * cell
         items.append(

@@ -216,7 +216,8 @@ def test_a_chain_draws_a_picture_per_layer(tmp_path):
     assert count(first, "input") == 81 and count(first, "output") == 25
     assert count(second, "input") == 25 and count(second, "output") == 36
     assert count(second, "zero") == 0 and count(second, "pad") == 7 * 7 - 25
-    assert "replicate" in ET.parse(tmp_path / "layer-1.svg").getroot().find(f"{SVG}title").text
+    texts = [t.text for t in ET.parse(tmp_path / "layer-1.svg").getroot().iter(f"{SVG}text")]
+    assert "padding 1, replicate: each padded cell copies the input cell" in " ".join(texts)
 
 
 def test_a_filter_files_pad_mode_applies_unless_given(tmp_path):
