@@ -74,6 +74,8 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
         kernel = f.weight.shape
         # A filter file's stride, padding, dilation, groups, pad_mode apply unless given here.
         for key, value in f.options.items():
+            if key == "pad_mode" and options["transpose"]:
+                continue  # upsample's: it pads the input first, the geometry stays the same
             if key in ("groups", "pad_mode") and not options_text.given(ctx, key):
                 options[key] = value
             elif key in ("stride", "padding", "dilation") and not options_text.given(ctx, key):

@@ -207,20 +207,9 @@ def _input_grid(d: Diagram, items: list, x0: float, y0: float, cell: int, frame:
                 data += (("source", f"{src[0]},{src[1]}"),)
             if d.numbers is not None:
                 data += (("value", repr(d.value(r, c))),)
-            items.append(
-                Rect(
-                    x,
-                    y,
-                    cell,
-                    cell,
-                    fill,
-                    stroke,
-                    1.5 if d.extra(r, c) else 1.0,
-                    kind != "input",
-                    classes=tuple(classes),
-                    data=data,
-                )
-            )
+            width = 1.5 if d.extra(r, c) else 1.0
+            dashed = kind != "input"
+            items.append(Rect(x, y, cell, cell, fill, stroke, width, dashed, tuple(classes), data))
             if "unread" in classes:
                 items.append(Line(x + 2, y + cell - 2, x + cell - 2, y + 2, COLORS["hatch"]))
             under = (r, c) in window
@@ -234,18 +223,10 @@ def _input_grid(d: Diagram, items: list, x0: float, y0: float, cell: int, frame:
                 texts.append(Text(x + cell / 2, y + cell / 2, f"{src[0]},{src[1]}", 9, color))
     for (r, c), tap in window.items():
         x, y = x0 + c * cell, y0 + r * cell
+        data = (("row", str(r)), ("col", str(c)), ("tap", f"{tap.i},{tap.j}"))
+        fill = window_fill(fills[r, c])
         items.append(
-            Rect(
-                x,
-                y,
-                cell,
-                cell,
-                window_fill(fills[r, c]),
-                COLORS["window"],
-                2.0,
-                classes=("window",),
-                data=(("row", str(r)), ("col", str(c)), ("tap", f"{tap.i},{tap.j}")),
-            )
+            Rect(x, y, cell, cell, fill, COLORS["window"], 2.0, classes=("window",), data=data)
         )
         if d.numbers is not None:
             weight = f"x{show_number(d.numbers.kernel[tap.i, tap.j])}"
@@ -253,18 +234,8 @@ def _input_grid(d: Diagram, items: list, x0: float, y0: float, cell: int, frame:
     taps = list(window)
     top, left = min(r for r, _ in taps), min(c for _, c in taps)
     bottom, right = max(r for r, _ in taps) + 1, max(c for _, c in taps) + 1
-    items.append(
-        Rect(
-            x0 + left * cell,
-            y0 + top * cell,
-            (right - left) * cell,
-            (bottom - top) * cell,
-            "none",
-            COLORS["window"],
-            2.5,
-            classes=("window-extent",),
-        )
-    )
+    x, y, w, h = x0 + left * cell, y0 + top * cell, (right - left) * cell, (bottom - top) * cell
+    items.append(Rect(x, y, w, h, "none", COLORS["window"], 2.5, classes=("window-extent",)))
     items.extend(texts)
 
 
@@ -298,19 +269,12 @@ def _output_grid(
             if d.extra_output(r, c):
                 classes.append("extra")
                 stroke = COLORS["extra"]
+            data = (("row", str(r)), ("col", str(c)))
+            if d.numbers is not None:
+                data += (("value", repr(float(d.numbers.y[r, c]))),)
+            width = 2.0 if "extra" in classes else 1.0
             items.append(
-                Rect(
-                    x,
-                    y,
-                    cell,
-                    cell,
-                    COLORS[state],
-                    stroke,
-                    2.0 if "extra" in classes else 1.0,
-                    classes=tuple(classes),
-                    data=(("row", str(r)), ("col", str(c)))
-                    + ((("value", repr(float(d.numbers.y[r, c]))),) if d.numbers else ()),
-                )
+                Rect(x, y, cell, cell, COLORS[state], stroke, width, False, tuple(classes), data)
             )
             if d.numbers is not None and state != "pending":
                 color = COLORS["white" if state == "current" else "text"]
@@ -356,19 +320,9 @@ def _legend(d: Diagram, items: list, y: float, width: int, animated: bool) -> fl
         step = 14 + 6 + text_width(label, 11) + 16
         if x + step > width - MARGIN and x > MARGIN:
             x, y = MARGIN, y + LINE + 2
+        dashed = name in ("pad", "zero")
         items.append(
-            Rect(
-                x,
-                y - 7,
-                14,
-                14,
-                fill,
-                stroke,
-                1.0,
-                name in ("pad", "zero"),
-                classes=("legend",),
-                data=(("legend", name),),
-            )
+            Rect(x, y - 7, 14, 14, fill, stroke, 1.0, dashed, ("legend",), (("legend", name),))
         )
         items.append(Text(x + 20, y, label, 11, anchor="start"))
         x += step

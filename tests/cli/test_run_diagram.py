@@ -227,6 +227,8 @@ def test_a_filter_files_pad_mode_applies_unless_given(tmp_path):
     assert json.loads(result.output)["padding_mode"] == "symmetric"
     result = run("shape", "4x4", "-k", str(config), "--pad-mode", "zeros", "--json")
     assert json.loads(result.output)["padding_mode"] == "zeros"
+    result = run("shape", "4x4", "-k", str(config), "--transpose", "--json")  # upsample's
+    assert result.exit_code == 0 and json.loads(result.output)["padding_mode"] == "zeros"
 
 
 def test_capped_frames_are_said_on_stderr(tmp_path, monkeypatch):

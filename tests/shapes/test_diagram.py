@@ -43,6 +43,14 @@ def _one_hot_reads(geo) -> list[Counter]:
     ]
 
 
+def _check_every_window(geo) -> None:
+    diagram = build_diagram(geo)
+    expected = _one_hot_reads(geo)
+    assert diagram.frames == len(expected)
+    for k in range(diagram.frames):
+        assert Counter(diagram.reads(k)) == expected[k], k
+
+
 pads = st.tuples(*[st.integers(0, 2)] * 4)
 
 
@@ -68,11 +76,7 @@ def test_the_window_of_frame_k_is_what_output_k_reads(h, w, kh, kw, s, d, pad, m
         )
     except ParameterError:
         assume(False)
-    diagram = build_diagram(geo)
-    expected = _one_hot_reads(geo)
-    assert diagram.frames == len(expected)
-    for k in range(diagram.frames):
-        assert Counter(diagram.reads(k)) == expected[k], k
+    _check_every_window(geo)
 
 
 @given(
@@ -97,11 +101,7 @@ def test_a_transposed_window_reads_what_the_scatter_adds(h, w, k, s, d, p, op, s
         )
     except ParameterError:
         assume(False)
-    diagram = build_diagram(geo)
-    expected = _one_hot_reads(geo)
-    assert diagram.frames == len(expected)
-    for frame in range(diagram.frames):
-        assert Counter(diagram.reads(frame)) == expected[frame], frame
+    _check_every_window(geo)
 
 
 def _rows_never_read(diagram, axis) -> list[int]:
