@@ -47,17 +47,20 @@ class ConvGeometry:
 
 
 def pair(value: int | Sequence[int], name: str, *, minimum: int = 1) -> Pair:
-    """Normalise an int or (h, w) argument, checking it is at least ``minimum``.
+    """Normalise an int, ``(v,)`` or ``(h, w)`` argument, checking it is at least
+    ``minimum``. A one-element tuple or list stands for both axes, as in PyTorch.
 
     Examples
     --------
-    >>> pair(2, "stride"), pair((1, 3), "dilation")
-    ((2, 2), (1, 3))
+    >>> pair(2, "stride"), pair((1, 3), "dilation"), pair([2], "stride")
+    ((2, 2), (1, 3), (2, 2))
     """
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        if len(value) != 2:
-            raise ParameterError(f"{name} takes one value or two (h, w); got {tuple(value)!r}")
-        values = (_int(value[0], name), _int(value[1], name))
+        if len(value) not in (1, 2):
+            raise ParameterError(
+                f"{name} takes one value, (v,) or (h, w); got {len(value)} values: {tuple(value)!r}"
+            )
+        values = (_int(value[0], name), _int(value[-1], name))
     else:
         v = _int(value, name)
         values = (v, v)

@@ -84,8 +84,8 @@ def conv2d(
     x : array (N, C, H, W) or unbatched (C, H, W)
     weight : array (F, C/groups, Hf, Wf)
     bias : array (F,), optional
-    stride, dilation : int or (h, w)
-    padding : int, (h, w), (top, bottom, left, right), "valid" or "same"
+    stride, dilation : int, (v,) or (h, w)
+    padding : int, (p,), (h, w), (top, bottom, left, right), "valid" or "same"
         "same" works at every stride (TensorFlow's rule): ``out = ceil(in / stride)``;
         an odd total goes to the bottom/right (even kernels sit off-centre there).
     groups : int
@@ -239,11 +239,11 @@ def conv_transpose2d(
     x : array (N, C, H, W) or unbatched (C, H, W)
     weight : array (C, F/groups, Hf, Wf)
     bias : array (F,), optional
-    stride, dilation : int or (h, w)
-    padding : int, (h, w), (top, bottom, left, right), "valid" or "same"
+    stride, dilation : int, (v,) or (h, w)
+    padding : int, (p,), (h, w), (top, bottom, left, right), "valid" or "same"
         Rows/columns removed from the full result; "same" gives exactly ``in * stride``
         and is the adjoint of ``conv2d(..., padding="same")`` on an input of that size.
-    output_padding : int or (h, w)
+    output_padding : int, (v,) or (h, w)
         Extra rows/columns at the bottom/right; each smaller than the stride or dilation.
     groups : int
 

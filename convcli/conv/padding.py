@@ -65,7 +65,7 @@ def resolve_padding(
 
     Parameters
     ----------
-    padding : int, (h, w), (top, bottom, left, right), "valid" or "same"
+    padding : int, (p,), (h, w), (top, bottom, left, right), "valid" or "same"
         The spec. "same" follows TensorFlow's rule at every stride.
     kernel_size, dilation, stride, input_size : (h, w)
         Needed by "same" only (``input_size`` is the operation's input).
@@ -106,12 +106,14 @@ def resolve_padding(
         )
     if isinstance(padding, Sequence):
         values = tuple(_int(v, "padding") for v in padding)
-        if len(values) == 2:
+        if len(values) == 1:  # (p,) pads every side, as in PyTorch
+            values = values * 4
+        elif len(values) == 2:
             values = (values[0], values[0], values[1], values[1])
         elif len(values) != 4:
             raise ParameterError(
-                f"padding takes 1, 2 (h, w) or 4 (top, bottom, left, right) values; "
-                f"got {len(values)}: {tuple(padding)!r}"
+                f"padding takes an integer, (p,), (h, w) or (top, bottom, left, right); "
+                f"got {len(values)} values: {tuple(padding)!r}"
             )
     else:
         p = _int(padding, "padding")

@@ -231,19 +231,20 @@ def _option(path: Path, key: str, value: object) -> object:
     def ints(v: object, minimum: int) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
 
+    # [v] stands for v, as PyTorch reads a one-element list.
     if key in ("stride", "dilation"):
         if ints(value, 1):
             return value
-        if isinstance(value, list) and len(value) == 2 and all(ints(v, 1) for v in value):
-            return tuple(value)
+        if isinstance(value, list) and len(value) in (1, 2) and all(ints(v, 1) for v in value):
+            return value[0] if len(value) == 1 else tuple(value)
         raise bad("a positive integer or [h, w]")
     if key == "padding":
         if isinstance(value, str) and value.lower() in ("same", "valid"):
             return value.lower()
         if ints(value, 0):
             return value
-        if isinstance(value, list) and len(value) in (2, 4) and all(ints(v, 0) for v in value):
-            return tuple(value)
+        if isinstance(value, list) and len(value) in (1, 2, 4) and all(ints(v, 0) for v in value):
+            return value[0] if len(value) == 1 else tuple(value)
         raise bad('"same", "valid", an integer >= 0, [h, w] or [top, bottom, left, right]')
     if key == "groups":
         if ints(value, 1):

@@ -55,8 +55,54 @@ def test_pair():
     assert pair(0, "output_padding", minimum=0) == (0, 0)
     with pytest.raises(ParameterError, match="stride must be positive, got 0"):
         pair(0, "stride")
-    with pytest.raises(ParameterError, match="one value or two"):
+    with pytest.raises(ParameterError, match=r"one value, \(v,\) or \(h, w\); got 3 values"):
         pair((1, 2, 3), "stride")
+    with pytest.raises(ParameterError, match="got 0 values"):
+        pair((), "stride")
+
+
+ONE_ELEMENT = [
+    dict(stride=(2,)),
+    dict(stride=[3]),
+    dict(padding=(1,)),
+    dict(padding=[2]),
+    dict(dilation=(2,)),
+    dict(stride=(2,), padding=(1,), dilation=[2]),
+]
+
+
+@pytest.mark.parametrize("kwargs", ONE_ELEMENT, ids=[str(k) for k in ONE_ELEMENT])
+def test_one_element_sequences_are_accepted_as_torch_accepts_them(kwargs):
+    """PyTorch reads stride=(2,), padding=(1,), dilation=(2,) (and output_padding=(1,) of
+    the transpose) as the value for both axes: so do the operations and the geometry."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+    expected = torch.nn.functional.conv2d(tx, tw, **kwargs).numpy()
+    np.testing.assert_allclose(conv2d(x, w, **kwargs), expected, rtol=1e-5, atol=1e-5)
+    assert conv2d_geometry(x.shape, w.shape, **kwargs).output_shape == expected.shape
+    transposed = dict(kwargs, output_padding=(1,)) if "stride" in kwargs else kwargs
+    expected = torch.nn.functional.conv_transpose2d(tx, tw, **transposed).numpy()
+    result = conv_transpose2d(x, w, **transposed)
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
+    assert conv_transpose2d_geometry(x.shape, w.shape, **transposed).output_shape == result.shape
+
+
+@pytest.mark.parametrize("name", ["stride", "padding", "dilation"])
+@pytest.mark.parametrize("value", [(), (1, 1, 1)])
+def test_sequences_torch_refuses_are_refused_without_contradiction(name, value):
+    """Torch refuses () and 3 values for stride, padding and dilation; so does convcli, and
+    the message lists the one-element form it accepts along with the count it got."""
+    torch = pytest.importorskip("torch")
+    x, w = np.ones((1, 1, 6, 6), np.float32), np.ones((1, 1, 3, 3), np.float32)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), **{name: value})
+    with pytest.raises(ParameterError) as err:
+        conv2d(x, w, **{name: value})
+    assert f"got {len(value)} values" in str(err.value)
+    assert "(p,)" in str(err.value) or "(v,)" in str(err.value)
 
 
 @given(conv_cases())

@@ -71,7 +71,8 @@ def test_transpose_same_gives_in_times_stride(size, k, s, d):
     [
         (-1, "negative"),
         ((1, -1), "negative"),
-        ((1, 2, 3), "4"),
+        ((1, 2, 3), "got 3 values"),
+        ((), "got 0 values"),
         ("full", "same"),
         (1.5, "integer"),
         (True, "integer"),

@@ -164,6 +164,13 @@ def test_config_files(tmp_path):
     assert f.weight.shape == (2, 2) and f.bias.tolist() == [0.25] and f.options["normalize"]
 
 
+def test_config_one_element_lists_are_the_value_as_in_pytorch(tmp_path):
+    path = write(
+        tmp_path, "f.json", '{"weight": [[1]], "stride": [2], "padding": [1], "dilation": [3]}'
+    )
+    assert dict(load_filter(path).options) == {"stride": 2, "padding": 1, "dilation": 3}
+
+
 def test_json_file_with_a_bare_array_is_the_weight(tmp_path):
     f = load_filter(write(tmp_path, "k.json", "[[1, 2, 1], [2, 4, 2], [1, 2, 1]]\n"))
     np.testing.assert_array_equal(f.weight, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
