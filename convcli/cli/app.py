@@ -58,7 +58,7 @@ def cli() -> None:
       convcli apply photo.png -k gaussian:9 -o blurred.png
       mkdir -p edges && convcli apply *.jpg -k sobel-x --range abs -o edges/
       cat a.png | convcli apply - -k sharpen -o - | convcli upsample - -o big.png
-      convcli shape 1,3,224,224 -k 7 --stride 2 --padding 3
+      convcli shape 1,3,224,224 -k 7x7 --stride 2 --padding 3
       convcli kernels gaussian:5
 
     Exit status: 0 success, 1 an input or output failed, 2 usage error, 130 interrupted,

@@ -131,7 +131,8 @@ output_options = _options(
     multiple=True,
     required=True,
     metavar="SPEC",
-    help="Kernel name, inline matrix or filter file; repeat to apply in order.",
+    help="Kernel name, inline matrix or filter file; repeat to apply in order. A number "
+    "is a 1x1 matrix (-k 3 multiplies by 3); sizes like 3x3 are for convcli shape.",
 )
 @conv_options
 @click.option(

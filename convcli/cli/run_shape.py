@@ -64,11 +64,19 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
             run_diagram.draw_chain(result, options["diagram"], source=source)
         return json.dumps(result.as_dict()) if as_json else result.text()
     if not options["kernel"]:
-        raise ParameterError("give a kernel (-k 3, -k 5x5, -k F,C,Kh,Kw or a spec) or --layer")
+        raise ParameterError("give a kernel (-k 3x3, -k F,C,Kh,Kw or a spec) or --layer")
     spec = options["kernel"]
     f = None
     if _SHAPE.match(spec):
         kernel = calculator.parse_ints(spec, "kernel")
+        if len(kernel) == 1:
+            # In apply, -k 3 is the 1x1 kernel [3]; a size here must not look the same.
+            k = kernel[0]
+            raise ParameterError(
+                f"-k {spec.strip()}: write the kernel size as -k {k}x{k}; a bare number is "
+                f"refused here because convcli apply reads -k {spec.strip()} as a 1x1 kernel "
+                f"of value {spec.strip()} (its shape is -k 1x1)"
+            )
     else:
         f = kernels.load_filter(spec)
         kernel = f.weight.shape

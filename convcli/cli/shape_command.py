@@ -20,7 +20,8 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
     "-k",
     "--kernel",
     metavar="SPEC|SHAPE",
-    help="Kernel spec or file, or a shape: K, KhxKw, C,Kh,Kw, F,C,Kh,Kw.",
+    help="Kernel spec or file, or a shape: KhxKw (3x3), C,Kh,Kw or F,C,Kh,Kw. A bare "
+    "number is refused: apply reads -k 3 as a 1x1 kernel of value 3.",
 )
 @click.option("--stride", metavar="S|H,W", default="1", show_default=True)
 @click.option(
@@ -76,8 +77,8 @@ def shape(ctx: click.Context, **options) -> None:
     Examples:
       convcli shape 10,3,32,32 -k 1,3,5,5 --padding 2
       convcli shape photo.png -k gaussian:9 --stride 2 --padding same
-      convcli shape 2x2 -k 3 --stride 2 --padding 1 --transpose
-      convcli shape 32x32 -k 3 --stride 2 --target 16,16
+      convcli shape 2x2 -k 3x3 --stride 2 --padding 1 --transpose
+      convcli shape 32x32 -k 3x3 --stride 2 --target 16,16
       convcli shape --input 1,3,224,224 --layer k=7,s=2,p=3,f=64 --layer k=3,s=2,p=1
       convcli shape 5x5 -k 3x3 --stride 2 --padding 1 --diagram conv.gif
       convcli shape 4x4 -k "1 0 1; 0 1 0; 1 0 1" --values --diagram sum.svg

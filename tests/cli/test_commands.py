@@ -221,11 +221,11 @@ def test_shape_calculator(tmp_path):
     assert result.exit_code == 0
     assert "output: (10, 1, 32, 32)" in result.output
     assert "H_out = floor((32 + 2 + 2 - 1*(5-1) - 1) / 1) + 1 = 32" in result.output
-    result = run("shape", "10x10", "-k", "3", "--stride", "4")
+    result = run("shape", "10x10", "-k", "3x3", "--stride", "4")
     assert "never read" in result.output
-    result = run("shape", "2x2", "-k", "3", "--stride", "2", "--padding", "1", "--transpose")
+    result = run("shape", "2x2", "-k", "3x3", "--stride", "2", "--padding", "1", "--transpose")
     assert "output_padding on H: 0 -> 3, 1 -> 4" in result.output
-    result = run("shape", "32x32", "-k", "3", "--stride", "2", "--target", "16,16", "--json")
+    result = run("shape", "32x32", "-k", "3x3", "--stride", "2", "--target", "16,16", "--json")
     data = json.loads(result.output)
     assert data["output_shape"][2:] == [16, 16]
     result = run(
@@ -238,12 +238,12 @@ def test_shape_calculator(tmp_path):
 
 
 def test_shape_impossible_exits_2_with_the_formula():
-    result = run("shape", "5x5", "-k", "7")
+    result = run("shape", "5x5", "-k", "7x7")
     assert result.exit_code == 2
     assert "H_out = floor((5 + 0 + 0 - 1*(7-1) - 1) / 1) + 1 = -1" in result.output
-    result = run("shape", "5x5", "-k", "3", "--target", "9,9")
+    result = run("shape", "5x5", "-k", "3x3", "--target", "9,9")
     assert result.exit_code == 0
-    result = run("shape", "9x9", "-k", "3", "--target", "2,2")
+    result = run("shape", "9x9", "-k", "3x3", "--target", "2,2")
     assert result.exit_code == 2 and "no padding gives H = 2" in result.output
 
 
@@ -401,7 +401,7 @@ def test_shape_takes_a_filter_files_options_unless_given(tmp_path):
     assert "output: (1, 3, 16, 20)" in run("shape", "1,3,32,40", "-k", str(config)).output
     given = run("shape", "1,3,32,40", "-k", str(config), "--stride", "1").output
     assert "output: (1, 3, 32, 40)" in given
-    both = run("shape", "1,3,32,40", "-k", "3", "--layer", "k=3")
+    both = run("shape", "1,3,32,40", "-k", "3x3", "--layer", "k=3")
     assert both.exit_code == 2 and "not both" in both.output
 
 

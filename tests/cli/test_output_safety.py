@@ -315,14 +315,14 @@ def test_non_finite_bias_is_a_usage_error(work, bias):
 
 
 def test_shape_of_something_that_is_neither_shape_nor_file(work):
-    result = run("shape", "x", "-k", "3")
+    result = run("shape", "x", "-k", "3x3")
     assert result.exit_code == 2
     assert len(errors(result)) == 1 and "1,3,224,224" in result.output
 
 
 def test_shape_refuses_a_pickled_npy(work):
     np.save(work / "pick.npy", np.array([object()] * 9).reshape(3, 3), allow_pickle=True)
-    result = run("shape", "pick.npy", "-k", "3")
+    result = run("shape", "pick.npy", "-k", "3x3")
     assert result.exit_code == 1 and "pickle" in result.output
     assert "output:" not in result.output
 
