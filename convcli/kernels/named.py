@@ -73,9 +73,28 @@ def _default_sigma(size: int) -> float:
     return 0.3 * ((size - 1) * 0.5 - 1) + 0.8
 
 
+def _gaussian_size(spec: str, args: list[float]) -> int:
+    """N of ``gaussian:N[,sigma]``; N = 0 takes it from sigma as OpenCV does for 8-bit
+    images (``GaussianBlur(ksize=(0, 0))``): ``cvRound(sigma*3*2 + 1) | 1``."""
+    if not args or args[0] != 0:
+        return _whole(spec, args[0] if args else 5)
+    sigma = _sigma(spec, args)
+    if sigma is None:
+        raise KernelError(
+            f"kernel {spec!r}: size 0 takes the size from sigma, so give one "
+            f"(gaussian:0,2), or give the size (gaussian:5)"
+        )
+    if sigma * 6 + 1 > MAX_SIZE:
+        raise KernelError(
+            f"kernel {spec!r}: sigma {sigma:g} makes a kernel of {sigma * 6 + 1:.4g} taps; "
+            f"at most {MAX_SIZE} (sigma up to {(MAX_SIZE - 1) / 6:g})"
+        )
+    # round() rounds half to even, as cvRound (lrint) does.
+    return round(sigma * 6 + 1) | 1
+
+
 def _gaussian(spec: str, args: list[float]) -> np.ndarray:
-    size = _whole(spec, args[0] if args else 5)
-    g = _gaussian_1d(size, _sigma(spec, args))
+    g = _gaussian_1d(_gaussian_size(spec, args), _sigma(spec, args))
     return np.outer(g, g)
 
 
@@ -105,7 +124,7 @@ def _motion(spec: str, args: list[float]) -> np.ndarray:
 
 
 def _unsharp(spec: str, args: list[float]) -> np.ndarray:
-    size = _whole(spec, args[0] if args else 5)
+    size = _gaussian_size(spec, args[:2])
     amount = args[2] if len(args) > 2 else 1.0
     blur = _gaussian(spec, args[:2])  # the same blur as gaussian:N[,sigma]
     identity = np.zeros_like(blur)
@@ -144,7 +163,8 @@ NAMED: dict[str, tuple[str, str, Callable[[str, list[float]], np.ndarray]]] = {
     "box": ("box:N", "NxN mean (default 3); separable", _box),
     "gaussian": (
         "gaussian:N[,sigma]",
-        "NxN Gaussian blur, sum 1; default sigma as OpenCV (its tables for odd N <= 9)",
+        "NxN Gaussian blur, sum 1; default sigma as OpenCV (its tables for odd N <= 9); "
+        "N = 0 takes the size from sigma as OpenCV does for 8-bit images",
         _gaussian,
     ),
     "sharpen": (
@@ -210,8 +230,8 @@ def list_kernels() -> list[tuple[str, str]]:
 
     Examples
     --------
-    >>> dict(list_kernels())["gaussian:N[,sigma]"]
-    'NxN Gaussian blur, sum 1; default sigma as OpenCV (its tables for odd N <= 9)'
+    >>> dict(list_kernels())["box:N"]
+    'NxN mean (default 3); separable'
     """
     return [(syntax, description) for syntax, description, _ in NAMED.values()]
 

@@ -150,6 +150,10 @@ def test_upsampling_kernels_keep_a_constant_constant(factor):
         ("gaussian:5,", "an argument is empty"),
         ("gaussian:5,-1", "or 0 for OpenCV's default"),
         ("log:9,0", "sigma must be positive"),
+        ("gaussian:0", r"size 0 takes the size from sigma, so give one \(gaussian:0,2\)"),
+        ("gaussian:0,0", "size 0 takes the size from sigma"),
+        ("gaussian:0,167", r"sigma 167 makes a kernel of 1003 taps; at most 1001"),
+        ("unsharp:0", "size 0 takes the size from sigma"),
     ],
 )
 def test_named_spec_errors(spec, needle):
