@@ -180,7 +180,8 @@ def apply(ctx: click.Context, **options) -> None:
     "kernels",
     multiple=True,
     metavar="SPEC",
-    help="bilinear (default), nearest, or any kernel spec or filter file.",
+    help="bilinear (default), nearest, bicubic, lanczos (made for --factor; lanczos:F,2 "
+    "for two lobes), or any kernel spec or filter file.",
 )
 @conv_options
 @click.option(
@@ -202,7 +203,8 @@ def upsample(ctx: click.Context, **options) -> None:
 
     With the defaults (bilinear, stride = factor, padding same) the output is
     exactly factor times the input and matches half-pixel bilinear
-    interpolation (PyTorch's align_corners=False); "nearest" repeats pixels.
+    interpolation (PyTorch's align_corners=False); "nearest" repeats pixels,
+    "bicubic" is PyTorch's bicubic and "lanczos" Pillow's LANCZOS.
     Borders are edge-replicated first, so a constant image stays constant
     (--pad-mode zeros gives PyTorch's ConvTranspose2d exactly, borders included).
 

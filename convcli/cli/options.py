@@ -17,6 +17,7 @@ from convcli.conv.geometry import pair
 from convcli.conv.padding import resolve_padding
 from convcli.errors import KernelError
 from convcli.jobs import pipeline
+from convcli.kernels.named import UPSAMPLING
 
 
 def pair_or_int(text: str | None, name: str):
@@ -93,9 +94,7 @@ def steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipelin
     factor = options.get("factor")
     if transpose:
         specs = specs or ["bilinear"]
-        specs = [
-            f"{s}:{factor}" if s.strip().lower() in ("bilinear", "nearest") else s for s in specs
-        ]
+        specs = [f"{s}:{factor}" if s.strip().lower() in UPSAMPLING else s for s in specs]
     parsed = {
         "stride": pair_or_int(options["stride"], "--stride"),
         "padding": padding_spec(options["padding"]),

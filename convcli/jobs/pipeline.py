@@ -160,12 +160,15 @@ def _phase_warning(step: Step) -> str | None:
         return text + (
             f"; --normalize scales the kernel sum to {sh * sw} (stride_h*stride_w), making the "
             f"phases sum to 1 on average"
-            + (", or use a kernel made for the factor (bilinear:F, nearest:F)" if uneven else "")
+            + (f", or use a kernel made for the factor {_MADE_FOR_FACTOR}" if uneven else "")
         )
     return text + (
-        "; --normalize makes them 1 on average only; use a kernel made for the factor "
-        "(bilinear:F, nearest:F)"
+        f"; --normalize makes them 1 on average only; use a kernel made for the factor "
+        f"{_MADE_FOR_FACTOR}"
     )
+
+
+_MADE_FOR_FACTOR = "(bilinear:F, bicubic:F, lanczos:F, nearest:F)"
 
 
 def _transpose_pad_mode(step: Step) -> str:

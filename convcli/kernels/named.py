@@ -111,6 +111,44 @@ def _bilinear(spec: str, args: list[float]) -> np.ndarray:
     return np.outer(w, w)
 
 
+def _factor_taps(spec: str, args: list[float], lobes: int) -> tuple[int, np.ndarray]:
+    """(factor, the 1-D taps' distances from the centre in input pixels) of a kernel for
+    F-times upsampling whose curve reaches ``lobes`` input pixels each side: 2*lobes*F
+    taps (one fewer for odd F, whose centre tap falls on an input pixel), placed as
+    ``bilinear:F`` places its 2F, so that the transposed convolution with stride F and
+    padding "same" samples at half-pixel centres (align_corners=False)."""
+    factor = _whole(spec, args[0] if args else 2, what="factor", maximum=MAX_SIZE)
+    size = 2 * lobes * factor - factor % 2
+    if size > MAX_SIZE:
+        raise KernelError(
+            f"kernel {spec!r}: factor {factor} makes a {size}x{size} kernel; at most "
+            f"{MAX_SIZE} (factor up to {(MAX_SIZE + 1) // (2 * lobes)})"
+        )
+    return factor, (np.arange(size) - (size - 1) / 2) / factor
+
+
+def _bicubic(spec: str, args: list[float]) -> np.ndarray:
+    # Keys' cubic convolution with a = -0.75, as PyTorch's (and OpenCV's) bicubic; its
+    # taps already sum to 1 in every stride phase.
+    _, t = _factor_taps(spec, args, 2)
+    a, t = -0.75, np.abs(t)
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    w = np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+    return np.outer(w, w)
+
+
+def _lanczos(spec: str, args: list[float]) -> np.ndarray:
+    lobes = _whole(spec, args[1] if len(args) > 1 else 3, what="lobes A", maximum=8)
+    factor, t = _factor_taps(spec, args, lobes)
+    w = np.where(np.abs(t) < lobes, np.sinc(t) * np.sinc(t / lobes), 0.0)
+    # Each stride phase's taps divided by their sum, as Pillow's resize normalizes the
+    # weights of every output pixel: a flat image stays flat.
+    for phase in range(factor):
+        w[phase::factor] /= w[phase::factor].sum()
+    return np.outer(w, w)
+
+
 def _nearest(spec: str, args: list[float]) -> np.ndarray:
     factor = _whole(spec, args[0] if args else 2, what="factor")
     return np.ones((factor, factor))
@@ -222,7 +260,22 @@ NAMED: dict[str, tuple[str, str, Callable[[str, list[float]], np.ndarray]]] = {
         "transposed-conv kernel for F-times nearest-neighbour upsampling",
         _nearest,
     ),
+    "bicubic": (
+        "bicubic:F",
+        "transposed-conv kernel for F-times bicubic upsampling (Keys a=-0.75, as PyTorch)",
+        _bicubic,
+    ),
+    "lanczos": (
+        "lanczos:F[,A]",
+        "transposed-conv kernel for F-times Lanczos upsampling, A lobes (2 or 3, "
+        "default 3 as Pillow's LANCZOS), each phase normalized",
+        _lanczos,
+    ),
 }
+
+
+UPSAMPLING = ("bilinear", "nearest", "bicubic", "lanczos")
+"""The kernels made for a factor: ``upsample -k NAME`` gives them ``--factor``."""
 
 
 def list_kernels() -> list[tuple[str, str]]:

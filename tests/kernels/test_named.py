@@ -121,12 +121,18 @@ def test_unsharp_blurs_with_the_same_gaussian(spec, blur, amount):
 
 @pytest.mark.parametrize("factor", [2, 3, 4])
 def test_upsampling_kernels_keep_a_constant_constant(factor):
-    x = np.ones((1, 1, 6, 6))
-    for name in ("bilinear", "nearest"):
-        w = load_filter(f"{name}:{factor}").weight[None, None]
+    x = np.ones((1, 1, 8, 8))
+    for name, args, reach in (
+        ("bilinear", "", 1),
+        ("nearest", "", 1),
+        ("bicubic", "", 2),
+        ("lanczos", "", 3),
+        ("lanczos", ",2", 2),
+    ):
+        w = load_filter(f"{name}:{factor}{args}").weight[None, None]
         y = conv_transpose2d(x, w, stride=factor, padding="same")
-        interior = y[0, 0, 2 * factor : -2 * factor, 2 * factor : -2 * factor]
-        np.testing.assert_allclose(interior, 1.0)
+        inside = slice(reach * factor, -reach * factor)  # the zeros outside are not 1
+        np.testing.assert_allclose(y[0, 0, inside, inside], 1.0, rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -154,6 +160,10 @@ def test_upsampling_kernels_keep_a_constant_constant(factor):
         ("gaussian:0,0", "size 0 takes the size from sigma"),
         ("gaussian:0,167", r"sigma 167 makes a kernel of 1003 taps; at most 1001"),
         ("unsharp:0", "size 0 takes the size from sigma"),
+        ("bicubic:251", r"factor 251 makes a 1003x1003 kernel; at most 1001 \(factor up to 250\)"),
+        ("lanczos:2,9", "lobes A 9 is too large; at most 8"),
+        ("lanczos:2,0", "lobes A must be a whole number >= 1"),
+        ("lanczos:2,2.5", "lobes A must be a whole number"),
     ],
 )
 def test_named_spec_errors(spec, needle):
