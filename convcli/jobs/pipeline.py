@@ -18,8 +18,9 @@ from convcli.conv.geometry import ConvGeometry, conv2d_geometry, conv_transpose2
 from convcli.conv.operations import conv2d, conv_transpose2d
 from convcli.conv.padding import PAD_MODES, PaddedSource, check_pad_mode
 from convcli.errors import KernelError, ParameterError
-from convcli.kernels.loader import Filter, flip_kernel, normalize_kernel, weight_for_channels
+from convcli.kernels.loader import Filter
 from convcli.kernels.parsers import FLOAT32_MAX, check_float32
+from convcli.kernels.shaping import flip_kernel, normalize_kernel, weight_for_channels
 
 RANGES = ("clip", "abs", "normalize")
 

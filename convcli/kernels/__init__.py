@@ -1,6 +1,7 @@
 """Kernels: named kernels (:mod:`~convcli.kernels.named`), filter-file parsers
 (:mod:`~convcli.kernels.parsers`, :mod:`~convcli.kernels.numpy_files`), the loader that
-ends every spec in one :class:`Filter` (:mod:`~convcli.kernels.loader`), and what
+ends every spec in one :class:`Filter` (:mod:`~convcli.kernels.loader`), its shaping for
+an image (:mod:`~convcli.kernels.shaping`), and what
 ``convcli kernels SPEC`` prints (:mod:`~convcli.kernels.describe`).
 
     >>> from convcli.kernels import load_filter
@@ -10,12 +11,9 @@ ends every spec in one :class:`Filter` (:mod:`~convcli.kernels.loader`), and wha
 
 from __future__ import annotations
 
-from convcli.kernels.loader import (
-    NAMED,
-    Filter,
+from convcli.kernels.loader import NAMED, Filter, list_kernels, load_filter
+from convcli.kernels.shaping import (
     flip_kernel,
-    list_kernels,
-    load_filter,
     normalize_kernel,
     shape_for_channels,
     weight_for_channels,

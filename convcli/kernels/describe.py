@@ -11,8 +11,8 @@ from convcli.kernels.loader import (
     CONFIG_KEYS,
     Filter,
     load_filter,  # noqa: F401 - the examples use it
-    normalize_kernel,
 )
+from convcli.kernels.shaping import normalize_kernel
 
 SHOWN_FULL = 15  # rows/columns of a slice shown in full; larger ones are summarized
 SHOWN_SLICES = 8  # 2-D slices of a 3-D/4-D weight shown in full; more are summarized

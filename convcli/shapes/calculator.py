@@ -18,7 +18,7 @@ from convcli.conv.geometry import (
     size_formula,
 )
 from convcli.errors import KernelError, ParameterError
-from convcli.kernels.loader import shape_for_channels
+from convcli.kernels.shaping import shape_for_channels
 
 _SEP = re.compile(r"\s*[,x×]\s*")
 
@@ -64,7 +64,7 @@ def weight_shape_for(
     transpose: bool = False,
 ) -> tuple[tuple[int, int, int, int], int]:
     """(4-D weight shape, groups) for a kernel shape, by the command line's shape rule
-    (:func:`convcli.kernels.loader.shape_for_channels`).
+    (:func:`convcli.kernels.shaping.shape_for_channels`).
 
     ``K`` or ``(Kh, Kw)`` filters each channel on its own (groups = C) unless
     ``filters`` or ``groups`` asks for a layer of F output channels; ``(C, Kh, Kw)``

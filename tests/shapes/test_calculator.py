@@ -195,7 +195,8 @@ def test_huge_target_and_output_padding_options():
 
 
 def test_kernel_shapes_follow_the_same_rule_as_apply_and_upsample():
-    from convcli.kernels.loader import Filter, weight_for_channels
+    from convcli.kernels.loader import Filter
+    from convcli.kernels.shaping import weight_for_channels
 
     for shape, transpose in [((3, 5, 5), False), ((3, 5, 5), True), ((8, 3, 3, 3), False)]:
         weight, groups = weight_for_channels(Filter(np.ones(shape)), 3, transpose=transpose)
