@@ -18,6 +18,7 @@ def kernels(spec: str | None) -> None:
       convcli kernels
       convcli kernels gaussian:5,1.2
       convcli kernels filters/sobel-xy.json
+      convcli kernels sobel
     """
     from convcli.kernels import list_kernels, load_filter
     from convcli.kernels.describe import describe_filter
@@ -29,6 +30,9 @@ def kernels(spec: str | None) -> None:
             for name, description in rows:
                 click.echo(f"{name:<{width}}  {description}")
             return
-        click.echo(describe_filter(load_filter(spec)))
+        found = load_filter(spec)
+        click.echo(describe_filter(found))
+        for warning in found.warnings:
+            click.echo(f"Warning: {warning}", err=True)
     except ConvcliError as err:
         raise fail(err) from None

@@ -134,6 +134,7 @@ def _check_step(spec: str, f: kernels.Filter, values: dict) -> None:
         resolve_padding(values["padding"], kernel_size=(1, 1), input_size=(1, 1))
     if values["normalize"]:
         try:
-            kernels.normalize_kernel(f.weight)
+            for weight in f.weights:
+                kernels.normalize_kernel(weight)
         except KernelError as err:
             raise KernelError(f"-k {spec}: {err}") from None

@@ -16,7 +16,7 @@ from convcli.cli.failures import fail
 from convcli.errors import ConvcliError, ParameterError
 from convcli.images import writing
 from convcli.images.reading import DEFAULT_MAX_PIXELS
-from convcli.jobs import batch, report, run
+from convcli.jobs import advice, batch, report, run
 
 
 def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
@@ -56,12 +56,13 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         taken.add(os.path.realpath(options["report_path"]))
     try:
         with console.Status(len(inputs), options["quiet"]) as status:
+            status.warn(advice.step_warnings(steps))
             worst = run.run_batch(
                 inputs,
                 targets,
                 steps,
                 job_options,
-                _Printed(status, report_stream),
+                _Printed(status, report_stream, steps),
                 protected=protected,
                 taken=taken,
             )
@@ -77,15 +78,19 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
 class _Printed:
     """A batch's events on stderr (and in the --report stream)."""
 
-    def __init__(self, status: console.Status, report_stream: report.ReportStream) -> None:
+    def __init__(
+        self, status: console.Status, report_stream: report.ReportStream, steps: list
+    ) -> None:
         self.status = status
         self.report_stream = report_stream
+        self.steps = steps
 
     def warn(self, warnings: list[str]) -> None:
         self.status.warn(warnings)
 
     def done(self, record: report.ImageReport) -> None:
         self.status.note(report.text_line(record))
+        self.status.warn(advice.clipping_warnings(record, self.steps))
         self.report_stream.write(report.json_record(record))
 
     def failed(self, error: ConvcliError, path: str, target: str | None) -> None:

@@ -67,6 +67,7 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
         raise ParameterError("give a kernel (-k 3x3, -k F,C,Kh,Kw or a spec) or --layer")
     spec = options["kernel"]
     f = None
+    bank = 0
     if _SHAPE.match(spec):
         kernel = calculator.parse_ints(spec, "kernel")
         if len(kernel) == 1:
@@ -80,6 +81,9 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
     else:
         f = kernels.load_filter(spec)
         kernel = f.weight.shape
+        bank, combine = len(f.bank), f.combine
+        for warning in f.warnings:
+            click.echo(f"Warning: {warning}", err=True)
         # A filter file's stride, padding, dilation, groups, pad_mode apply unless given here.
         for key, value in f.options.items():
             if key == "pad_mode" and options["transpose"]:
@@ -106,6 +110,8 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
         )
     padding = options_text.padding_spec(options["padding"])
     prefix = ""
+    if bank:
+        prefix = f"{spec}: {bank} kernels of this shape, their responses combined by {combine}\n"
     if options["target"]:
         target = calculator.parse_ints(options["target"], "--target")
         target = (target[0], target[-1])
@@ -117,7 +123,7 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
             dilation=dilation,
             transpose=transpose,
         )
-        prefix = (
+        prefix += (
             f"padding {padding} (top, bottom, left, right)"
             + (f", output_padding {output_padding}" if transpose else "")
             + f" gives {target[0]}x{target[1]}\n"
@@ -147,5 +153,7 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
         data = result.as_dict()
         if options["target"]:
             data["solution"] = {"padding": list(padding), "output_padding": list(output_padding)}
+        if bank:
+            data.update(bank=bank, combine=combine)
         return json.dumps(data)
     return prefix + result.text()

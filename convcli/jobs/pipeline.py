@@ -18,11 +18,10 @@ from convcli.conv.geometry import ConvGeometry, conv2d_geometry, conv_transpose2
 from convcli.conv.operations import conv2d, conv_transpose2d
 from convcli.conv.padding import PAD_MODES, PaddedSource, check_pad_mode
 from convcli.errors import KernelError, ParameterError
+from convcli.jobs.ranges import RANGES, extreme, map_range  # noqa: F401 - callers use pipeline.map_range
 from convcli.kernels.loader import Filter
 from convcli.kernels.parsers import FLOAT32_MAX, check_float32
 from convcli.kernels.shaping import flip_kernel, normalize_kernel, weight_for_channels
-
-RANGES = ("clip", "abs", "normalize")
 
 
 @dataclass(frozen=True)
@@ -229,7 +228,32 @@ def _pair_text(p: tuple[int, int]) -> str:
 
 
 def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:
-    """One convolution (or transposed convolution) of (N, C, H, W) float32 pixels."""
+    """One convolution (or transposed convolution) of (N, C, H, W) float32 pixels, and
+    its geometry and weight shape. A filter bank runs each of its K weights and combines
+    the responses (by magnitude or abs-sum, then adds the bias); its weight shape is
+    (K, F, C, Hf, Wf).
+    """
+    f = step.filter
+    if not f.bank:
+        return _run_one(x, step)
+    _, _, bias = prepare(step, x.shape[1])
+    total = None
+    for weight in f.bank:
+        member = replace(step, filter=replace(f, weight=weight, bank=(), bias=None), bias=None)
+        y, geo, shape = _run_one(x, member)
+        if total is None:
+            total = np.abs(y, out=y)
+        elif f.combine == "abs-sum":
+            total += np.abs(y, out=y)
+        else:  # hypot, not sqrt(a*a + b*b): no overflow to infinity past 1e19
+            total = np.hypot(total, y, out=total)
+        del y
+    if bias is not None:
+        total += bias[:, None, None]
+    return total, geo, (len(f.bank), *shape)
+
+
+def _run_one(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:
     weight, groups, bias = prepare(step, x.shape[1])
     geo = _geometry(step, x.shape, weight.shape, groups)
     if not step.transpose:
@@ -274,10 +298,36 @@ def _transpose_margin(kernel, stride, dilation) -> tuple[int, int]:
     )
 
 
+def is_derivative(step: Step) -> bool:
+    """A step whose result is a response, not a colour: a filter bank (a magnitude), or
+    a kernel whose every filter sums to 0 (a derivative: flat areas give 0)."""
+    f = step.filter
+    if step.transpose:
+        return False
+    if f.bank:
+        return True
+    per_filter = f.weight.reshape(len(f.weight) if f.weight.ndim == 4 else 1, -1)
+    return bool(np.all(np.abs(per_filter.sum(1)) <= 1e-9 * np.abs(per_filter).sum(1)))
+
+
+def _alpha_through(alpha: np.ndarray, step: Step) -> np.ndarray:
+    """Alpha through a derivative step unfiltered: sampled where the step's windows are
+    centred (a delta at the kernel's centre, same stride, padding and dilation)."""
+    kh, kw = step.filter.weight.shape
+    delta = np.zeros((kh, kw))
+    delta[(kh - 1) // 2, (kw - 1) // 2] = 1.0
+    plain = Filter(delta, source=step.filter.source)
+    carry = replace(step, filter=plain, bias=None, flip=False, normalize=False, groups=None)
+    return _run_one(alpha, carry)[0]
+
+
 def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Result:
     """Run every step on (N, C, H, W) pixels, alpha premultiplied; return raw values.
 
-    Per-channel (2-D) kernels filter alpha too, premultiplied. A channel-mixing
+    Per-channel (2-D) kernels filter alpha too, premultiplied. A derivative step
+    (:func:`is_derivative`: a gradient magnitude, sobel-x, a Laplacian) filters the
+    premultiplied colour (so a shape's outline is an edge) and keeps alpha as it was;
+    its result is a response, not a colour, and is not divided by alpha. A channel-mixing
     (3-D/4-D) weight that takes the colour channels only drops the alpha channel.
     :func:`map_range` then turns the values into pixels.
     """
@@ -291,8 +341,14 @@ def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Re
         x = x.copy()
         x[:, :-1] *= x[:, -1:]
     result = Result(x, has_alpha=has_alpha and premultiplied, warnings=notes)
+    responded = False  # the colour channels hold a response, not colour times alpha
     for step in steps:
+        derivative = premultiplied and is_derivative(step)
+        alpha = _alpha_through(x[:, -1:], step) if derivative else None
         x, geo, wshape = run_step(x, step)
+        if derivative:
+            x[:, -1:] = alpha
+            responded = True
         phases = _phase_warning(step)
         if phases:
             notes.append(phases)
@@ -303,25 +359,14 @@ def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Re
             )
         result.geometries.append(geo)
         result.weight_shapes.append(wshape)
-    if premultiplied:
+    if premultiplied and not responded:
         alpha = x[:, -1:]
         safe = np.where(alpha > 1e-6, alpha, 1.0)
         x[:, :-1] = np.where(alpha > 1e-6, x[:, :-1] / safe, 0.0)
     result.values = x
-    result.minimum = _extreme(x, np.fmin)
-    result.maximum = _extreme(x, np.fmax)
+    result.minimum = extreme(x, np.fmin)
+    result.maximum = extreme(x, np.fmax)
     return result
-
-
-def _extreme(x: np.ndarray, reduce: np.ufunc) -> np.ndarray:
-    """Per-sample min (``np.fmin``) or max (``np.fmax``), NaN ignored; NaN if all are.
-
-    fmin/fmax skip NaN without the warnings of nanmin/nanmax, and without
-    ``warnings.catch_warnings``, whose state is shared with the read-ahead thread.
-    """
-    if x.size == 0:
-        return np.zeros(len(x))
-    return reduce.reduce(x.reshape(len(x), -1), axis=1)
 
 
 def drops_alpha(steps: list[Step], channels: int, *, has_alpha: bool) -> bool:
@@ -347,43 +392,6 @@ def output_shape(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool) 
     return tuple(shape)
 
 
-def map_range(
-    x: np.ndarray, value_range: str | None, *, bounds: tuple[np.ndarray, np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Values -> [0, 1] pixels by ``clip``, ``abs`` (then clip) or ``normalize``
-    (each sample's min..max stretched to 0..1; a constant sample is clipped);
-    ``None`` keeps the raw values (for .npy). Also returns, per sample, how many
-    values were below 0 and above 1 before clipping. ``x`` may be overwritten: clip and
-    abs work in place, since a full-size copy of a large image costs as much as a 3x3
-    convolution of it (normalize makes a new array).
-    ``bounds``, each sample's (min, max) if known, lets values already inside
-    [0, 1] skip the counting and clipping passes.
-
-    Examples
-    --------
-    >>> pixels, low, high = map_range(np.array([[[[-0.5, 0.25, 1.5]]]], np.float32), "clip")
-    >>> pixels.ravel().tolist(), low.tolist(), high.tolist()
-    ([0.0, 0.25, 1.0], [1], [1])
-    """
-    if value_range not in (*RANGES, None):
-        raise ParameterError(f"--range must be one of {', '.join(RANGES)}; got {value_range!r}")
-    axes = (1, 2, 3)
-    none = np.zeros(len(x), np.int64)
-    inside = bounds is not None and np.all(bounds[0] >= 0) and np.all(bounds[1] <= 1)
-    if value_range is None or (value_range == "clip" and inside):
-        return x, none, none
-    if value_range == "abs":
-        x = np.abs(x, out=x)
-    elif value_range == "normalize":
-        low = _extreme(x, np.fmin)[:, None, None, None]
-        high = _extreme(x, np.fmax)[:, None, None, None]
-        span = np.where(high > low, high - low, 1.0)
-        x = np.where(high > low, (x - low) / span, x).astype(np.float32)
-    clipped_low = np.count_nonzero(x < 0, axis=axes)
-    clipped_high = np.count_nonzero(x > 1, axis=axes)
-    return np.clip(x, 0.0, 1.0, out=x), clipped_low, clipped_high
-
-
 def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool = False) -> int:
     """Working set of a job in bytes (float32): the batch's images and their joined copy,
     every step's output (a transposed step also its edge-padded input and a cropped
@@ -404,7 +412,7 @@ def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool
         before = shape
         shape = geometry(step, shape).output_shape
         size = 4 * math.prod(shape)
-        total += size
+        total += size * (2 if step.filter.bank else 1)  # a bank: the sum and one response
         if step.transpose and step.pad_mode != "zeros":
             total += 4 * math.prod(before) + size  # the edge-padded input, the cropped copy
         largest = max(largest, size)

@@ -18,7 +18,8 @@ class ImageReport:
     output: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
-    steps: list[tuple[tuple[int, ...], ConvGeometry]]  # (weight shape, geometry) per kernel
+    # (weight shape, geometry) per kernel; a filter bank's shape is (K, F, C, Hf, Wf)
+    steps: list[tuple[tuple[int, ...], ConvGeometry]]
     minimum: float
     maximum: float
     clipped_low: int
@@ -54,8 +55,9 @@ def text_line(r: ImageReport) -> str:
     parts = []
     for weight, geo in r.steps:
         kind = "transposed " if geo.transpose else ""
+        bank = f" x{weight[0]} combined" if len(weight) == 5 else ""
         parts.append(
-            f"{kind}weight {_shape(weight)} stride {_shape(geo.stride)} "
+            f"{kind}weight {_shape(weight[-4:])}{bank} stride {_shape(geo.stride)} "
             f"padding {_shape(geo.padding)}"
         )
     output = r.output
@@ -72,12 +74,14 @@ def json_record(r: ImageReport) -> str:
 
     With several kernels, ``weight_shape``, ``stride``, ``padding``, ``dilation`` and
     ``groups`` describe the first and ``steps`` lists them all. Shapes are this image's
-    (its own N), also when it was filtered in a batch with others.
+    (its own N), also when it was filtered in a batch with others. A filter bank's step
+    also has ``bank``: its K weights, each of ``weight_shape``, whose responses combine.
     """
     frames = r.input_shape[0]
     steps = [
         {
-            "weight_shape": list(weight),
+            "weight_shape": list(weight[-4:]),
+            **({"bank": weight[0]} if len(weight) == 5 else {}),
             "stride": list(geo.stride),
             "padding": list(geo.padding),
             "dilation": list(geo.dilation),

@@ -64,15 +64,58 @@ def describe_filter(f: Filter) -> str:
     """The matrix (per 2-D slice; large ones summarized with ``...``: the first and last
     rows and columns and the centre), its shape and sum, the options a filter file sets
     and, with ``normalize``, the sum after normalizing: what ``convcli kernels SPEC``
-    prints.
+    prints. A filter bank shows each of its kernels and how their responses combine.
 
     Examples
     --------
     >>> print(describe_filter(load_filter("1 2 1")))
     1 2 1
     shape: 1x3   sum: 4
+    >>> print(describe_filter(load_filter("sobel")).splitlines()[-2])
+    bank: 2 kernels of 3x3 (sums 0, 0), combined by magnitude sqrt(r1^2 + r2^2)
     """
-    weight = f.weight
+    lines = []
+    for number, weight in enumerate(f.bank, start=1):
+        lines.append(f"kernel {number} of {len(f.bank)}:")
+        lines.extend(_weight_lines(weight))
+    if not f.bank:
+        lines.extend(_weight_lines(f.weight))
+    shape = "x".join(str(d) for d in f.weight.shape)
+    sums = ", ".join(f"{_sum(w):.6g}" for w in f.weights)
+    if f.bank:
+        term = "|r{}|" if f.combine == "abs-sum" else "r{}^2"
+        terms = " + ".join(term.format(n) for n in range(1, min(len(f.bank), 3) + 1))
+        terms += " + ..." if len(f.bank) > 3 else ""
+        rule = terms if f.combine == "abs-sum" else f"sqrt({terms})"
+        summary = (
+            f"bank: {len(f.bank)} kernels of {shape} (sums {sums}), combined by {f.combine} {rule}"
+        )
+    else:
+        summary = f"shape: {shape}   sum: {sums}"
+    if f.bias is not None:
+        summary += f"   bias: {', '.join(f'{b:.6g}' for b in f.bias)}"
+    lines.append(summary)
+    if f.options:
+        shown = ", ".join(
+            f"{key} {_option_text(f.options[key])}" for key in CONFIG_KEYS if key in f.options
+        )
+        lines.append(f"options: {shown}")
+    if f.options.get("normalize") and not f.bank:
+        lines.append(_normalized_text(f.weight))
+    if f.description:
+        lines.append(f"description: {f.description}")
+    return "\n".join(lines)
+
+
+def _sum(weight: np.ndarray) -> float:
+    total = float(weight.sum())
+    if abs(total) <= 1e-12 * float(np.abs(weight).sum()):
+        total = 0.0  # rounding left over from a zero-sum kernel: 4e-17 would say "not zero"
+    return total
+
+
+def _weight_lines(weight: np.ndarray) -> list[str]:
+    """One weight's matrix, per 2-D slice of a 3-D/4-D weight; large ones summarized."""
     slices = (
         [((), weight)]
         if weight.ndim == 2
@@ -93,24 +136,7 @@ def describe_filter(f: Filter) -> str:
         lines.extend(rows)
     if note:
         lines.append(f"({note})")
-    shape = "x".join(str(d) for d in weight.shape)
-    total = float(weight.sum())
-    if abs(total) <= 1e-12 * float(np.abs(weight).sum()):
-        total = 0.0  # rounding left over from a zero-sum kernel: 4e-17 would say "not zero"
-    summary = f"shape: {shape}   sum: {total:.6g}"
-    if f.bias is not None:
-        summary += f"   bias: {', '.join(f'{b:.6g}' for b in f.bias)}"
-    lines.append(summary)
-    if f.options:
-        shown = ", ".join(
-            f"{key} {_option_text(f.options[key])}" for key in CONFIG_KEYS if key in f.options
-        )
-        lines.append(f"options: {shown}")
-    if f.options.get("normalize"):
-        lines.append(_normalized_text(weight))
-    if f.description:
-        lines.append(f"description: {f.description}")
-    return "\n".join(lines)
+    return lines
 
 
 def _normalized_text(weight: np.ndarray) -> str:

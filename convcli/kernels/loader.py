@@ -19,8 +19,9 @@ the extra row/column of padding goes to the bottom/right (TensorFlow's rule).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -53,6 +54,13 @@ class Filter:
     ``groups``, ``pad_mode``, ``flip``, ``normalize`` from a configuration file;
     ``files`` are the files it was read from (a configuration and the weight file it
     names), which outputs must never overwrite.
+
+    A filter bank (``sobel``, or a file's ``"bank"``) has its weights in ``bank``: each
+    filters the same input and the responses combine value by value by ``combine``:
+    ``"magnitude"``, ``sqrt(r_1**2 + ... + r_K**2)``, or ``"abs-sum"``,
+    ``|r_1| + ... + |r_K|``; then the bias is added. They share one shape, so ``weight``
+    (the first) stands for all of them where only the shape counts. ``warnings`` are
+    what reading the spec found doubtful (a one-row matrix that looks meant as a square).
     """
 
     weight: np.ndarray
@@ -61,23 +69,69 @@ class Filter:
     description: str = ""
     source: str = ""
     files: tuple[str, ...] = ()
+    bank: tuple[np.ndarray, ...] = ()
+    combine: str = "magnitude"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def weights(self) -> tuple[np.ndarray, ...]:
+        """Every weight whose response counts: the bank's, or the one ``weight``."""
+        return self.bank or (self.weight,)
+
+
+def filter_bank(
+    members: list[Filter], where: str, *, combine: str = "magnitude", **fields
+) -> Filter:
+    """A bank of the members' weights whose responses combine by ``combine`` (a member
+    that is a bank with the same rule adds its own weights: the magnitude of magnitudes
+    is one magnitude).
+
+    Members share one shape and carry no bias or options of their own, which would
+    apply to one response only; ``fields`` (bias, options, ...) are the bank's.
+
+    Examples
+    --------
+    >>> bank = filter_bank([load_filter("sobel-x"), load_filter("sobel-y")], "bank")
+    >>> len(bank.bank), bank.weight.shape
+    (2, (3, 3))
+    """
+    if not members:
+        raise KernelError(f"{where}: the bank is empty; give two or more kernels")
+    weights: list[np.ndarray] = []
+    for member in members:
+        name = member.source or "a member"
+        if member.bias is not None or member.options:
+            held = ", ".join(["bias"] * (member.bias is not None) + list(member.options))
+            raise KernelError(
+                f"{where}: bank member {name} sets {held}, which would apply to its own "
+                f"response only; give them to the bank instead"
+            )
+        if member.bank and member.combine != combine:
+            raise KernelError(
+                f"{where}: bank member {name} combines its responses by {member.combine}, "
+                f"the bank by {combine}; list its kernels in the bank instead"
+            )
+        weights.extend(member.weights)
+    shapes = {w.shape for w in weights}
+    if len(shapes) > 1:
+        shown = ", ".join(
+            "x".join(map(str, shape)) for shape in dict.fromkeys(w.shape for w in weights)
+        )
+        raise KernelError(
+            f"{where}: the bank's kernels have different shapes ({shown}); their responses "
+            f"are combined value by value, so give them one shape (pad a small kernel with "
+            f"zeros around it)"
+        )
+    warnings = tuple(w for member in members for w in member.warnings)
+    return Filter(weights[0], bank=tuple(weights), combine=combine, warnings=warnings, **fields)
 
 
 # Loading ----------------------------------------------------------------------------------
 
 TEXT_SUFFIXES = {".txt", ".csv", ".tsv"}
-CONFIG_KEYS = (
-    "weight",
-    "bias",
-    "stride",
-    "padding",
-    "dilation",
-    "groups",
-    "pad_mode",
-    "flip",
-    "normalize",
-    "description",
-)
+OPTION_KEYS = ("stride", "padding", "dilation", "groups", "pad_mode", "flip", "normalize")
+CONFIG_KEYS = ("weight", "bank", "combine", "bias", *OPTION_KEYS, "description")
+COMBINE = ("magnitude", "abs-sum")  # how a bank's responses combine
 
 
 def load_filter(spec: str, *, base_dir: str | Path | None = None) -> Filter:
@@ -107,6 +161,9 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
             "kernel spec is empty; give a name (see 'convcli kernels'), a file or a matrix"
         )
     named = None if spec.startswith((".", "/", "~")) else named_kernel(spec)
+    if isinstance(named, tuple):  # a bank: sobel, scharr, prewitt
+        bank = tuple(as_weight_array(w, f"kernel {spec!r}") for w in named)
+        return Filter(bank[0], bank=bank, description=spec.strip(), source=spec)
     if named is not None:
         return Filter(
             as_weight_array(named, f"kernel {spec!r}"), description=spec.strip(), source=spec
@@ -133,7 +190,8 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
     if IMAGEMAGICK.match(spec):
         return Filter(as_weight_array(parse_imagemagick(spec), f"kernel {spec!r}"), source=spec)
     if _looks_inline(spec):
-        return Filter(parse_inline(spec), source=spec)
+        weight = parse_inline(spec)
+        return Filter(weight, source=spec, warnings=_one_row_warnings(spec, weight))
     close = difflib.get_close_matches(spec.partition(":")[0].lower(), NAMED, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise KernelError(
@@ -143,6 +201,36 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
 
 
 _FILE_SUFFIXES = TEXT_SUFFIXES | {".mat", ".npy", ".npz", ".json", ".toml"}
+
+
+def _one_row_warnings(spec: str, weight: np.ndarray) -> tuple[str, ...]:
+    """A warning for an inline matrix read as one row of k*k >= 9 values: most likely a
+    k x k kernel written with ',' between rows, where ';' ends a row.
+
+    Examples
+    --------
+    >>> print(_one_row_warnings("0 -1 0, -1 5 -1, 0 -1 0", parse_inline("0 -1 0, -1 5 -1, 0 -1 0"))[0])
+    kernel '0 -1 0, -1 5 -1, 0 -1 0' is one row of 9 values (1x9): ',' and spaces separate values, ';' ends a row; for a 3x3 kernel write '0 -1 0; -1 5 -1; 0 -1 0' (or [[...]] for one row)
+    """  # noqa: E501
+    count = weight.shape[-1]
+    side = int(round(count**0.5))
+    explicit = "".join(spec.split()).startswith("[[")  # [[...]]: one row, as written
+    if weight.shape[0] != 1 or weight.ndim != 2 or count < 9 or side * side != count or explicit:
+        return ()
+    tokens = [t for t in re.split(r"[\s,;\[\]]+", spec) if t]  # the values as typed
+    if len(tokens) != count:
+        tokens = [repr(float(v)) for v in weight[0]]
+    rows = [tokens[r * side : (r + 1) * side] for r in range(side)]
+    if spec.lstrip().startswith("["):
+        written = "[" + ", ".join("[" + ", ".join(r) + "]" for r in rows) + "]"
+        rule = "a flat JSON list is one row"
+    else:
+        written = "; ".join(" ".join(r) for r in rows)
+        rule = "',' and spaces separate values, ';' ends a row"
+    return (
+        f"kernel {spec!r} is one row of {count} values (1x{count}): {rule}; for a "
+        f"{side}x{side} kernel write {written!r} (or [[...]] for one row)",
+    )
 
 
 def _looks_inline(spec: str) -> bool:
@@ -190,27 +278,56 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
         raise KernelError(
             f"{path}: unknown key {unknown[0]!r}; allowed keys are {', '.join(CONFIG_KEYS)}"
         )
-    if "weight" not in data:
-        raise KernelError(f"{path}: no 'weight' key; give a matrix, a kernel name or a file")
-    weight_spec = data["weight"]
-    bias = None
+    if ("weight" in data) == ("bank" in data):
+        raise KernelError(
+            f"{path}: no 'weight' key; give a matrix, a kernel name or a file (or 'bank': a "
+            f"list of them, whose responses combine by 'combine')"
+            if "bank" not in data
+            else f"{path}: give 'weight' or 'bank', not both"
+        )
+    if "combine" in data and ("bank" not in data or data["combine"] not in COMBINE):
+        raise KernelError(
+            f"{path}: 'combine' must be {' or '.join(map(repr, COMBINE))}, with a 'bank'; "
+            f"got {data['combine']!r}" + ("" if "bank" in data else " without one")
+        )
     files: tuple[str, ...] = (str(path),)
-    if isinstance(weight_spec, str):
-        inner = _load(weight_spec, path.parent, (*chain, here))
-        weight, bias, files = inner.weight, inner.bias, (*files, *inner.files)
-    else:
-        weight = as_weight_array(weight_spec, f"{path}: weight")
+    members = []
+    entries = data["bank"] if "bank" in data else [data["weight"]]
+    if not isinstance(entries, list):
+        raise KernelError(
+            f"{path}: 'bank' must be a list of kernels (matrices, names or files), got {entries!r}"
+        )
+    for number, entry in enumerate(entries, start=1):
+        where = f"{path}: bank entry {number}" if "bank" in data else f"{path}: weight"
+        if isinstance(entry, str):
+            inner = _load(entry, path.parent, (*chain, here))
+            members.append(replace(inner, options=MappingProxyType({})))
+            files = (*files, *inner.files)
+        else:
+            members.append(Filter(as_weight_array(entry, where), source=where))
+    bias = members[0].bias if "weight" in data else None
     if "bias" in data:
         bias = as_bias_array(data["bias"], f"{path}: bias")
-    options = {key: _option(path, key, data[key]) for key in CONFIG_KEYS[2:-1] if key in data}
+    options = {key: _option(path, key, data[key]) for key in OPTION_KEYS if key in data}
     description = data.get("description", "")
     if not isinstance(description, str):
         raise KernelError(f"{path}: 'description' must be text, got {description!r}")
-    if options.get("normalize") and abs(weight.sum()) < 1e-12:
+    fields = dict(
+        bias=bias,
+        options=MappingProxyType(options),
+        description=description,
+        source=str(path),
+        files=files,
+    )
+    if "bank" in data:
+        found = filter_bank(members, str(path), combine=data.get("combine", COMBINE[0]), **fields)
+    else:
+        found = replace(members[0], **fields)
+    if options.get("normalize") and any(abs(w.sum()) < 1e-12 for w in found.weights):
         raise KernelError(
             f"{path}: 'normalize' is true but the weight sums to zero; drop 'normalize'"
         )
-    return Filter(weight, bias, MappingProxyType(options), description, str(path), files)
+    return found
 
 
 def _option(path: Path, key: str, value: object) -> object:

@@ -191,12 +191,25 @@ def _fixed(matrix: list[list[float]]) -> Callable[[str, list[float]], np.ndarray
     return build
 
 
+def _magnitude(x: list[list[float]]) -> Callable[[str, list[float]], tuple[np.ndarray, ...]]:
+    """A bank of the x-gradient kernel and its transpose (the y-gradient): the loader
+    combines their responses as ``sqrt(gx**2 + gy**2)``."""
+
+    def build(spec: str, args: list[float]) -> tuple[np.ndarray, ...]:
+        gx = np.array(x, dtype=np.float64)
+        return gx, gx.T.copy()
+
+    return build
+
+
 _SOBEL = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
 _PREWITT = [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]
 _SCHARR = [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]]
 
-# name: (syntax, one-line description, builder)
-NAMED: dict[str, tuple[str, str, Callable[[str, list[float]], np.ndarray]]] = {
+# name: (syntax, one-line description, builder); a builder returns a matrix, or a tuple
+# of matrices for a filter bank whose responses combine by magnitude.
+Builder = Callable[[str, list[float]], "np.ndarray | tuple[np.ndarray, ...]"]
+NAMED: dict[str, tuple[str, str, Builder]] = {
     "identity": ("identity", "1x1 kernel that copies the image", _fixed([[1.0]])),
     "box": ("box:N", "NxN mean (default 3); separable", _box),
     "gaussian": (
@@ -225,6 +238,14 @@ NAMED: dict[str, tuple[str, str, Callable[[str, list[float]], np.ndarray]]] = {
         "3x3 Sobel, positive where brightness rises top to bottom",
         _fixed(np.array(_SOBEL).T.tolist()),
     ),
+    "sobel": (
+        "sobel",
+        "gradient magnitude sqrt(gx^2 + gy^2) of sobel-x and sobel-y (as cv2.Sobel + "
+        "cv2.magnitude)",
+        _magnitude(_SOBEL),
+    ),
+    "scharr": ("scharr", "gradient magnitude of scharr-x and scharr-y", _magnitude(_SCHARR)),
+    "prewitt": ("prewitt", "gradient magnitude of prewitt-x and prewitt-y", _magnitude(_PREWITT)),
     "prewitt-x": ("prewitt-x", "3x3 Prewitt, left-to-right gradient", _fixed(_PREWITT)),
     "prewitt-y": (
         "prewitt-y",
@@ -289,8 +310,9 @@ def list_kernels() -> list[tuple[str, str]]:
     return [(syntax, description) for syntax, description, _ in NAMED.values()]
 
 
-def named_kernel(spec: str) -> np.ndarray | None:
-    """The matrix of a named kernel spec (``gaussian:7,1.5``), or None if it names none.
+def named_kernel(spec: str) -> np.ndarray | tuple[np.ndarray, ...] | None:
+    """The matrix of a named kernel spec (``gaussian:7,1.5``), the matrices of a named
+    bank (``sobel``), or None if it names none.
 
     Examples
     --------

@@ -429,6 +429,71 @@ def test_batch_warnings_name_their_inputs(tmp_path):
     assert "alpha dropped" in warnings[0] and "too small to mirror" in warnings[1]
 
 
+def warning_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("Warning:")]
+
+
+def test_a_gain_that_whitens_the_image_is_named_with_normalize(tmp_path):
+    """filters/binomial5.txt sums to 256: 99.9% white, which the status line alone only
+    hinted at."""
+    photo, out = str(SAMPLES / "camera.png"), str(tmp_path / "o.png")
+    result = run("apply", photo, "-k", str(FILTERS / "binomial5.txt"), "-o", out)
+    assert result.exit_code == 0, result.output
+    (warning,) = warning_lines(result)
+    assert warning.startswith(f"Warning: {photo}: ") and "% of the values were clipped" in warning
+    assert "binomial5.txt sums to 256" in warning and "--normalize" in warning
+    fixed = run("apply", photo, "-k", str(FILTERS / "binomial5.txt"), "--normalize", "-o", out)
+    assert warning_lines(fixed) == []
+
+
+def test_warnings_about_the_kernels_are_given_once_for_a_batch(tmp_path, rgb):
+    """Warnings the kernels alone decide (a one-row matrix meant as a square, chained
+    derivatives) come once, before the images, not once per image."""
+    second = str(tmp_path / "second.png")
+    PILImage.open(rgb).save(second)
+    out = str(tmp_path / "{stem}-o.png")
+    row = "0 -1 0, -1 5 -1, 0 -1 0"
+    result = run("apply", rgb, second, "-k", row, "-k", "sobel-x", "-k", "sobel-y", "-o", out)
+    assert result.exit_code == 0, result.output
+    warnings = warning_lines(result)
+    assert len(warnings) == 2, warnings
+    assert "is one row of 9 values" in warnings[0] and "'0 -1 0; -1 5 -1; 0 -1 0'" in warnings[0]
+    assert warnings[1].startswith("Warning: -k sobel-x then -k sobel-y: ")
+    assert result.output.index("Warning") < result.output.index(" -> ")
+    shown = run("kernels", row)
+    assert shown.exit_code == 0 and "is one row of 9 values" in shown.stderr
+    assert "is one row" not in shown.stdout and "shape: 1x9" in shown.stdout
+
+
+def test_gradient_magnitude_keeps_an_images_alpha(tmp_path):
+    """-k sobel on RGBA: the edges of the colour where it is opaque, alpha as it was (not
+    its own gradient, which is zero where alpha is flat: an invisible image)."""
+    rgba = np.zeros((8, 12, 4), np.uint8)
+    rgba[..., 0] = np.arange(12) * 20  # a red ramp
+    rgba[..., 3] = 255
+    rgba[:, 9:, 3] = 0
+    PILImage.fromarray(rgba).save(tmp_path / "in.png")
+    out = tmp_path / "o.png"
+    result = run("apply", str(tmp_path / "in.png"), "-k", "sobel", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    written = pixels_of(out)
+    np.testing.assert_array_equal(written[..., 3], rgba[..., 3])
+    assert (written[2:-2, 2:7, 0] == 160).all()  # 8 * 20 / 255 of the ramp, times 255
+
+
+def test_shape_and_report_understand_a_filter_bank(tmp_path, rgb):
+    shape = run("shape", "1,3,32,32", "-k", "scharr", "--stride", "2", "--padding", "same")
+    assert shape.exit_code == 0 and "scharr: 2 kernels of this shape" in shape.output
+    assert "output: (1, 3, 16, 16)" in shape.output
+    data = json.loads(run("shape", "1,3,32,32", "-k", "sobel", "--json").output)
+    assert data["bank"] == 2 and data["combine"] == "magnitude"
+    report = tmp_path / "r.jsonl"
+    out = str(tmp_path / "o.png")
+    result = run("apply", rgb, "-k", "sobel", "-o", out, "--report", str(report))
+    assert result.exit_code == 0 and "weight (3,1,3,3) x2 combined" in result.output
+    assert json.loads(report.read_text())["steps"][0]["bank"] == 2
+
+
 def test_nan_written_to_an_integer_format_is_counted(tmp_path):
     x = np.full((1, 1, 4, 5), 0.5, np.float32)
     x[0, 0, 1, :3] = np.nan

@@ -140,3 +140,71 @@ def test_lanczos_upsampling_is_within_one_level_of_pillow_inside(tmp_path, photo
     difference = result[inside, inside] - np.asarray(expected, np.int16)[inside, inside]
     assert np.abs(difference).max() <= 1
     assert abs(difference.mean()) < 0.02  # Pillow's rounded first pass, not a bias
+
+
+# Gradient magnitude: OpenCV, libvips ---------------------------------------------------------
+
+
+def cv2_magnitude(cv2, pixels: np.ndarray, name: str, border: int) -> np.ndarray:
+    """Per channel ``cv2.magnitude`` of the x and y responses of ``name`` on 0..1 floats."""
+    x = pixels.astype(np.float32) / 255
+    if name == "sobel":
+        gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3, borderType=border)
+        gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3, borderType=border)
+    elif name == "scharr":
+        gx = cv2.Scharr(x, cv2.CV_32F, 1, 0, borderType=border)
+        gy = cv2.Scharr(x, cv2.CV_32F, 0, 1, borderType=border)
+    else:  # OpenCV has no Prewitt function: its kernels through filter2D (a correlation)
+        k = np.array([[-1, 0, 1]] * 3, np.float32)
+        gx = cv2.filter2D(x, cv2.CV_32F, k, borderType=border)
+        gy = cv2.filter2D(x, cv2.CV_32F, k.T.copy(), borderType=border)
+    return cv2.magnitude(gx, gy)
+
+
+@pytest.mark.parametrize("name", ["sobel", "scharr", "prewitt"])
+@pytest.mark.parametrize("pad_mode", [None, "replicate"])
+def test_gradient_magnitude_is_opencvs_sobel_and_magnitude(tmp_path, photo, name, pad_mode):
+    """``-k sobel`` is ``cv2.magnitude(cv2.Sobel(x, 1, 0), cv2.Sobel(x, 0, 1))`` per
+    channel, borders included (reflect is BORDER_REFLECT_101), as raw floats and as
+    8-bit pixels."""
+    cv2 = pytest.importorskip("cv2")
+    path, pixels = photo
+    border = cv2.BORDER_REFLECT_101 if pad_mode is None else cv2.BORDER_REPLICATE
+    options = ["-k", name] + (["--pad-mode", pad_mode] if pad_mode else [])
+    expected = cv2_magnitude(cv2, pixels, name, border)
+    raw = convcli_npy(tmp_path, "apply", path, *options).transpose(1, 2, 0)
+    np.testing.assert_allclose(raw, expected, rtol=1e-5, atol=1e-5)
+    eight_bit = np.clip(np.rint(expected.astype(np.float64) * 255), 0, 255)
+    np.testing.assert_allclose(convcli_png(tmp_path, "apply", path, *options), eight_bit, atol=1)
+
+
+def vips_float(tmp_path, operation: str, image) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``vips OPERATION`` on the image cast to float (vips's own precise path), and the
+    version of vips; skips when vips is not installed."""
+    import shutil
+    import subprocess
+
+    tifffile = pytest.importorskip("tifffile")
+    if shutil.which("vips") is None:
+        pytest.skip("vips is not installed")
+    version = subprocess.run(["vips", "--version"], capture_output=True, text=True, check=True)
+    numbers = tuple(int(n) for n in version.stdout.split("-")[1].split()[0].split(".")[:2])
+    as_float, out = tmp_path / "in.v", tmp_path / "out.tif"
+    subprocess.run(["vips", "cast", str(image), str(as_float), "float"], check=True)
+    subprocess.run(["vips", operation, str(as_float), str(out)], check=True)
+    return tifffile.imread(out).astype(np.float64), numbers
+
+
+def test_vips_sobel_is_a_bank_of_sobel_x_and_y(tmp_path, photo):
+    """``vips sobel`` in float: libvips 8.14 adds |gx| + |gy| (a bank with
+    "combine": "abs-sum"), 8.15 and later take sqrt(gx^2 + gy^2) (``-k sobel``); both
+    repeat the edge at the borders (--pad-mode replicate)."""
+    path, pixels = photo
+    gray = tmp_path / "gray.png"
+    PILImage.fromarray(pixels[..., 1]).save(gray)
+    expected, version = vips_float(tmp_path, "sobel", gray)
+    bank = tmp_path / "sobel-l1.json"
+    bank.write_text('{"bank": ["sobel-x", "sobel-y"], "combine": "abs-sum"}')
+    spec = str(bank) if version < (8, 15) else "sobel"
+    raw = convcli_npy(tmp_path, "apply", gray, "-k", spec, "--pad-mode", "replicate")
+    np.testing.assert_allclose(raw[0] * 255, expected, rtol=1e-5, atol=1e-3)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from convcli import KernelError, ParameterError
-from convcli.jobs.pipeline import Step, apply_steps, estimate_bytes, map_range
-from convcli.kernels.loader import Filter, load_filter
+from convcli.jobs.pipeline import Step, apply_steps, estimate_bytes, map_range, output_shape
+from convcli.kernels.loader import Filter, filter_bank, load_filter
+from tests.reference import ref_conv2d
 
 
 def test_range_modes_and_clip_counts():
@@ -25,13 +26,6 @@ def test_range_modes_and_clip_counts():
     assert raw.ravel().tolist() == [-0.5, 0.25, 1.5] and low.tolist() == high.tolist() == [0]
     with pytest.raises(ParameterError, match="--range"):
         map_range(x, "wrap")
-
-
-def test_normalize_keeps_a_constant_sample_instead_of_blacking_it_out():
-    x = np.full((2, 1, 2, 2), 0.75, np.float32)
-    x[1] = 3.0
-    pixels = map_range(x, "normalize")[0]
-    assert pixels[0].ravel().tolist() == [0.75] * 4 and pixels[1].ravel().tolist() == [1.0] * 4
 
 
 def test_per_sample_statistics_in_a_batch():
@@ -116,16 +110,6 @@ def test_upsample_weights_use_the_transposed_layout(shape, groups):
         25 if shape[-1] == 4 else 24,
     )
     np.testing.assert_allclose(values, expected, atol=1e-5)
-
-
-def test_known_bounds_skip_clipping_only_when_inside():
-    x = np.array([[[[0.0, 0.5, 1.0]]], [[[-0.5, 0.5, 1.5]]]], np.float32)
-    inside = (np.array([0.0, 0.0]), np.array([1.0, 1.0]))
-    pixels, low, high = map_range(x[:1].copy(), "clip", bounds=(inside[0][:1], inside[1][:1]))
-    assert pixels.ravel().tolist() == [0.0, 0.5, 1.0] and low.tolist() == high.tolist() == [0]
-    bounds = (np.array([0.0, -0.5]), np.array([1.0, 1.5]))
-    pixels, low, high = map_range(x.copy(), "clip", bounds=bounds)
-    assert low.tolist() == [0, 1] and high.tolist() == [0, 1] and pixels.max() == 1.0
 
 
 def test_a_filter_files_bias_count_names_the_file(tmp_path):
@@ -313,3 +297,74 @@ def test_unknown_pad_mode_on_a_transposed_step_names_the_modes():
     step = Step(load_filter("bilinear:2"), stride=2, pad_mode="edge", transpose=True)
     with pytest.raises(ParameterError, match="pad_mode must be one of zeros, reflect"):
         apply_steps(np.ones((1, 1, 4, 4), np.float32), [step], has_alpha=False)
+
+
+# Filter banks and derivative steps ------------------------------------------------------
+
+
+def _reference(x, weight, pad_mode="reflect"):
+    """A per-channel 2-D kernel by the reference loops, padding "same" (odd kernels)."""
+    k = weight.shape[0] // 2
+    w = np.broadcast_to(weight, (x.shape[1], 1, *weight.shape))
+    return ref_conv2d(x, w, pads=(k, k, k, k), groups=x.shape[1], mode=pad_mode)
+
+
+@pytest.mark.parametrize("combine", ["magnitude", "abs-sum"])
+def test_a_bank_combines_its_responses_then_adds_the_bias(rng, combine):
+    kx, ky = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    bank = filter_bank([Filter(kx), Filter(ky)], "test", combine=combine, bias=np.array([0.5]))
+    x = rng.random((2, 3, 9, 8)).astype(np.float32)
+    result = apply_steps(x, [Step(bank, pad_mode="replicate")], has_alpha=False)
+    rx, ry = _reference(x, kx, "replicate"), _reference(x, ky, "replicate")
+    combined = np.hypot(rx, ry) if combine == "magnitude" else np.abs(rx) + np.abs(ry)
+    np.testing.assert_allclose(result.values, combined + 0.5, rtol=1e-5, atol=1e-5)
+    assert result.weight_shapes == [(2, 3, 1, 3, 3)]
+
+
+def test_a_bank_at_a_stride_and_with_a_mixing_weight(rng):
+    """Each response has the step's geometry (TensorFlow's "same": 1,1 rows and 0,1
+    columns here); 3-D members make one channel each."""
+    luma_x = rng.standard_normal((3, 3, 3))
+    luma_y = rng.standard_normal((3, 3, 3))
+    bank = filter_bank([Filter(luma_x), Filter(luma_y)], "test")
+    x = rng.random((1, 3, 11, 10)).astype(np.float32)
+    result = apply_steps(x, [Step(bank, stride=2, pad_mode="zeros")], has_alpha=False)
+    expected = np.hypot(
+        ref_conv2d(x, luma_x[None], stride=(2, 2), pads=(1, 1, 0, 1)),
+        ref_conv2d(x, luma_y[None], stride=(2, 2), pads=(1, 1, 0, 1)),
+    )
+    np.testing.assert_allclose(result.values, expected, rtol=1e-5, atol=1e-5)
+    assert output_shape(x.shape, [Step(bank, stride=2)], has_alpha=False) == expected.shape
+
+
+def test_a_magnitude_does_not_overflow_where_its_squares_would():
+    x = np.full((1, 1, 3, 3), 3e19, np.float32)
+    x[0, 0, :, 2] = 0
+    result = apply_steps(x, [Step(load_filter("sobel"), pad_mode="replicate")], has_alpha=False)
+    assert np.isfinite(result.values).all() and result.values.max() > 1e20
+
+
+def test_derivative_steps_keep_alpha_and_see_premultiplied_colour():
+    """On RGBA, -k sobel filters colour times alpha (a shape's outline is an edge) and
+    leaves alpha as it was: not the gradient of alpha (zero where it is flat), which
+    would make the whole image transparent."""
+    rgba = np.zeros((1, 4, 6, 8), np.float32)
+    rgba[0, :3] = np.linspace(0, 1, 8)  # a ramp: the same gradient everywhere
+    rgba[0, 3, :, :5] = 1.0  # opaque on the left, transparent on the right
+    for spec in ("sobel", "sobel-x", "laplacian"):
+        step = Step(load_filter(spec), pad_mode="replicate")
+        result = apply_steps(rgba.copy(), [step], has_alpha=True)
+        np.testing.assert_array_equal(result.values[:, 3], rgba[:, 3])
+        premultiplied = rgba[:, :3] * rgba[:, 3:]
+        expected = apply_steps(premultiplied, [step], has_alpha=False).values
+        np.testing.assert_allclose(result.values[:, :3], expected, atol=1e-6)
+        assert result.has_alpha
+    blurred = apply_steps(rgba.copy(), [Step(load_filter("box:3"))], has_alpha=True)
+    assert blurred.values[0, 3, 0, 4] == pytest.approx(2 / 3)  # a blur still filters alpha
+
+
+def test_alpha_follows_a_derivative_step_at_a_stride():
+    rgba = np.random.default_rng(3).random((1, 4, 9, 7)).astype(np.float32)
+    step = Step(load_filter("sobel"), stride=2, padding="same")
+    result = apply_steps(rgba, [step], has_alpha=True)
+    np.testing.assert_array_equal(result.values[0, 3], rgba[0, 3, ::2, ::2])

@@ -110,3 +110,13 @@ def test_step_shapes_are_the_images_own_in_a_batch():
     geo = conv2d_geometry((2, 3, 10, 10), (3, 1, 3, 3), padding="same", groups=3)
     record = json.loads(json_record(_report([((3, 1, 3, 3), geo)])))  # one image of the two
     assert record["steps"][0]["output_shape"] == [1, 3, 10, 10]
+
+
+def test_a_filter_banks_step_says_how_many_kernels_it_combined():
+    geo = conv2d_geometry((1, 3, 10, 10), (3, 1, 3, 3), padding="same", groups=3)
+    r = _report([((2, 3, 1, 3, 3), geo)])
+    assert "weight (3,1,3,3) x2 combined stride (1,1)" in text_line(r)
+    record = json.loads(json_record(r))
+    assert record["weight_shape"] == [3, 1, 3, 3] and record["steps"][0]["bank"] == 2
+    plain = json.loads(json_record(_report([((3, 1, 3, 3), geo)])))
+    assert "bank" not in plain["steps"][0]

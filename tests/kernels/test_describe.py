@@ -53,3 +53,17 @@ def test_describe_shows_a_filter_files_options_and_normalized_sum(tmp_path):
 
 def test_describe_calls_a_zero_sum_zero():
     assert "sum: 0 " in describe_filter(load_filter(str(FILTERS / "sobel-xy.json"))) + " "
+
+
+def test_describe_shows_every_kernel_of_a_bank_and_its_rule(tmp_path):
+    text = describe_filter(load_filter("scharr"))
+    assert text.startswith("kernel 1 of 2:\n -3   0   3\n-10   0  10")
+    assert "kernel 2 of 2:\n -3 -10  -3\n  0   0   0\n  3  10   3" in text
+    assert "bank: 2 kernels of 3x3 (sums 0, 0), combined by magnitude sqrt(r1^2 + r2^2)" in text
+    config = tmp_path / "l1.json"
+    config.write_text(
+        '{"bank": ["sobel-x", "sobel-y", "sobel-x", "sobel-y"], "combine": "abs-sum"}'
+    )
+    assert "combined by abs-sum |r1| + |r2| + |r3| + ..." in describe_filter(
+        load_filter(str(config))
+    )

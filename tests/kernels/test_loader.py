@@ -90,3 +90,90 @@ def test_catalogue_names_stay_importable_from_kernels():
 def test_shipped_example_filters_load(path):
     f = load_filter(str(path))
     assert f.weight.ndim in (2, 3, 4) and np.isfinite(f.weight).all()
+
+
+# Filter banks ---------------------------------------------------------------------------
+
+
+def test_named_gradient_magnitudes_are_banks_of_their_x_and_y_kernels():
+    for name in ("sobel", "scharr", "prewitt"):
+        f = load_filter(name)
+        x, y = load_filter(f"{name}-x").weight, load_filter(f"{name}-y").weight
+        assert len(f.bank) == 2 and f.combine == "magnitude"
+        np.testing.assert_array_equal(f.bank[0], x)
+        np.testing.assert_array_equal(f.bank[1], y)
+        assert f.weight is f.bank[0] and f.weights == f.bank
+    plain = load_filter("sobel-x")
+    assert plain.bank == () and plain.weights == (plain.weight,)
+
+
+def test_a_bank_file_takes_matrices_names_and_files(tmp_path):
+    (tmp_path / "ky.txt").write_text("1 2 1\n0 0 0\n-1 -2 -1\n")
+    config = tmp_path / "edges.json"
+    config.write_text(
+        '{"bank": ["sobel-x", "ky.txt", [[0, 1, 0], [0, 0, 0], [0, -1, 0]]], '
+        '"combine": "abs-sum", "bias": 0.1, "pad_mode": "replicate", "description": "three"}'
+    )
+    f = load_filter(str(config))
+    assert [w.tolist() for w in f.bank] == [
+        load_filter("sobel-x").weight.tolist(),
+        [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],
+        [[0, 1, 0], [0, 0, 0], [0, -1, 0]],
+    ]
+    assert f.combine == "abs-sum" and f.bias.tolist() == [0.1] and f.description == "three"
+    assert dict(f.options) == {"pad_mode": "replicate"}
+    assert f.files == (str(config), str(tmp_path / "ky.txt"))
+    toml = tmp_path / "edges.toml"
+    toml.write_text('bank = ["sobel", "scharr"]\n')  # banks in a bank: one magnitude
+    assert len(load_filter(str(toml)).bank) == 4
+    weight = tmp_path / "named.json"
+    weight.write_text('{"weight": "sobel", "stride": 2}')
+    assert len(load_filter(str(weight)).bank) == 2  # a weight naming a bank stays one
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('{"bank": ["sobel-x", "box:5"]}', r"different shapes \(3x3, 5x5\)"),
+        ('{"bank": []}', "the bank is empty"),
+        ('{"bank": "sobel-x"}', "'bank' must be a list"),
+        ('{"bank": ["sobel-x"], "weight": [[1]]}', "not both"),
+        ('{"bank": ["sobel-x"], "combine": "max"}', "'combine' must be 'magnitude' or 'abs-sum'"),
+        ('{"weight": [[1]], "combine": "magnitude"}', "with a 'bank'; got 'magnitude' without"),
+        ('{"bank": ["b.json"]}', r"bank member .*b.json sets bias"),
+        ('{"bank": ["sobel", "sobel-x"], "combine": "abs-sum"}', "combines its responses by"),
+        ('{"bank": [[[1, 2]], "nope"]}', "unknown kernel 'nope'"),
+        ('{"bank": ["sobel-x", "sobel-y"], "normalize": true}', "sums to zero"),
+    ],
+)
+def test_bank_file_errors(tmp_path, content, needle):
+    (tmp_path / "b.json").write_text('{"weight": [[1, 0, -1]], "bias": 1}')
+    (tmp_path / "f.json").write_text(content)
+    with pytest.raises(KernelError, match=needle):
+        load_filter(str(tmp_path / "f.json"))
+
+
+# A one-row inline matrix that looks meant as a square -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "written"),
+    [
+        ("0 -1 0, -1 5 -1, 0 -1 0", "'0 -1 0; -1 5 -1; 0 -1 0'"),
+        ("1,1,1,1,0.5,1,1,1,1,1,1,1,1,1,1,1", "'1 1 1 1; 0.5 1 1 1; 1 1 1 1; 1 1 1 1'"),
+        ("[0, -1, 0, -1, 5, -1, 0, -1, 0]", "'[[0, -1, 0], [-1, 5, -1], [0, -1, 0]]'"),
+    ],
+)
+def test_a_one_row_square_count_warns_with_the_rows_written_out(spec, written):
+    f = load_filter(spec)
+    assert f.weight.shape[0] == 1  # still read as written: one row
+    (warning,) = f.warnings
+    assert f"is one row of {f.weight.size} values" in warning and written in warning
+    assert load_filter(written.strip("'")).weight.shape[0] > 1  # the advice is right
+
+
+@pytest.mark.parametrize(
+    "spec", ["1 2 1", "1 2 3 4 5 6 7 8", "[[0, -1, 0, -1, 5, -1, 0, -1, 0]]", "1 0 -1; 2 0 -2"]
+)
+def test_other_inline_matrices_do_not_warn(spec):
+    assert load_filter(spec).warnings == ()

@@ -1,0 +1,58 @@
+"""From filtered values to pixels: ``--range`` (clip, abs, normalize) and the clipped
+counts the reports show."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcli.errors import ParameterError
+
+RANGES = ("clip", "abs", "normalize")
+
+
+def extreme(x: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+    """Per-sample min (``np.fmin``) or max (``np.fmax``), NaN ignored; NaN if all are.
+
+    fmin/fmax skip NaN without the warnings of nanmin/nanmax, and without
+    ``warnings.catch_warnings``, whose state is shared with the read-ahead thread.
+    """
+    if x.size == 0:
+        return np.zeros(len(x))
+    return reduce.reduce(x.reshape(len(x), -1), axis=1)
+
+
+def map_range(
+    x: np.ndarray, value_range: str | None, *, bounds: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values -> [0, 1] pixels by ``clip``, ``abs`` (then clip) or ``normalize``
+    (each sample's min..max stretched to 0..1; a constant sample is clipped);
+    ``None`` keeps the raw values (for .npy). Also returns, per sample, how many
+    values were below 0 and above 1 before clipping. ``x`` may be overwritten: clip and
+    abs work in place, since a full-size copy of a large image costs as much as a 3x3
+    convolution of it (normalize makes a new array).
+    ``bounds``, each sample's (min, max) if known, lets values already inside
+    [0, 1] skip the counting and clipping passes.
+
+    Examples
+    --------
+    >>> pixels, low, high = map_range(np.array([[[[-0.5, 0.25, 1.5]]]], np.float32), "clip")
+    >>> pixels.ravel().tolist(), low.tolist(), high.tolist()
+    ([0.0, 0.25, 1.0], [1], [1])
+    """
+    if value_range not in (*RANGES, None):
+        raise ParameterError(f"--range must be one of {', '.join(RANGES)}; got {value_range!r}")
+    axes = (1, 2, 3)
+    none = np.zeros(len(x), np.int64)
+    inside = bounds is not None and np.all(bounds[0] >= 0) and np.all(bounds[1] <= 1)
+    if value_range is None or (value_range == "clip" and inside):
+        return x, none, none
+    if value_range == "abs":
+        x = np.abs(x, out=x)
+    elif value_range == "normalize":
+        low = extreme(x, np.fmin)[:, None, None, None]
+        high = extreme(x, np.fmax)[:, None, None, None]
+        span = np.where(high > low, high - low, 1.0)
+        x = np.where(high > low, (x - low) / span, x).astype(np.float32)
+    clipped_low = np.count_nonzero(x < 0, axis=axes)
+    clipped_high = np.count_nonzero(x > 1, axis=axes)
+    return np.clip(x, 0.0, 1.0, out=x), clipped_low, clipped_high
