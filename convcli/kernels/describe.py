@@ -79,8 +79,11 @@ def describe_filter(f: Filter) -> str:
         lines.append(f"kernel {number} of {len(f.bank)}:")
         lines.extend(_weight_lines(weight))
     if not f.bank:
-        lines.extend(_weight_lines(f.weight))
+        lines.extend(_weight_lines(f.weight if f.offcentre is None else f.offcentre[0]))
     shape = "x".join(str(d) for d in f.weight.shape)
+    if f.offcentre is not None:  # shown as its source has it; the weight centres it
+        (x, y), shown = f.offcentre[1], "x".join(map(str, f.offcentre[0].shape))
+        shape = f"{shown}, origin +{x}+{y} (column, row), applied as the {shape} centred on it"
     sums = ", ".join(f"{_sum(w):.6g}" for w in f.weights)
     if f.bank:
         term = "|r{}|" if f.combine == "abs-sum" else "r{}^2"

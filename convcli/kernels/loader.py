@@ -29,6 +29,7 @@ import numpy as np
 
 from convcli.conv.padding import PAD_MODES
 from convcli.errors import KernelError
+from convcli.kernels.imagemagick import imagemagick_spec
 from convcli.kernels.named import NAMED, list_kernels, named_kernel
 from convcli.kernels.numpy_files import load_numpy
 from convcli.kernels.parsers import (
@@ -61,6 +62,8 @@ class Filter:
     ``|r_1| + ... + |r_K|``; then the bias is added. They share one shape, so ``weight``
     (the first) stands for all of them where only the shape counts. ``warnings`` are
     what reading the spec found doubtful (a one-row matrix that looks meant as a square).
+    ``offcentre`` is (matrix, (x, y) origin) as a source with an origin off the centre
+    gave it (ImageMagick's Comet); ``weight`` is that matrix padded to centre the origin.
     """
 
     weight: np.ndarray
@@ -72,6 +75,7 @@ class Filter:
     bank: tuple[np.ndarray, ...] = ()
     combine: str = "magnitude"
     warnings: tuple[str, ...] = ()
+    offcentre: tuple[np.ndarray, tuple[int, int]] | None = None
 
     @property
     def weights(self) -> tuple[np.ndarray, ...]:
@@ -160,6 +164,9 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
         raise KernelError(
             "kernel spec is empty; give a name (see 'convcli kernels'), a file or a matrix"
         )
+    if spec.strip()[:3].lower() == "im:":
+        weight, offcentre, description = imagemagick_spec(spec)
+        return Filter(weight, description=description, source=spec, offcentre=offcentre)
     named = None if spec.startswith((".", "/", "~")) else named_kernel(spec)
     if isinstance(named, tuple):  # a bank: sobel, scharr, prewitt
         bank = tuple(as_weight_array(w, f"kernel {spec!r}") for w in named)

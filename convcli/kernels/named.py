@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from convcli.errors import KernelError
+from convcli.kernels.imagemagick import NAMES as IMAGEMAGICK_NAMES
 
 MAX_SIZE = 1001
 """The largest size of a named kernel (checked before anything is allocated)."""
@@ -307,7 +308,15 @@ def list_kernels() -> list[tuple[str, str]]:
     >>> dict(list_kernels())["box:N"]
     'NxN mean (default 3); separable'
     """
-    return [(syntax, description) for syntax, description, _ in NAMED.values()]
+    own = [(syntax, description) for syntax, description, _ in NAMED.values()]
+    return [
+        *own,
+        (
+            "im:NAME[:ARGS]",
+            f"ImageMagick's kernel as -morphology prints it (Gaussian:0x2, Sobel:90, ...): "
+            f"{', '.join(IMAGEMAGICK_NAMES)}",
+        ),
+    ]
 
 
 def named_kernel(spec: str) -> np.ndarray | tuple[np.ndarray, ...] | None:

@@ -26,6 +26,26 @@ def flip_kernel(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight[..., ::-1, ::-1])
 
 
+def centre_origin(matrix: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+    """Pad a 2-D matrix with zeros so that its ``origin`` (x, y: column and row, from the
+    top left, ImageMagick's notation) becomes the centre convcli anchors kernels at:
+    correlating with the result reads the same pixels, relative to each output, as
+    ImageMagick reads with the matrix and its origin (and ``--flip`` still convolves).
+
+    Examples
+    --------
+    >>> centre_origin(np.array([[3.0, 2.0, 1.0]]), (0, 0)).tolist()
+    [[0.0, 0.0, 3.0, 2.0, 1.0]]
+    """
+    (x, y), (height, width) = origin, matrix.shape
+    if (x, y) == ((width - 1) // 2, (height - 1) // 2):
+        return matrix  # where convcli anchors it already (an even size's too)
+    reach_x, reach_y = max(x, width - 1 - x), max(y, height - 1 - y)
+    top, left = reach_y - y, reach_x - x
+    bottom, right = 2 * reach_y + 1 - height - top, 2 * reach_x + 1 - width - left
+    return np.pad(matrix, ((top, bottom), (left, right)))
+
+
 def normalize_kernel(weight: np.ndarray) -> np.ndarray:
     """Divide each filter by its sum so that flat regions keep their value.
 

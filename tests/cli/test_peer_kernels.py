@@ -208,3 +208,35 @@ def test_vips_sobel_is_a_bank_of_sobel_x_and_y(tmp_path, photo):
     spec = str(bank) if version < (8, 15) else "sobel"
     raw = convcli_npy(tmp_path, "apply", gray, "-k", spec, "--pad-mode", "replicate")
     np.testing.assert_allclose(raw[0] * 255, expected, rtol=1e-5, atol=1e-3)
+
+
+# im: kernels against ImageMagick's pixels ---------------------------------------------------
+
+IM_IMAGE_SPECS = [
+    "Gaussian:0x2", "Blur:0x3", "Blur:0x2,90", "Comet:0x2", "Comet:0x2,90", "DoG:0,0,2",
+    "LoG:0x1.5", "Laplacian:5", "Sobel", "Sobel:90", "Roberts", "Prewitt:45", "Compass",
+    "Kirsch:90", "FreiChen", "Unity:0.5",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", IM_IMAGE_SPECS)
+@pytest.mark.parametrize("method", ["Correlate", "Convolve"])
+def test_im_kernels_give_imagemagicks_pixels(tmp_path, photo, spec, method):
+    """``-k im:NAME`` is ``convert -morphology Correlate NAME`` (the matrix as printed,
+    like ``-convolve``), and with ``--flip`` ``-morphology Convolve NAME`` (rotated 180
+    degrees), within one 8-bit level, borders included: ImageMagick's default virtual
+    pixels repeat the edge (``--pad-mode replicate``)."""
+    import os
+    import subprocess
+
+    if not os.access("/usr/bin/convert", os.X_OK):
+        pytest.skip("ImageMagick (/usr/bin/convert) is not installed")
+    path, _ = photo
+    expected_path = tmp_path / "im.png"
+    command = ["/usr/bin/convert", str(path), "-morphology", method, spec, str(expected_path)]
+    subprocess.run(command, check=True, capture_output=True)
+    expected = np.asarray(PILImage.open(expected_path).convert("RGB")).astype(np.int16)
+    options = ["-k", f"im:{spec}", "--pad-mode", "replicate"]
+    result = convcli_png(tmp_path, "apply", path, *options, *(["--flip"] * (method == "Convolve")))
+    difference = np.abs(result - expected)
+    assert difference.max() <= 1, (spec, method, np.argwhere(difference > 1)[:5])
