@@ -18,7 +18,9 @@ from convcli.conv.geometry import ConvGeometry, conv2d_geometry, conv_transpose2
 from convcli.conv.operations import conv2d, conv_transpose2d
 from convcli.conv.padding import PAD_MODES, PaddedSource, check_pad_mode
 from convcli.errors import KernelError, ParameterError
-from convcli.jobs.ranges import RANGES, extreme, map_range  # noqa: F401 - callers use pipeline.map_range
+
+# map_range lives in ranges.py; the jobs that write files call it as pipeline.map_range.
+from convcli.jobs.ranges import extreme, map_range  # noqa: F401
 from convcli.kernels.loader import Filter
 from convcli.kernels.parsers import FLOAT32_MAX, check_float32
 from convcli.kernels.shaping import flip_kernel, normalize_kernel, weight_for_channels
@@ -237,20 +239,48 @@ def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple
     if not f.bank:
         return _run_one(x, step)
     _, _, bias = prepare(step, x.shape[1])
-    total = None
-    for weight in f.bank:
-        member = replace(step, filter=replace(f, weight=weight, bank=(), bias=None), bias=None)
-        y, geo, shape = _run_one(x, member)
-        if total is None:
-            total = np.abs(y, out=y)
-        elif f.combine == "abs-sum":
-            total += np.abs(y, out=y)
-        else:  # hypot, not sqrt(a*a + b*b): no overflow to infinity past 1e19
-            total = np.hypot(total, y, out=total)
-        del y
+    count = len(f.bank)
+
+    def alone(weight: np.ndarray) -> Step:
+        return replace(step, filter=replace(f, weight=weight, bank=(), bias=None), bias=None)
+
+    if f.weight.ndim == 2 and not step.transpose:
+        # Every kernel for every channel in one grouped convolution, which reads the input
+        # once: output channel c*K + k is kernel k on channel c.
+        c, kernel = x.shape[1], f.weight.shape
+        stacked = np.stack([np.stack(f.bank)] * c).reshape(c * count, 1, *kernel)
+        y, geo, _ = _run_one(x, replace(alone(stacked), groups=c))
+        y = y.reshape(len(y), c, count, *y.shape[2:])
+        shape = (c, 1, *kernel)
+        geo = replace(geo, weight_shape=shape, output_shape=(len(y), c, *y.shape[3:]))
+        responses = [y[:, :, k] for k in range(count)]
+    else:
+        first, geo, shape = _run_one(x, alone(f.bank[0]))
+        responses = [first] + [_run_one(x, alone(weight))[0] for weight in f.bank[1:]]
+    total = _combine(responses, f.combine)
     if bias is not None:
         total += bias[:, None, None]
-    return total, geo, (len(f.bank), *shape)
+    return total, geo, (count, *shape)
+
+
+def _combine(responses: list[np.ndarray], rule: str) -> np.ndarray:
+    """A bank's responses combined value by value: ``sqrt(r1**2 + ...)`` or
+    ``|r1| + ...``."""
+    if rule == "abs-sum":
+        total = np.abs(responses[0])
+        for response in responses[1:]:
+            total += np.abs(response)
+        return total
+    with np.errstate(over="ignore"):  # checked below
+        total = np.square(responses[0])
+        for response in responses[1:]:
+            total += np.square(response)
+    total = np.sqrt(total, out=total)
+    if np.isinf(total).any():  # a square past float32 (|r| > 1.8e19): hypot does not overflow
+        total = np.abs(responses[0])
+        for response in responses[1:]:
+            np.hypot(total, response, out=total)
+    return total
 
 
 def _run_one(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:
@@ -412,7 +442,7 @@ def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool
         before = shape
         shape = geometry(step, shape).output_shape
         size = 4 * math.prod(shape)
-        total += size * (2 if step.filter.bank else 1)  # a bank: the sum and one response
+        total += size * (len(step.filter.bank) + 1)  # a bank: every response, and the sum
         if step.transpose and step.pad_mode != "zeros":
             total += 4 * math.prod(before) + size  # the edge-padded input, the cropped copy
         largest = max(largest, size)

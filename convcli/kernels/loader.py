@@ -100,7 +100,9 @@ def filter_bank(
     (2, (3, 3))
     """
     if not members:
-        raise KernelError(f"{where}: the bank is empty; give two or more kernels")
+        raise KernelError(
+            f"{where}: the bank is empty; list the kernels whose responses it combines"
+        )
     weights: list[np.ndarray] = []
     for member in members:
         name = member.source or "a member"

@@ -368,3 +368,14 @@ def test_alpha_follows_a_derivative_step_at_a_stride():
     step = Step(load_filter("sobel"), stride=2, padding="same")
     result = apply_steps(rgba, [step], has_alpha=True)
     np.testing.assert_array_equal(result.values[0, 3], rgba[0, 3, ::2, ::2])
+
+
+def test_a_transposed_bank_combines_each_transposed_response(rng):
+    a, b = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    x = rng.random((1, 2, 5, 6)).astype(np.float32)
+    options = dict(stride=2, padding="same", pad_mode="zeros", transpose=True)
+    bank = filter_bank([Filter(a), Filter(b)], "test")
+    result = apply_steps(x, [Step(bank, **options)], has_alpha=False)
+    one, other = (apply_steps(x, [Step(Filter(w), **options)], has_alpha=False) for w in (a, b))
+    np.testing.assert_allclose(result.values, np.hypot(one.values, other.values), atol=1e-6)
+    assert result.weight_shapes == [(2, 2, 1, 4, 4)]
