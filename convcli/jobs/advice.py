@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from convcli.jobs.pipeline import Step, is_derivative
 from convcli.jobs.report import ImageReport
+from convcli.jobs.step import Step, is_derivative
 
 MOST = 0.5  # "most of the image": the clipped share above which a gain is named
 

@@ -21,26 +21,16 @@ from convcli.errors import KernelError, ParameterError
 
 # map_range lives in ranges.py; the jobs that write files call it as pipeline.map_range.
 from convcli.jobs.ranges import extreme, map_range  # noqa: F401
+from convcli.jobs.step import (  # Step is reached as pipeline.Step too
+    Step,
+    effective_weight,
+    is_derivative,
+    pair_text,
+    phase_warning,
+)
 from convcli.kernels.loader import Filter
-from convcli.kernels.parsers import FLOAT32_MAX, check_float32
-from convcli.kernels.shaping import flip_kernel, normalize_kernel, weight_for_channels
-
-
-@dataclass(frozen=True)
-class Step:
-    """One filter with its resolved options (command line over file over defaults)."""
-
-    filter: Filter
-    stride: int | tuple[int, int] = 1
-    padding: object = "same"
-    dilation: int | tuple[int, int] = 1
-    groups: int | None = None
-    pad_mode: str | None = None  # None: reflect, or symmetric where the image is too small
-    flip: bool = False
-    normalize: bool = False
-    bias: tuple[float, ...] | None = None
-    output_padding: int | tuple[int, int] = 0
-    transpose: bool = False
+from convcli.kernels.parsers import FLOAT32_MAX
+from convcli.kernels.shaping import weight_for_channels
 
 
 @dataclass
@@ -70,7 +60,7 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
             f"{f.source or 'weight'} is {f.weight.ndim}-D (a 2-D kernel already filters each "
             f"channel on its own); drop --groups"
         )
-    weight = _effective_weight(step)
+    weight = effective_weight(step)
     shaped = replace(f, weight=weight)
     weight, groups = weight_for_channels(
         shaped, channels, groups=step.groups, transpose=step.transpose
@@ -99,78 +89,6 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
                 f"{out_channels} (or give --bias)"
             )
     return weight, groups, bias
-
-
-def _effective_weight(step: Step) -> np.ndarray:
-    """The filter's float64 weight as the step runs it: flipped, normalized."""
-    f = step.filter
-    weight = f.weight
-    if step.flip:
-        weight = flip_kernel(weight)
-    if step.normalize:
-        weight = normalize_kernel(weight)
-        if step.transpose:
-            # A transposed convolution spreads each pixel over stride_h * stride_w outputs:
-            # a kernel summing to that keeps a flat image flat (when its phases sum alike).
-            weight = weight * math.prod(pair(step.stride, "stride"))
-        # Dividing by a small sum can push values past float32.
-        check_float32(weight, f"kernel {f.source or 'weight'} after --normalize")
-    return weight
-
-
-def phase_sums(weight: np.ndarray, stride, dilation=1) -> np.ndarray:
-    """Per stride phase (a, b), the sum of the 2-D ``weight``'s taps a transposed
-    convolution adds into output positions of that phase: what a flat image of 1 becomes
-    there, away from the borders. Tap ``(i, j)`` lands on phase
-    ``(i*dilation_h mod stride_h, j*dilation_w mod stride_w)``; a phase no tap reaches
-    sums to 0.
-
-    Examples
-    --------
-    >>> phase_sums(np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 16, 2).tolist()
-    [[1.0, 1.0], [1.0, 1.0]]
-    >>> phase_sums(np.ones((3, 3)), 2).tolist()
-    [[4.0, 2.0], [2.0, 1.0]]
-    """
-    (sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")
-    kh, kw = weight.shape
-    rows = (np.arange(kh) * dh) % sh
-    cols = (np.arange(kw) * dw) % sw
-    sums = np.zeros((sh, sw))
-    np.add.at(sums, (rows[:, None], cols[None, :]), weight)
-    return sums
-
-
-def _phase_warning(step: Step) -> str | None:
-    """A warning when a per-channel kernel's stride phases do not all sum to 1: upsampling
-    then changes the brightness of flat areas (and, unequal, draws a grid)."""
-    if not step.transpose or step.filter.weight.ndim != 2:
-        return None
-    sums = phase_sums(_effective_weight(step), step.stride, step.dilation)
-    if np.all(np.abs(sums - 1) <= 1e-6):
-        return None
-    lo, hi = float(sums.min()), float(sums.max())
-    (sh, sw), name = pair(step.stride, "stride"), step.filter.source or "the kernel"
-    uneven = hi - lo > 1e-6 * max(1.0, abs(hi))
-    span = f"{lo:.4g} to {hi:.4g}" if uneven else f"{lo:.4g}"
-    text = (
-        f"kernel {name} at stride {_pair_text((sh, sw))}: its {sh * sw} stride phases sum to "
-        f"{span}, not 1, so flat areas come out {span} times as bright"
-        + (" in a grid pattern" if uneven else "")
-    )
-    if not step.normalize:
-        return text + (
-            f"; --normalize scales the kernel sum to {sh * sw} (stride_h*stride_w), making the "
-            f"phases sum to 1 on average"
-            + (f", or use a kernel made for the factor {_MADE_FOR_FACTOR}" if uneven else "")
-        )
-    return text + (
-        f"; --normalize makes them 1 on average only; use a kernel made for the factor "
-        f"{_MADE_FOR_FACTOR}"
-    )
-
-
-_MADE_FOR_FACTOR = "(bilinear:F, bicubic:F, lanczos:F, nearest:F)"
 
 
 def _transpose_pad_mode(step: Step) -> str:
@@ -217,16 +135,12 @@ def _geometry(step: Step, shape, weight_shape, groups: int) -> ConvGeometry:
             f"{dh * (kh - 1)}x{dw * (kw - 1)} in total, half each side)"
         )
     raise ParameterError(
-        f"kernel {kh}x{kw} (dilation {_pair_text(geo.dilation)}) is too large for the "
+        f"kernel {kh}x{kw} (dilation {pair_text(geo.dilation)}) is too large for the "
         f"{height}x{width} image: padding {step.padding!r} {needs} {geo.padding} (top, bottom, "
         f"left, right){formula}, more than one mirror of the image ({height} rows, {width} "
         f"columns per side) can fill; use --pad-mode zeros, replicate or circular, --padding "
         f"valid with a kernel that fits, or a smaller kernel"
     )
-
-
-def _pair_text(p: tuple[int, int]) -> str:
-    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
 
 
 def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:
@@ -328,18 +242,6 @@ def _transpose_margin(kernel, stride, dilation) -> tuple[int, int]:
     )
 
 
-def is_derivative(step: Step) -> bool:
-    """A step whose result is a response, not a colour: a filter bank (a magnitude), or
-    a kernel whose every filter sums to 0 (a derivative: flat areas give 0)."""
-    f = step.filter
-    if step.transpose:
-        return False
-    if f.bank:
-        return True
-    per_filter = f.weight.reshape(len(f.weight) if f.weight.ndim == 4 else 1, -1)
-    return bool(np.all(np.abs(per_filter.sum(1)) <= 1e-9 * np.abs(per_filter).sum(1)))
-
-
 def _alpha_through(alpha: np.ndarray, step: Step) -> np.ndarray:
     """Alpha through a derivative step unfiltered: sampled where the step's windows are
     centred (a delta at the kernel's centre, same stride, padding and dilation)."""
@@ -379,7 +281,7 @@ def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Re
         if derivative:
             x[:, -1:] = alpha
             responded = True
-        phases = _phase_warning(step)
+        phases = phase_warning(step)
         if phases:
             notes.append(phases)
         if step.pad_mode is None and geo.padding_mode == "symmetric":

@@ -210,7 +210,7 @@ def test_phases_that_do_not_sum_to_one_change_brightness_with_a_warning(spec, fl
 
 def test_phase_sums_match_a_transposed_convolution_of_a_flat_image():
     from convcli import conv_transpose2d
-    from convcli.jobs.pipeline import phase_sums
+    from convcli.jobs.step import phase_sums
 
     rng = np.random.default_rng(1)
     for shape, stride, dilation in [((5, 4), (2, 3), 1), ((3, 3), 2, 2), ((4, 6), (3, 2), (2, 1))]:
