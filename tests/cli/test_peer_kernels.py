@@ -219,12 +219,16 @@ IM_IMAGE_SPECS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("spec", IM_IMAGE_SPECS)
-@pytest.mark.parametrize("method", ["Correlate", "Convolve"])
+@pytest.mark.parametrize(
+    ("spec", "method"),
+    [(spec, method) for spec in IM_IMAGE_SPECS for method in ("Correlate", "Convolve")]
+    # -convolve normalizes a kernel first: the same for those that sum to 1
+    + [(spec, "-convolve") for spec in ("Gaussian:0x2", "Blur:0x2,90", "Comet:0x2")],
+)
 def test_im_kernels_give_imagemagicks_pixels(tmp_path, photo, spec, method):
-    """``-k im:NAME`` is ``convert -morphology Correlate NAME`` (the matrix as printed,
-    like ``-convolve``), and with ``--flip`` ``-morphology Convolve NAME`` (rotated 180
-    degrees), within one 8-bit level, borders included: ImageMagick's default virtual
+    """``-k im:NAME`` is ``convert -morphology Correlate NAME`` and ``-convolve NAME``
+    (the matrix as printed), and with ``--flip`` ``-morphology Convolve NAME`` (rotated
+    180 degrees), within one 8-bit level, borders included: ImageMagick's default virtual
     pixels repeat the edge (``--pad-mode replicate``)."""
     import os
     import subprocess
@@ -233,7 +237,8 @@ def test_im_kernels_give_imagemagicks_pixels(tmp_path, photo, spec, method):
         pytest.skip("ImageMagick (/usr/bin/convert) is not installed")
     path, _ = photo
     expected_path = tmp_path / "im.png"
-    command = ["/usr/bin/convert", str(path), "-morphology", method, spec, str(expected_path)]
+    operation = ["-convolve"] if method == "-convolve" else ["-morphology", method]
+    command = ["/usr/bin/convert", str(path), *operation, spec, str(expected_path)]
     subprocess.run(command, check=True, capture_output=True)
     expected = np.asarray(PILImage.open(expected_path).convert("RGB")).astype(np.int16)
     options = ["-k", f"im:{spec}", "--pad-mode", "replicate"]
