@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import zipfile
 from collections.abc import Iterator
+from typing import BinaryIO
 
 
 class ConvcliError(ValueError):
@@ -84,6 +85,44 @@ def numpy_load_errors(source: str, error: type[ConvcliError], what: str) -> Iter
         raise error(f"{source}: not a readable {what} ({err})") from None
 
 
+def check_npy_data(stream: BinaryIO, stored: int, source: str, error: type[ConvcliError]) -> None:
+    """Refuse a ``.npy`` whose header declares more data than the ``stored`` bytes hold.
+
+    ``numpy.load`` allocates the array the header declares before it reads a byte of
+    it, so a few bytes declaring (100000, 100000) float64 would ask for 75 GiB. Reads
+    the header from ``stream`` (at the start of the array) and leaves it after it.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> stream = io.BytesIO()
+    >>> header = {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)}
+    >>> np.lib.format.write_array_header_1_0(stream, header)
+    >>> size, _ = stream.tell(), stream.seek(0)
+    >>> check_npy_data(stream, size, "w.npy", KernelError)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    convcli.errors.KernelError: w.npy: its header declares a (100000, 100000) array ...
+    """
+    import math
+
+    import numpy as np
+
+    with numpy_load_errors(source, error, ".npy array"):
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    declared = math.prod(shape) * dtype.itemsize
+    held = stored - stream.tell()
+    if declared > held:
+        raise error(
+            f"{source}: its header declares a {tuple(shape)} array of {dtype} ({declared:,} "
+            f"bytes), but the file holds {max(held, 0):,} bytes after it; it is truncated or "
+            f"damaged"
+        )
+
+
 __all__ = [
     "ConvcliError",
     "ParameterError",
@@ -92,4 +131,5 @@ __all__ = [
     "OutputError",
     "ResourceError",
     "numpy_load_errors",
+    "check_npy_data",
 ]

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from convcli.errors import ImageError, numpy_load_errors
+from convcli.errors import ImageError, check_npy_data, numpy_load_errors
 
 
 def read_npy(data: bytes, source: str, notes: list[str] | None = None) -> np.ndarray:
@@ -28,6 +28,7 @@ def read_npy(data: bytes, source: str, notes: list[str] | None = None) -> np.nda
     >>> read_npy(buffer.getvalue(), "a.npy").shape
     (1, 1, 2, 3)
     """
+    check_npy_data(io.BytesIO(data), len(data), source, ImageError)
     with numpy_load_errors(source, ImageError, ".npy array"):
         array = np.load(io.BytesIO(data), allow_pickle=False)
     if array.ndim not in (2, 3, 4) or array.size == 0:

@@ -185,14 +185,19 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
         path = Path(base_dir) / path
     looks_like_path = "/" in spec or "\\" in spec or path.suffix.lower() in _FILE_SUFFIXES
     try:
-        is_file, is_dir = path.is_file(), path.is_dir()
+        is_file, is_dir, exists = path.is_file(), path.is_dir(), path.exists()
     except OSError:  # e.g. a long inline matrix is a name too long for the file system
-        is_file = is_dir = False
+        is_file = is_dir = exists = False
     if is_file:
         return _load_file(path, chain)
     if is_dir:
         raise KernelError(
             f"kernel file {spec!r} is a directory, not a kernel file; name a file in it"
+        )
+    if exists:  # a named pipe, a device: never read (/dev/zero would never end)
+        raise KernelError(
+            f"kernel file {spec!r} is not a regular file (a pipe or a device); save the "
+            f"kernel to a file and name that"
         )
     if looks_like_path and not _looks_inline(spec):
         raise KernelError(f"kernel file {spec!r} does not exist")

@@ -4,11 +4,13 @@ an optional ``bias``).
 
 from __future__ import annotations
 
+import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import KernelError, numpy_load_errors
+from convcli.errors import KernelError, check_npy_data, numpy_load_errors
 from convcli.kernels.parsers import as_bias_array, as_weight_array
 
 
@@ -21,6 +23,7 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     _check_numpy_magic(path)
     with numpy_load_errors(str(path), KernelError, "NumPy file"):
         if path.suffix.lower() == ".npz":
+            _check_npz_members(path)
             with np.load(path, allow_pickle=False) as archive:
                 if "weight" not in archive.files:
                     raise KernelError(
@@ -29,6 +32,8 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 weight = archive["weight"]
                 bias = archive["bias"] if "bias" in archive.files else None
         else:
+            with path.open("rb") as stream:
+                check_npy_data(stream, os.fstat(stream.fileno()).st_size, str(path), KernelError)
             weight, bias = np.load(path, allow_pickle=False), None
     if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(
         weight.dtype, np.complexfloating
@@ -38,6 +43,36 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if bias is not None:
         bias = as_bias_array(bias, str(path))
     return weight, bias
+
+
+# Deflate never inflates more than 1032 to 1: a member that claims more is lying.
+_DEFLATE_RATIO = 1032
+
+
+def _check_npz_members(path: Path) -> None:
+    """Each array in a ``.npz`` holds the data its header declares, and inflates to no
+    more than its compressed size allows, before ``numpy.load`` allocates it."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            where = f"{path} ({info.filename})"
+            if info.compress_type == zipfile.ZIP_STORED:
+                bound = info.compress_size
+            elif info.compress_type == zipfile.ZIP_DEFLATED:
+                bound = info.compress_size * _DEFLATE_RATIO + 1024
+            else:
+                raise KernelError(
+                    f"{where}: compressed with zip method {info.compress_type}; save it with "
+                    f"numpy.savez or numpy.savez_compressed"
+                )
+            if info.file_size > bound:
+                raise KernelError(
+                    f"{where}: claims {info.file_size:,} bytes from {info.compress_size:,} "
+                    f"compressed, more than deflate can give; the archive is damaged"
+                )
+            with archive.open(info) as member:
+                check_npy_data(member, info.file_size, where, KernelError)
 
 
 NPY_MAGIC = np.lib.format.MAGIC_PREFIX

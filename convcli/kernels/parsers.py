@@ -353,6 +353,24 @@ def as_bias_array(data: object, where: str) -> np.ndarray:
     return check_float32(bias, where, "bias")
 
 
+_TOO_DEEP = "{path}: nested too deeply; a kernel has 2 to 4 dimensions"
+
+
+def _unique_keys(path: Path):
+    """A JSON object hook that refuses a key given twice, as TOML does (``json`` would
+    silently keep the last value: a filter file that says two things is a mistake)."""
+
+    def pairs_to_dict(pairs: list[tuple[str, object]]) -> dict:
+        data: dict = {}
+        for key, value in pairs:
+            if key in data:
+                raise KernelError(f"{path}: the key {key!r} is given twice; keep one of its values")
+            data[key] = value
+        return data
+
+    return pairs_to_dict
+
+
 def read_config(path: Path) -> dict:
     """The mapping in a ``.json`` or ``.toml`` filter configuration file.
 
@@ -372,15 +390,15 @@ def read_config(path: Path) -> dict:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise KernelError(f"{path}: not valid TOML ({err})") from None
+        except RecursionError:  # tomllib parses arrays and tables recursively
+            raise KernelError(_TOO_DEEP.format(path=path)) from None
     else:
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys(path))
         except json.JSONDecodeError as err:
             raise KernelError(f"{path}, line {err.lineno}: not valid JSON ({err.msg})") from None
         except RecursionError:
-            raise KernelError(
-                f"{path}: nested too deeply; a kernel has 2 to 4 dimensions"
-            ) from None
+            raise KernelError(_TOO_DEEP.format(path=path)) from None
     if isinstance(data, list):  # a bare JSON array is the weight, as it is inline
         return {"weight": data}
     if not isinstance(data, dict):
