@@ -125,7 +125,9 @@ def read_png16(data: bytes, source: str) -> np.ndarray:
     bpp = channels * 2
     stride = width * bpp
     try:
-        raw = np.frombuffer(zlib.decompress(bytes(idat)), np.uint8)
+        # Never more than the header's rows: a small file can inflate to gigabytes.
+        raw = zlib.decompressobj().decompress(bytes(idat), height * (stride + 1))
+        raw = np.frombuffer(raw, np.uint8)
     except zlib.error as err:
         raise ImageError(f"{source}: damaged PNG data ({err})") from None
     if raw.size < height * (stride + 1):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import ImageError
-from convcli.images import npy, pillow, png, pnm, tiff
+from convcli.images import inputs, npy, pillow, png, pnm, tiff
+from convcli.images.limits import ICO_MAGIC, check_frame, check_ico, check_samples
+from convcli.images.limits import check_pixels as _check_pixels
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit
 
@@ -77,28 +78,37 @@ def _raster_formats(pil) -> list[str]:
     return [name for name in RASTER_FORMATS if name in pil.OPEN]
 
 
-def _read_bytes(path: str | Path) -> tuple[bytes, str]:
-    if str(path) == "-":
-        return sys.stdin.buffer.read(), "<stdin>"
-    p = Path(path)
+def _could_be_image(prefix: bytes) -> bool:
+    """True when a stream's first bytes may start a file convcli reads (an .npy array or
+    a raster format); formats without a signature are asked to open the prefix."""
+    if prefix.startswith(np.lib.format.MAGIC_PREFIX):
+        return True
+    pil = pillow.image_module()
+    unsigned = []
+    for name in _raster_formats(pil):
+        accept = pil.OPEN[name][1]
+        if accept is None:
+            unsigned.append(name)
+        elif accept(prefix[:16]):
+            return True
     try:
-        return p.read_bytes(), str(path)
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{path}: is a directory, not an image") from None
-    except OSError as err:
-        raise ImageError(f"{path}: cannot read it ({err.strerror or err})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pil.open(io.BytesIO(prefix), formats=unsigned).close()
+    except Exception:  # noqa: BLE001 - any refusal means: not one of these
+        return False
+    return True
 
 
-def _check_pixels(source: str, width: int, height: int, frames: int, max_pixels: int) -> None:
-    total = width * height * frames
-    if total > max_pixels:
-        raise ImageError(
-            f"{source}: {width}x{height}{f' x {frames} frames' if frames > 1 else ''} is "
-            f"{total:,} pixels, over the limit of {max_pixels:,}; if you trust this file, "
-            f"raise it with --max-pixels {total}"
-        )
+def _read_bytes(path: str | Path, max_pixels: int) -> tuple[bytes, str]:
+    """The input's bytes, no more than an image within ``max_pixels`` can hold
+    (:mod:`convcli.images.inputs`: devices refused, pipes bounded)."""
+    return inputs.read_input(
+        path,
+        limit=inputs.byte_budget(max_pixels),
+        recognise=_could_be_image,
+        budget_hint=f" ({max_pixels:,} pixels); if you trust this file, raise --max-pixels",
+    )
 
 
 def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
@@ -112,13 +122,15 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     >>> img.pixels.shape, img.depth  # doctest: +SKIP
     ((1, 1, 512, 512), 8)
     """
-    data, source = _read_bytes(path)
+    data, source = _read_bytes(path, max_pixels)
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
     if data.startswith(np.lib.format.MAGIC_PREFIX):
         notes: list[str] = []
+        frames, channels, height, width = npy.shape(data, source)
+        _check_pixels(source, width, height, frames, max_pixels)
+        check_samples(source, "frames", frames, channels, height, width, max_pixels)
         array = npy.read_npy(data, source, notes)
-        _check_pixels(source, array.shape[3], array.shape[2], array.shape[0], max_pixels)
         return Image(array, 32, False, source, "NPY", notes)
     if pnm.is_16bit_ppm(data):  # Pillow would scale it into 8 bits
         _, width, height, maxval, _ = pnm.header(data)  # type: ignore[misc]
@@ -157,6 +169,8 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
     own = pages is not None and all(p.simple for p in pages)
     if own and not tiff.pillow_reads(pages[0]):  # type: ignore[index]
         return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
+    if data.startswith(ICO_MAGIC):  # Pillow decodes an icon's image while opening it
+        check_ico(data, source, max_pixels)
     try:
         im = pil.open(io.BytesIO(data), formats=_raster_formats(pil))
     except pil.UnidentifiedImageError:
@@ -177,11 +191,13 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
             return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
         notes: list[str] = []
         arrays = []
+        first_size = im.size
         depth = 8
         has_alpha = False
         for index in range(frames):
             try:
-                im.seek(index)
+                im.seek(index)  # a frame's header is read here; its pixels are not, yet
+                check_frame(source, index, im.size, first_size)
                 bits = pages[index].bits if pages and index < len(pages) else 8
                 if bits > 8 and im.mode in ("RGB", "RGBA"):
                     exact, frame_warnings = _decode_bytewise(data, source, im.format, index)
@@ -192,6 +208,9 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
                         f"decoder; save it as 16-bit RGB or RGBA"
                     )
                 else:
+                    # Decoded here, where a decoder's error is the input's error; EXIF
+                    # and every later step only ever see complete pixels.
+                    im.load()
                     frame, frame_warnings = _oriented(im, source)
                     array, depth, has_alpha = _to_array(frame, source)
             except ImageError:
@@ -226,13 +245,9 @@ def _read_own_tiff(data: bytes, source: str, pages: list, max_pixels: int) -> Im
     first = pages[0]
     for page in pages:  # every page: a later one may claim a larger size
         _check_pixels(source, page.width, page.height, len(pages), max_pixels)
-        samples = page.width * page.height * len(pages) * page.channels
-        if samples > 4 * max_pixels:  # channels are unbounded here: count samples too
-            raise ImageError(
-                f"{source}: {page.channels} channels of {page.width}x{page.height} x "
-                f"{len(pages)} pages are {samples:,} samples, over 4 per pixel of the limit; "
-                f"if you trust this file, raise it with --max-pixels {-(-samples // 4)}"
-            )
+        check_samples(
+            source, "pages", len(pages), page.channels, page.height, page.width, max_pixels
+        )
     values = tiff.read_tiff(data, source, pages)
     top = 65535 if values.dtype == np.uint16 else 255
     planes = np.stack([_scaled_planes(frame, top) for frame in values])
@@ -331,7 +346,7 @@ def _scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
 
 def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
     """(N, C, H, W) of an image from its header, without decoding the pixels."""
-    data, source = _read_bytes(path)
+    data, source = _read_bytes(path, DEFAULT_MAX_PIXELS)
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
     if data.startswith(np.lib.format.MAGIC_PREFIX):

@@ -1,0 +1,103 @@
+"""The pixel limit, checked from what a file declares before anything is decoded: the
+image, each of its frames (a GIF or TIFF frame, an MPO picture declares its own size,
+read when the decoder seeks to it) and each image embedded in a container (an ICO's
+PNG or BMP entries, which the decoder would load while merely opening the file).
+
+A decompression bomb is a small file that declares (or inflates to) a huge image;
+refusing it from its declarations keeps the memory it would take from ever being
+asked for.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+from convcli.errors import ImageError
+from convcli.images import pillow, png
+
+ICO_MAGIC = b"\0\0\1\0"
+
+
+def check_pixels(source: str, width: int, height: int, frames: int, max_pixels: int) -> None:
+    """Refuse ``frames`` frames of ``width`` x ``height`` over ``max_pixels`` in all.
+
+    Examples
+    --------
+    >>> check_pixels("a.png", 100, 100, 1, 10_000)
+    >>> check_pixels("a.gif", 100, 100, 3, 10_000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    convcli.errors.ImageError: a.gif: 100x100 x 3 frames is 30,000 pixels, over the limit ...
+    """
+    total = width * height * frames
+    if total > max_pixels:
+        raise ImageError(
+            f"{source}: {width}x{height}{f' x {frames} frames' if frames > 1 else ''} is "
+            f"{total:,} pixels, over the limit of {max_pixels:,}; if you trust this file, "
+            f"raise it with --max-pixels {total}"
+        )
+
+
+def check_samples(
+    source: str, what: str, frames: int, channels: int, height: int, width: int, max_pixels: int
+) -> None:
+    """Channels are unbounded in TIFF and ``.npy``: refuse more than 4 samples per pixel
+    of the limit (``what`` names the frames: "pages", "frames").
+
+    Examples
+    --------
+    >>> check_samples("a.npy", "frames", 1, 64, 100, 100, 10_000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    convcli.errors.ImageError: a.npy: 64 channels of 100x100 x 1 frames are 640,000 samples, ...
+    """
+    samples = width * height * frames * channels
+    if samples > 4 * max_pixels:
+        raise ImageError(
+            f"{source}: {channels} channels of {width}x{height} x {frames} {what} are "
+            f"{samples:,} samples, over 4 per pixel of the limit; if you trust this file, "
+            f"raise it with --max-pixels {-(-samples // 4)}"
+        )
+
+
+def check_frame(source: str, index: int, size: tuple[int, int], first: tuple[int, int]) -> None:
+    """A frame's declared ``size``, once the decoder has sought to it and before it is
+    decoded, must be the first frame's: frames stack into one (N, C, H, W) array, and
+    the first frame's size times the frame count is what the limit was checked on (a
+    GIF frame larger than its canvas would otherwise grow every frame after it).
+
+    Examples
+    --------
+    >>> check_frame("a.gif", 1, (8, 8), (8, 8))
+    >>> check_frame("a.gif", 1, (30000, 30000), (8, 8))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    convcli.errors.ImageError: a.gif: frame 1 is 30000x30000, the first frame 8x8; ...
+    """
+    if size != first:
+        raise ImageError(
+            f"{source}: frame {index} is {size[0]}x{size[1]}, the first frame "
+            f"{first[0]}x{first[1]}; its frames differ in size, split them first"
+        )
+
+
+def check_ico(data: bytes, source: str, max_pixels: int) -> None:
+    """Every image an ICO file embeds, from its own header: Pillow decodes the largest
+    entry while opening the file, whatever size the directory claims for it."""
+    from PIL import BmpImagePlugin, IcoImagePlugin, PngImagePlugin
+
+    pillow.image_module()
+    try:
+        entries = IcoImagePlugin.IcoFile(io.BytesIO(data)).entry
+        for entry in entries:
+            embedded = io.BytesIO(data)
+            embedded.seek(entry.offset)
+            if data[entry.offset : entry.offset + 8] == png.SIGNATURE:
+                kind = PngImagePlugin.PngImageFile
+            else:
+                kind = BmpImagePlugin.DibImageFile
+            with kind(embedded) as image:
+                width, height = image.size
+            check_pixels(f"{source} (an embedded image)", width, height, 1, max_pixels)
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as err:
+        raise ImageError(f"{source}: damaged ICO directory ({err})") from None
