@@ -117,6 +117,7 @@ def steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipelin
             else:
                 values[key] = f.options.get(key, default)
         _check_step(spec, f, values)
+        pair(output_padding, "output_padding", minimum=0)  # before any input is read
         steps.append(
             pipeline.Step(
                 f, bias=bias, output_padding=output_padding, transpose=transpose, **values

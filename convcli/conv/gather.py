@@ -95,10 +95,25 @@ def geometry(geo: ConvGeometry, rows, cols) -> ConvGeometry:
     )
 
 
+def _without_idle_steps(geo: ConvGeometry) -> ConvGeometry:
+    """A stride along an axis with one output, or a dilation along an axis with one tap,
+    only ever multiplies 0: 1 in its place changes no sum, and keeps a value past int64
+    (a stride of 2**66 is valid there: one output) out of the engines' index arithmetic.
+    Otherwise both are below the padded extent, which :func:`maps` bounds."""
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    (kh, kw), (oh, ow) = geo.kernel_size, geo.output_shape[2:]
+    stride = (sh if oh > 1 else 1, sw if ow > 1 else 1)
+    dilation = (dh if kh > 1 else 1, dw if kw > 1 else 1)
+    if (stride, dilation) == (geo.stride, geo.dilation):
+        return geo
+    return replace(geo, stride=stride, dilation=dilation)
+
+
 def read_only_what_windows_read(x: np.ndarray, geo: ConvGeometry):
     """``(x, geo, rows, cols)``: the gathered input and its geometry when some axis is
     read sparsely (``rows``/``cols`` are the maps, for :func:`scatter_back`), else as given.
     """
+    geo = _without_idle_steps(geo)
     rows, cols = maps(geo)
     if rows is not None or cols is not None:
         x, geo = take(x, rows, cols), geometry(geo, rows, cols)
