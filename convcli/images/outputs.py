@@ -139,6 +139,48 @@ def check_output_directory(path: str) -> None:
     raise OutputError(f"{path}: the directory {directory!r} does not exist; create it first")
 
 
+def _name_max(directory: str) -> int:
+    """The longest file name (in bytes) ``directory``'s file system takes; 255 if unknown."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def check_output_name(path: str) -> None:
+    """Refuse an output whose file name is longer than its file system allows: an
+    :class:`OutputError`, before any input is read.
+
+    Examples
+    --------
+    >>> check_output_name("out.png")
+    >>> check_output_name("x" * 300 + ".png")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    convcli.errors.OutputError: xxx...x.png: the file name is 304 bytes, more than the 255 ...
+    """
+    name = os.path.basename(path)
+    if path == "-" or not name:
+        return
+    directory = os.path.dirname(path) or "."
+    limit = _name_max(directory if os.path.isdir(directory) else ".")
+    size = len(os.fsencode(name))
+    if size > limit:
+        raise OutputError(
+            f"{path}: the file name is {size} bytes, more than the {limit} the file system "
+            f"allows; choose a shorter name"
+        )
+
+
+def _temporary_name(directory: Path, name: str) -> str:
+    """``.NAME.<hex>.part``, with NAME cut (at a character) so that it fits wherever
+    NAME itself does: a legal 250-byte output name must not fail for its temporary."""
+    token = secrets.token_hex(6)
+    room = _name_max(str(directory)) - len(f"..{token}.part")
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return f".{name}.{token}.part"
+
+
 def _is_special(path: Path) -> bool:
     """True for existing targets that are not regular files (devices, pipes)."""
     try:
@@ -190,6 +232,8 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
     :class:`OutputError` naming the path.
     """
     if path == "-":
+        if sys.stdout is None:  # closed when the process started (>&-)
+            raise OutputError("<stdout>: standard output is closed; write to a file instead")
         try:
             yield CompleteWrites(sys.stdout.buffer)
             sys.stdout.buffer.flush()
@@ -214,7 +258,7 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
     directory = target.parent
     # The name is chosen before the file exists, so that whenever the block is left
     # (even by a Ctrl-C between creating the file and using it) cleanup knows it.
-    temporary = directory / f".{target.name}.{secrets.token_hex(6)}.part"
+    temporary = directory / _temporary_name(directory, target.name)
     try:
         # O_EXCL: never an existing file; mode 0o666 less the umask, as any new output.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -12,6 +12,7 @@ from convcli.errors import ParameterError
 from convcli.images.outputs import (
     FORMATS,
     check_output_directory,
+    check_output_name,
     check_output_path,
     output_format_for,
     same_path,
@@ -113,11 +114,13 @@ def plan_outputs(
 
 
 def check_directories(targets: Sequence[str]) -> None:
-    """Refuse outputs whose directory is missing, a file or read-only (exit 1), before
-    any input is read; each directory is looked at once."""
+    """Refuse outputs whose name is too long for the file system or whose directory is
+    missing, a file or read-only (exit 1), before any input is read; each directory is
+    looked at once."""
     seen = set()
     for target in targets:
         path = frame_path(target, 0)
+        check_output_name(path)
         directory = os.path.dirname(path)
         if directory not in seen or os.path.isdir(path):
             check_output_directory(path)
@@ -143,6 +146,7 @@ def check_report_path(
                 f"--report {path!r} is also an image output ({target!r}); give the report "
                 f"another name, e.g. run.jsonl"
             )
+    check_output_name(path)
     check_output_directory(path)
 
 
