@@ -8,7 +8,9 @@ inside the commands so that ``convcli --help`` starts quickly.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 
 import click
@@ -38,6 +40,8 @@ class ConvcliGroup(click.Group):
         except BrokenPipeError:
             _silence_stdout()
             raise click.exceptions.Exit(141) from None
+        except MemoryError:  # what no estimate foresaw (a huge kernel file, say)
+            raise CommandError("ran out of memory; use smaller images or kernels", 1) from None
 
 
 @click.group(
@@ -61,8 +65,8 @@ def cli() -> None:
       convcli shape 1,3,224,224 -k 7x7 --stride 2 --padding 3
       convcli kernels gaussian:5
 
-    Exit status: 0 success, 1 an input or output failed, 2 usage error, 130 interrupted,
-    141 the reader of stdout went away (e.g. | head).
+    Exit status: 0 success, 1 an input or output failed, 2 usage error, 130 interrupted
+    (129 SIGHUP, 143 SIGTERM), 141 the reader of stdout went away (e.g. | head).
     """
 
 
@@ -70,8 +74,47 @@ for command in (apply, upsample, shape, kernels):
     cli.add_command(command)
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread like ``KeyboardInterrupt`` is for
+    SIGINT, so that the same cleanup runs (an output being written leaves nothing)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
+def _catch_termination() -> None:
+    """SIGTERM and SIGHUP become :class:`Terminated`, unless the caller ignores them
+    (``nohup`` ignores SIGHUP, and so must convcli then)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _terminate)
+
+
+def _hold_standard_descriptors() -> None:
+    """Open /dev/null on a standard descriptor that was closed (``>&-``).
+
+    Python leaves ``sys.stdout`` (or stdin, stderr) as None then, which the commands
+    check; but the descriptor number stays free, and the next file opened would take
+    it: an output file on fd 2 would receive whatever a C library prints to stderr.
+    """
+    for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, flags)  # the lowest free descriptor: this one
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: exit 130 on Ctrl-C, quiet on a closed pipe."""
+    """Console entry point: exit 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP (with
+    nothing half-written left behind), quiet on a closed pipe."""
+    _hold_standard_descriptors()
+    _catch_termination()
     try:
         code = cli.main(args=argv, prog_name="convcli", standalone_mode=False)
     except click.exceptions.Abort:
@@ -85,6 +128,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("\nAborted.", err=True)
         sys.exit(130)
+    except Terminated as err:
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            click.echo(f"\nAborted ({signal.Signals(err.signum).name}).", err=True)
+        sys.exit(128 + err.signum)
     sys.exit(code or 0)
 
 

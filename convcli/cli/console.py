@@ -8,6 +8,24 @@ import sys
 
 import click
 
+from convcli.cli.failures import CommandError
+
+
+def stdout_closed() -> bool:
+    """True when standard output was closed when convcli started (``>&-``): Python then
+    sets ``sys.stdout`` to None, and click would write a command's answer nowhere."""
+    return sys.stdout is None
+
+
+def require_stdout(what: str) -> None:
+    """Stop (exit 1) when ``what`` would go to a closed standard output."""
+    if stdout_closed():
+        raise CommandError(
+            f"standard output is closed, and {what} goes there; redirect it to a file "
+            f"(> out.txt) or a pipe",
+            1,
+        )
+
 
 class Status:
     """stderr: error and warning lines, per-image lines, and a progress bar.

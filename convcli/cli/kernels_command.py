@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from convcli.cli.console import require_stdout
 from convcli.cli.failures import fail
 from convcli.errors import ConvcliError
 
@@ -21,6 +22,8 @@ def kernels(spec: str | None) -> None:
       convcli kernels sobel
     """
     from convcli.kernels import list_kernels, load_filter
+
+    require_stdout("the kernel listing")
     from convcli.kernels.describe import describe_filter
 
     try:

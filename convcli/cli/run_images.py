@@ -13,7 +13,7 @@ import click
 from convcli.cli import console
 from convcli.cli import options as options_text
 from convcli.cli.failures import fail
-from convcli.errors import ConvcliError, ParameterError
+from convcli.errors import ConvcliError, OutputError, ParameterError
 from convcli.images import writing
 from convcli.images.reading import DEFAULT_MAX_PIXELS
 from convcli.jobs import advice, batch, report, run
@@ -109,6 +109,12 @@ def _check_usage(
     """What is wrong with the command line itself: usage errors, before any input is read."""
     if options["report_path"] == "-" and options["output"] == "-":
         raise ParameterError("--report - and -o - would both write to stdout; send one to a file")
+    for option, value in (("-o", options["output"]), ("--report", options["report_path"])):
+        if value == "-" and console.stdout_closed():
+            raise OutputError(
+                f"{option} - writes to standard output, which is closed (>&-); give "
+                f"{option} FILE, or leave standard output open"
+            )
     if options["output"] == "-" and sys.stdout.isatty():
         raise ParameterError(
             "-o - writes image data to standard output, which is a terminal here; "

@@ -14,6 +14,7 @@ import click
 from convcli import kernels
 from convcli.cli import options as options_text
 from convcli.cli import run_diagram
+from convcli.cli.console import require_stdout
 from convcli.cli.failures import fail
 from convcli.errors import ConvcliError, ParameterError
 from convcli.images import reading
@@ -23,6 +24,7 @@ _SHAPE = re.compile(r"^\s*\d+(\s*[,x×]\s*\d+)*\s*$")
 
 
 def run_shape(ctx: click.Context, options: dict) -> None:
+    require_stdout("the shape report")  # before an image header is read for nothing
     try:
         text = _shape_text(ctx, options)
     except ConvcliError as err:
