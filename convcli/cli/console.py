@@ -37,7 +37,8 @@ class Status:
 
     def __init__(self, total: int, quiet: bool) -> None:
         self.quiet = quiet
-        show = not quiet and total > 1 and sys.stderr.isatty()
+        terminal = sys.stderr is not None and sys.stderr.isatty()  # None: closed (2>&-)
+        show = not quiet and total > 1 and terminal
         self.bar = (
             click.progressbar(length=total, label="filtering", file=sys.stderr) if show else None
         )

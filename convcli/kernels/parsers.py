@@ -169,12 +169,18 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def _plain_numbers(data: object, where: str, what: str) -> None:
     """Refuse booleans, strings and other non-numbers in nested lists (JSON/TOML), which
-    NumPy would otherwise turn into numbers (``true`` -> 1.0, ``"1"`` -> 1.0)."""
-    stack = [data]
+    NumPy would otherwise turn into numbers (``true`` -> 1.0, ``"1"`` -> 1.0), and lists
+    nested deeper than any kernel (NumPy would call a 500-deep list "not rectangular")."""
+    stack = [(data, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, (list, tuple)):
-            stack.extend(reversed(item))
+            if depth >= 4:
+                raise KernelError(
+                    f"{where}: nested too deeply (more than 4 levels); a kernel has 2 to 4 "
+                    f"dimensions"
+                )
+            stack.extend((value, depth + 1) for value in reversed(item))
         elif isinstance(item, bool) or not isinstance(item, (int, float, np.number)):
             shown = repr(item) if not isinstance(item, bool) else str(item).lower()
             raise KernelError(
