@@ -355,32 +355,39 @@ def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
     if pages and all(p.simple for p in pages):
         return (len(pages), pages[0].channels, pages[0].height, pages[0].width)
     pil = pillow.image_module()
+    if data.startswith(ICO_MAGIC):  # Pillow decodes an icon's image while opening it
+        check_ico(data, source, DEFAULT_MAX_PIXELS)
     try:
+        # Only the header is read here: what Pillow warns about (a corrupt EXIF, tags
+        # skipped) never reaches stderr, nor becomes an error.
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # only the header is read here
+            warnings.simplefilter("ignore")
             im = pil.open(io.BytesIO(data), formats=_raster_formats(pil))
-        with im:
-            channels = {
-                "1": 1,
-                "L": 1,
-                "I": 1,
-                "F": 1,
-                "LA": 2,
-                "La": 2,
-                "RGBA": 4,
-                "RGBa": 4,
-                "PA": 4,
-            }.get(im.mode, 3)
-            if im.mode == "P":
-                channels = 4 if "transparency" in im.info else 3
-            if im.mode.startswith("I;16"):
-                channels = 1
-            if png.is_16bit_png(data):
-                channels = png.CHANNELS[png.header(data)[3]]
-            size = im.size
-            orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
-            width, height = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
-            return (getattr(im, "n_frames", 1), channels, height, width)
+            with im:
+                channels = {
+                    "1": 1,
+                    "L": 1,
+                    "I": 1,
+                    "F": 1,
+                    "LA": 2,
+                    "La": 2,
+                    "RGBA": 4,
+                    "RGBa": 4,
+                    "PA": 4,
+                }.get(im.mode, 3)
+                if im.mode == "P":
+                    channels = 4 if "transparency" in im.info else 3
+                if im.mode.startswith("I;16"):
+                    channels = 1
+                if png.is_16bit_png(data):
+                    channels = png.CHANNELS[png.header(data)[3]]
+                size = im.size
+                # Pillow's PNG getexif() decodes every pixel to look for an eXIf chunk after
+                # them: only a header's EXIF is read here (no pixels, whatever they declare).
+                header_exif = im.format != "PNG" or "exif" in im.info
+                orientation = im.getexif().get(0x0112, 1) if header_exif else 1
+                width, height = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+                return (getattr(im, "n_frames", 1), channels, height, width)
     except pil.UnidentifiedImageError:
         raise ImageError(_unreadable(source)) from None
     except _DECODE_ERRORS as err:
