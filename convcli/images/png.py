@@ -111,22 +111,15 @@ def read_png16(data: bytes, source: str) -> np.ndarray:
         raise ImageError(
             f"{source}: interlaced 16-bit PNGs are not supported; save it non-interlaced"
         )
+    if data[26:28] != b"\0\0" or not width or not height:  # compression, filter methods
+        raise ImageError(f"{source}: damaged PNG header (IHDR)")
     channels = CHANNELS[colour]
-    idat = bytearray()
-    pos = 8
-    while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        if kind == b"IDAT":
-            idat += data[pos + 8 : pos + 8 + length]
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
+    idat = _image_data(data, source)
     bpp = channels * 2
     stride = width * bpp
     try:
         # Never more than the header's rows: a small file can inflate to gigabytes.
-        raw = zlib.decompressobj().decompress(bytes(idat), height * (stride + 1))
+        raw = zlib.decompressobj().decompress(idat, height * (stride + 1))
         raw = np.frombuffer(raw, np.uint8)
     except zlib.error as err:
         raise ImageError(f"{source}: damaged PNG data ({err})") from None
@@ -140,6 +133,28 @@ def read_png16(data: bytes, source: str) -> np.ndarray:
         out[r] = _unfilter(kind, line, previous, bpp, source)
         previous = out[r]
     return out.view(">u2").reshape(height, width, channels).astype(np.uint16)
+
+
+def _image_data(data: bytes, source: str) -> bytes:
+    """The IDAT chunks' data, joined; every chunk up to IEND must be whole and pass its
+    CRC, as Pillow (and libpng) require of the PNGs they read."""
+    idat = bytearray()
+    pos = 8
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, end = data[pos + 4 : pos + 8], pos + 12 + length
+        if end > len(data):
+            break
+        payload = data[pos + 8 : end - 4]
+        if zlib.crc32(kind + payload) & 0xFFFFFFFF != struct.unpack(">I", data[end - 4 : end])[0]:
+            name = kind.decode("latin-1")
+            raise ImageError(f"{source}: damaged PNG data (the {name!r} chunk fails its CRC)")
+        if kind == b"IDAT":
+            idat += payload
+        elif kind == b"IEND":
+            return bytes(idat)
+        pos = end
+    raise ImageError(f"{source}: truncated PNG: it ends before its IEND chunk")
 
 
 def _unfilter(kind: int, line: np.ndarray, up: np.ndarray, bpp: int, source: str) -> np.ndarray:
