@@ -90,12 +90,12 @@ def check_ico(data: bytes, source: str, max_pixels: int) -> None:
         for entry in entries:
             embedded = io.BytesIO(data)
             embedded.seek(entry.offset)
-            if data[entry.offset : entry.offset + 8] == png.SIGNATURE:
-                kind = PngImagePlugin.PngImageFile
-            else:
-                kind = BmpImagePlugin.DibImageFile
+            is_png = data[entry.offset : entry.offset + 8] == png.SIGNATURE
+            kind = PngImagePlugin.PngImageFile if is_png else BmpImagePlugin.DibImageFile
             with kind(embedded) as image:
                 width, height = image.size
+            if not is_png:  # a BMP entry's height counts its colour and its mask rows
+                height //= 2
             check_pixels(f"{source} (an embedded image)", width, height, 1, max_pixels)
     except ImageError:
         raise
