@@ -3,6 +3,7 @@ independently of the library (from the seed's and TensorFlow's rules)."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,3 +176,86 @@ def any_transpose_cases(draw, *, dtype=np.float64) -> TransposeCase:
     w = rng.standard_normal((groups * cg, fg, *kernel)).astype(dtype)
     b = rng.standard_normal(groups * fg).astype(dtype)
     return TransposeCase(x, w, b, stride, padding, pads, output_padding, dilation, groups)
+
+
+def length_fields(data: bytes) -> list[tuple[int, str]]:
+    """(offset, struct format) of the fields that say how long or large something is:
+    PNG chunk lengths, JPEG segment lengths, RIFF (WebP) chunk sizes, GIF screen and
+    frame sizes, TIFF directory counts and values. What a damaged or hostile file lies in.
+    """
+    fields: list[tuple[int, str]] = []
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        at = 8
+        while at + 8 <= len(data):
+            fields.append((at, ">I"))
+            at += 12 + int.from_bytes(data[at : at + 4], "big")
+    elif data.startswith(b"\xff\xd8"):
+        at = 2
+        while at + 4 <= len(data) and data[at] == 0xFF:
+            fields.append((at + 2, ">H"))
+            if data[at + 1] in (0xDA, 0xD9):  # entropy-coded data follows
+                break
+            at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    elif data.startswith(b"RIFF"):
+        fields.append((4, "<I"))
+        at = 12
+        while at + 8 <= len(data):
+            fields.append((at + 4, "<I"))
+            at += 8 + int.from_bytes(data[at + 4 : at + 8], "little") + 1 & ~1
+    elif data.startswith(b"GIF"):
+        fields += [(6, "<H"), (8, "<H")]
+        fields += [
+            (at + offset, "<H")
+            for at in range(len(data) - 9)
+            if data[at] == 0x2C
+            for offset in (5, 7)
+        ]
+    elif data[:4] in (b"II*\0", b"MM\0*"):
+        order = "<" if data[:2] == b"II" else ">"
+        at = int.from_bytes(data[4:8], "little" if order == "<" else "big")
+        seen = set()
+        while 8 <= at < len(data) - 2 and at not in seen:
+            seen.add(at)
+            count = int.from_bytes(data[at : at + 2], "little" if order == "<" else "big")
+            for n in range(min(count, 64)):
+                entry = at + 2 + 12 * n
+                if entry + 12 <= len(data):
+                    fields += [(entry + 4, order + "I"), (entry + 8, order + "I")]
+            end = at + 2 + 12 * count
+            at = int.from_bytes(data[end : end + 4], "little" if order == "<" else "big")
+    return [(offset, fmt) for offset, fmt in fields if offset + struct.calcsize(fmt) <= len(data)]
+
+
+@st.composite
+def damaged_files(draw, seeds: list[bytes]) -> bytes:
+    """One of ``seeds`` damaged the ways files are: bit flips, overwritten bytes, length
+    fields (:func:`length_fields`) edited to 0, a neighbour of their value, a huge value
+    or anything, and truncation; or :func:`mutations` of it. Positions are uniform over
+    the file (hypothesis' own integers favour the first bytes, the magic numbers, which
+    only ever make "not an image"), and truncation is one edit among several, so that
+    many damaged files still decode and the success path is exercised too."""
+    data = bytearray(draw(st.sampled_from(seeds)))
+    if draw(st.integers(0, 9)) == 0:
+        data = bytearray(draw(mutations(seeds)))
+    rnd = draw(st.randoms(use_true_random=True))
+    edits = draw(
+        st.lists(
+            st.sampled_from(["flip"] * 4 + ["byte"] * 2 + ["length"] * 3 + ["cut"]),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    for edit in edits:
+        if edit == "flip":
+            data[rnd.randrange(len(data))] ^= 1 << rnd.randrange(8)
+        elif edit == "byte":
+            data[rnd.randrange(len(data))] = rnd.randrange(256)
+        elif edit == "cut":
+            data = data[: rnd.randrange(1, len(data) + 1)]
+        elif fields := length_fields(bytes(data)):
+            offset, fmt = rnd.choice(fields)
+            top = 256 ** struct.calcsize(fmt) - 1
+            (value,) = struct.unpack_from(fmt, data, offset)
+            new = rnd.choice([0, 1, top, top // 2, value + rnd.randint(-4, 4), rnd.randrange(top)])
+            struct.pack_into(fmt, data, offset, min(max(new, 0), top))
+    return bytes(data)

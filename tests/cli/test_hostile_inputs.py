@@ -208,3 +208,18 @@ def test_a_regular_file_larger_than_the_budget_is_refused_from_its_size(tmp_path
         stream.truncate(128 << 20)
     result = run("apply", big, "-k", "box:3", "--max-pixels", "100", "-o", tmp_path / "o.png")
     assert "big.png: more than" in assert_one_error(result)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: hostile.png(50000, 50000, 8, 2, hostile.zeros_zlib(1 << 20)),
+        hostile.garbage_idat_png,
+    ],
+)
+def test_shape_reads_a_png_header_and_no_pixels(tmp_path, make):
+    # Pillow's PNG getexif() decodes the pixels to look for EXIF after them.
+    (tmp_path / "h.png").write_bytes(make())
+    result = run("shape", tmp_path / "h.png", "-k", "3")
+    assert result.returncode == 0, result.stderr
+    assert "output: (1, 3, " in result.stdout

@@ -149,3 +149,27 @@ def test_huge_strides_match_torch(path, data):
     assert_close(y, functional.conv2d(tx, tw, stride=10**9, padding=1, groups=2).numpy())
     expected = functional.conv_transpose2d(tx, tw, stride=(10**5, 3), groups=2).numpy()
     assert_close(t, expected)
+
+
+@pytest.mark.parametrize("path", engines.PATHS)
+@pytest.mark.parametrize("huge", [2**63, 2**66, 10**30])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_a_stride_or_dilation_past_int64_where_it_only_multiplies_zero(path, huge, mode, rng):
+    # One output row: the row stride is never used; one tap per row: the row dilation
+    # neither. The result is the reference's with 1 in their place (no OverflowError).
+    x = rng.standard_normal((1, 2, 5, 6)).astype(np.float32)
+    w = rng.standard_normal((2, 1, 3, 3)).astype(np.float32)
+    taps = rng.standard_normal((2, 1, 1, 3)).astype(np.float32)
+    with engines.force_path(path), Clock():
+        y = conv2d(x, w, stride=(huge, 2), groups=2, padding_mode=mode)
+        grads = conv2d_backward(
+            np.ones_like(y), x, w, stride=(huge, 2), groups=2, padding_mode=mode
+        )
+        z = conv2d(x, taps, dilation=(huge, 1), stride=huge, groups=2, padding=1, padding_mode=mode)
+    assert y.shape == (1, 2, 1, 2) and z.shape == (1, 2, 1, 1)
+    assert_close(y, ref_conv2d(x, w, stride=(1, 2), groups=2, mode=mode)[:, :, :1])
+    expected = ref_conv2d_backward(np.ones_like(y), x, w, stride=(9, 2), groups=2, mode=mode)
+    for got, e in zip(grads, expected, strict=True):
+        assert_close(got, e)
+    want = ref_conv2d(x, taps, pads=(1, 1, 1, 1), groups=2, mode=mode)[:, :, :1, :1]
+    assert_close(z, want)

@@ -12,7 +12,9 @@ import pytest
 from convcli import OutputError, ParameterError
 from convcli.images.outputs import (
     CompleteWrites,
+    _temporary_name,
     atomic_output,
+    check_output_name,
     check_output_path,
     output_format_for,
 )
@@ -180,3 +182,27 @@ def test_full_stdout_is_one_error_line(tmp_path):
     assert result.stderr.decode().splitlines() == [
         f"Error: {SAMPLE}: <stdout>: cannot write (No space left on device)"
     ]
+
+
+@pytest.mark.parametrize("name", ["n" * 251 + ".png", "é" * 125 + ".png", "short.png"])
+def test_the_temporary_name_fits_wherever_the_name_does(tmp_path, name):
+    temporary = _temporary_name(tmp_path, name)
+    assert len(os.fsencode(temporary)) <= 255 and temporary.endswith(".part")
+    assert temporary.startswith("." + name[:5])
+    temporary.encode("utf-8")  # cut at a character, never inside one
+    with atomic_output(str(tmp_path / name)) as stream:
+        stream.write(b"data")
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_a_name_longer_than_the_file_system_allows_is_refused(tmp_path):
+    check_output_name(str(tmp_path / ("n" * 251 + ".png")))
+    with pytest.raises(OutputError, match="the file name is 256 bytes, more than the 255"):
+        check_output_name(str(tmp_path / ("n" * 252 + ".png")))
+    check_output_name("-")
+
+
+def test_stdout_closed_is_an_output_error(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(OutputError, match="standard output is closed"), atomic_output("-"):
+        pass

@@ -12,7 +12,7 @@ from hypothesis import given
 from PIL import Image as PILImage
 
 from convcli import ImageError, OutputError, ParameterError
-from convcli.images.png import read_png16
+from convcli.images.png import read_png16, write_png
 from convcli.images.reading import read_image, read_image_shape
 from convcli.images.writing import to_integers, write_image
 from tests.paths import SAMPLES
@@ -115,6 +115,29 @@ def test_png16_reader_undoes_every_row_filter(kind):
         + chunk(b"IEND", b"")
     )
     np.testing.assert_array_equal(read_png16(data, "x"), pixels)
+
+
+def _png16_gray_alpha() -> bytes:
+    buffer = io.BytesIO()
+    write_png(np.arange(2 * 3 * 2, dtype=np.uint16).reshape(2, 3, 2) * 1000, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda d: d[:-12], "ends before its IEND"),  # no IEND
+        (lambda d: d[:-20], "ends before its IEND"),  # IDAT cut short
+        (lambda d: d[:45] + bytes([d[45] ^ 1]) + d[46:], "'IDAT' chunk fails its CRC"),
+        (lambda d: d[:27] + b"\x20" + d[28:], "damaged PNG header"),  # filter method 32
+        (lambda d: d[:19] + bytes([d[19] ^ 1]) + d[20:], "'IHDR' chunk fails its CRC"),
+    ],
+)
+def test_png16_reader_refuses_what_pillow_and_libpng_refuse(damage, needle):
+    data = _png16_gray_alpha()
+    assert read_png16(data, "x").shape == (2, 3, 2)
+    with pytest.raises(ImageError, match=needle):
+        read_png16(damage(data), "x")
 
 
 def test_float_tiff_and_npy_are_raw(tmp_path):

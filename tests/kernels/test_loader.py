@@ -4,6 +4,7 @@ The named kernels themselves are tested in test_named_kernels.py."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,30 @@ def test_deeply_nested_json_is_a_kernel_error(tmp_path):
     (tmp_path / "deep.json").write_text(deep)
     with pytest.raises(KernelError, match="deep.json: nested too deeply"):
         load_filter(str(tmp_path / "deep.json"))
+
+
+@pytest.mark.parametrize("depth", [5, 70, 500, 100_000])
+@pytest.mark.parametrize("suffix", [".json", ".toml", "inline"])
+def test_kernels_nested_deeper_than_4_levels_are_too_deep_in_every_form(tmp_path, depth, suffix):
+    nested = "[" * depth + "1" + "]" * depth
+    if suffix == "inline":
+        spec = nested
+    else:
+        spec = str(tmp_path / f"deep{suffix}")
+        Path(spec).write_text(f"weight = {nested}" if suffix == ".toml" else nested)
+    with pytest.raises(KernelError, match="nested too deeply"):
+        load_filter(spec)
+
+
+@pytest.mark.parametrize("make", ["fifo", "device"])
+def test_a_kernel_path_that_is_not_a_regular_file_is_never_opened(tmp_path, make):
+    if make == "fifo":
+        path = tmp_path / "k.txt"
+        os.mkfifo(path)  # opening it would wait for a writer forever
+    else:
+        path = Path("/dev/zero")  # reading it would never end
+    with pytest.raises(KernelError, match="is not a regular file"):
+        load_filter(str(path))
 
 
 def test_names_win_over_files_and_dot_slash_reaches_the_file(tmp_path, monkeypatch):

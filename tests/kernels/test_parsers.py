@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import zipfile
 
 import numpy as np
 import pytest
@@ -363,3 +365,55 @@ def test_npz_without_a_weight_names_what_it_holds_once(tmp_path):
     with pytest.raises(KernelError) as info:
         load_filter(str(path))
     assert str(info.value) == f"{path}: no 'weight' array; it holds other"
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        ('{"weight": [[1]], "weight": [[2]]}', "weight"),
+        ('{"weight": [[1]], "pad_mode": "zeros", "pad_mode": "reflect"}', "pad_mode"),
+        ('{"weight": [[1]], "description": "a", "description": "b"}', "description"),
+    ],
+)
+def test_json_filter_files_refuse_a_key_given_twice(tmp_path, content, key):
+    with pytest.raises(KernelError, match=f"the key '{key}' is given twice"):
+        load_filter(write(tmp_path, "k.json", content))
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_numpy_headers_that_declare_more_than_the_file_holds_are_refused(tmp_path):
+    header = _npy_bytes(np.zeros((100, 100)))[:128]  # the header, no data
+    with pytest.raises(KernelError, match=r"declares a \(100, 100\) array of float64"):
+        load_filter(write(tmp_path, "w.npy", header))
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        path = tmp_path / f"w{method}.npz"
+        with zipfile.ZipFile(path, "w", method) as archive:
+            archive.writestr("weight.npy", header)
+        with pytest.raises(KernelError, match=r"weight.npy\): its header declares"):
+            load_filter(str(path))
+
+
+def test_an_npz_member_claiming_more_than_deflate_can_give_is_refused(tmp_path):
+    path = tmp_path / "w.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("weight.npy", _npy_bytes(np.ones((3, 3))))
+    data = bytearray(path.read_bytes())
+    # The uncompressed size, in the local header (offset 22) and the central directory.
+    for at in (22, data.rindex(b"PK\x01\x02") + 24):
+        data[at : at + 4] = (1 << 31).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(KernelError, match="more than deflate can give"):
+        load_filter(str(path))
+
+
+def test_real_npz_files_still_load(tmp_path):
+    for save in (np.savez, np.savez_compressed):
+        path = tmp_path / f"{save.__name__}.npz"
+        save(path, weight=np.zeros((256, 256)), bias=np.ones(1))  # compresses ~1000:1
+        loaded = load_filter(str(path))
+        assert loaded.weight.shape == (256, 256) and loaded.bias.tolist() == [1.0]

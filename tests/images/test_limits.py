@@ -1,0 +1,128 @@
+"""limits.py: the pixel limit from what a file declares, frame by frame and entry by entry,
+and read_image's use of it: refusals come before the decoder is asked for memory."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from convcli.errors import ImageError
+from convcli.images.limits import check_frame, check_ico, check_pixels, check_samples
+from convcli.images.reading import read_image, read_image_shape
+from tests import hostile
+
+
+def test_pixels_frames_and_samples():
+    check_pixels("a", 100, 100, 2, 20_000)
+    with pytest.raises(ImageError, match=r"--max-pixels 30000$"):
+        check_pixels("a", 100, 100, 3, 20_000)
+    check_samples("a", "pages", 1, 4, 100, 100, 10_000)
+    with pytest.raises(ImageError, match="5 channels of 100x100 x 1 pages"):
+        check_samples("a", "pages", 1, 5, 100, 100, 10_000)
+
+
+def test_a_frame_of_another_size_is_refused_before_it_is_decoded():
+    check_frame("a.gif", 2, (8, 8), (8, 8))
+    with pytest.raises(ImageError, match="frame 2 is 9x8, the first frame 8x8"):
+        check_frame("a.gif", 2, (9, 8), (8, 8))
+
+
+def _bmp_entry_ico(width: int, height: int) -> bytes:
+    """An ICO whose entry is a BMP (DIB) declaring ``width`` x ``height``."""
+    dib = struct.pack("<IiiHHIIiiII", 40, width, 2 * height, 1, 32, 0, 0, 0, 0, 0, 0)
+    entry = struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(dib) + 64, 22)
+    return struct.pack("<HHH", 0, 1, 1) + entry + dib + bytes(64)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (hostile.ico_with_huge_png(), "20000x20000 is 400,000,000 pixels"),
+        (_bmp_entry_ico(30000, 30000), "30000x30000 is 900,000,000 pixels"),
+    ],
+)
+def test_every_image_an_icon_embeds_is_checked_from_its_own_header(tmp_path, data, needle):
+    with pytest.raises(ImageError, match=needle):
+        check_ico(data, "i.ico", 1_000_000)
+    (tmp_path / "i.ico").write_bytes(data)
+    for read in (read_image, read_image_shape):
+        with pytest.raises(ImageError, match=needle):
+            read(str(tmp_path / "i.ico"))
+
+
+def test_a_real_icon_reads(tmp_path):
+    values = hostile.pixels(16, 16, 4)
+    PILImage.fromarray(values).save(tmp_path / "i.ico", sizes=[(16, 16)])
+    check_ico((tmp_path / "i.ico").read_bytes(), "i.ico", 256)
+    image = read_image(str(tmp_path / "i.ico"))
+    assert image.pixels.shape == (1, 4, 16, 16)
+    np.testing.assert_array_equal(image.pixels[0, 3], values[..., 3] / np.float32(255))
+
+
+def test_a_damaged_icon_directory_is_an_image_error():
+    data = bytearray(hostile.ico_with_huge_png())
+    data[18:22] = struct.pack("<I", 1 << 30)  # the entry's offset, past the end
+    with pytest.raises(ImageError, match="damaged ICO directory"):
+        check_ico(bytes(data), "i.ico", 1_000_000)
+
+
+def test_frames_are_checked_as_the_decoder_reaches_them(tmp_path):
+    (tmp_path / "g.gif").write_bytes(hostile.gif_with_huge_second_frame(9, 8))
+    with pytest.raises(ImageError, match="frame 1 is 9x8, the first frame 8x8"):
+        read_image(str(tmp_path / "g.gif"))
+
+
+def test_an_npy_header_is_checked_before_its_array_is_allocated(tmp_path):
+    (tmp_path / "a.npy").write_bytes(hostile.npy_header_only((1, 4, 30000, 30000), "<f4"))
+    with pytest.raises(ImageError, match="over the limit"):
+        read_image(str(tmp_path / "a.npy"))
+    (tmp_path / "b.npy").write_bytes(hostile.npy_header_only((3, 100, 100)))
+    with pytest.raises(ImageError, match="declares a .3, 100, 100. array of float64"):
+        read_image(str(tmp_path / "b.npy"))
+    (tmp_path / "c.npy").write_bytes(hostile.npy_header_only((64, 100, 100), "<u1"))
+    with pytest.raises(ImageError, match="64 channels"):
+        read_image(str(tmp_path / "c.npy"), max_pixels=20_000)
+
+
+def test_a_decode_error_is_never_swallowed_by_the_exif_step(tmp_path):
+    # getexif() loads a PNG; its decode error used to become a warning and a black image.
+    (tmp_path / "g.png").write_bytes(hostile.garbage_idat_png())
+    with pytest.raises(ImageError, match="damaged or truncated PNG data"):
+        read_image(str(tmp_path / "g.png"))
+
+
+def test_truncated_images_stay_refused_whatever_pillow_was_told(tmp_path):
+    from PIL import ImageFile
+
+    data = hostile.encoded(hostile.pixels(), "JPEG")
+    (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # convcli's setting, checked by behaviour
+    with pytest.raises(ImageError, match="truncated"):
+        read_image(str(tmp_path / "t.jpg"))
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@pytest.mark.parametrize(("bits", "colour"), [(16, 4), (16, 2), (8, 6)])
+def test_an_over_long_idat_is_inflated_only_as_far_as_the_rows(tmp_path, bits, colour):
+    (tmp_path / "l.png").write_bytes(hostile.png(8, 8, bits, colour, hostile.zeros_zlib(64 << 20)))
+    image = read_image(str(tmp_path / "l.png"))
+    assert image.pixels.shape[2:] == (8, 8) and not image.pixels.any()
+
+
+def test_shape_of_a_png_reads_no_pixels(tmp_path):
+    data = hostile.png(50000, 40000, 8, 2, hostile.zeros_zlib(1 << 20))
+    (tmp_path / "h.png").write_bytes(data)
+    assert read_image_shape(str(tmp_path / "h.png")) == (1, 3, 40000, 50000)
+    (tmp_path / "g.png").write_bytes(hostile.garbage_idat_png())
+    assert read_image_shape(str(tmp_path / "g.png")) == (1, 3, 8, 8)
+
+
+def test_encoded_bytes_in_a_buffer_are_what_pillow_reads():
+    # The fuzz seeds and these files are all read back by Pillow itself: a sanity check
+    # that the generators make what they claim.
+    with PILImage.open(io.BytesIO(hostile.gif_with_huge_second_frame())) as image:
+        assert image.size == (8, 8) and image.n_frames == 2
