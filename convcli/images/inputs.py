@@ -46,6 +46,23 @@ def shown(path: str | Path) -> str:
     return "<stdin>" if str(path) == "-" else str(path)
 
 
+def is_stream(path: str | Path) -> bool:
+    """True for ``-`` and named pipes: inputs whose reading may wait without end (a pipe
+    with no writer yet), which a caller should read where a signal can stop it.
+
+    Examples
+    --------
+    >>> is_stream("-"), is_stream("/dev/zero"), is_stream("no-such-file.png")
+    (True, False, False)
+    """
+    if str(path) == "-":
+        return True
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _kind(mode: int) -> str | None:
     """What a file that cannot be read as an image input is, or None when it can (a
     socket can: standard input may be one, as a pipe from some programs is)."""

@@ -36,6 +36,7 @@ import numpy as np
 from convcli.conv import memory
 from convcli.errors import ConvcliError, ParameterError, ResourceError
 from convcli.images import reading, writing
+from convcli.images.inputs import is_stream
 from convcli.images.outputs import output_format_for
 from convcli.jobs import batch, pipeline, report
 
@@ -169,9 +170,10 @@ def read_ahead(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="convcli-read") as reader:
 
         def start(index: int):
-            # Standard input is read in the foreground: a blocked read in a worker
-            # thread would keep Ctrl-C from ending the process.
-            if index >= len(inputs) or inputs[index] == "-":
+            # Standard input and named pipes are read in the foreground: a blocked read
+            # (or a pipe's open, waiting for a writer) in a worker thread would keep
+            # Ctrl-C or SIGTERM from ending the process.
+            if index >= len(inputs) or is_stream(inputs[index]):
                 return None
             return reader.submit(read, inputs[index])
 

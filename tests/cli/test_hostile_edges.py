@@ -285,3 +285,23 @@ def test_a_fifo_kernel_is_never_waited_on(tmp_path):
     os.mkfifo(kernel)
     result = run("kernels", kernel, timeout=20)
     assert "is not a regular file" in assert_one_error(result, 2)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_ends_a_wait_for_a_pipe_that_has_no_writer(tmp_path, image, signum, code):
+    # The pipe is opened where the signal arrives (not on the read-ahead thread, which
+    # the interpreter would wait for at exit, for ever).
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen(
+        [*hostile.CONVCLI, "apply", image, fifo, "-k", "box:3", "-o", f"{out}/", "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)  # long enough to reach the pipe; the assertion holds either way
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == code and "Traceback" not in stderr
+    assert leftovers(out) == []
