@@ -188,3 +188,15 @@ def damaged_lzw_tiff() -> bytes:
     garbage = np.random.default_rng(1).integers(0, 256, size - 20, np.uint8).tobytes()
     data[offset + 10 : offset + size - 10] = garbage
     return bytes(data)
+
+
+def webp_with_huge_canvas() -> bytes:
+    """An animated WebP of two 16x12 frames whose VP8X header declares a 16383x16383
+    canvas (libwebp's animation decoder allocates two canvases while opening it)."""
+    frames = [PILImage.fromarray(pixels(12, 16, seed=seed)) for seed in range(2)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    data = bytearray(buffer.getvalue())
+    at = data.index(b"VP8X") + 12
+    data[at : at + 6] = (16382).to_bytes(3, "little") * 2
+    return bytes(data)

@@ -19,6 +19,40 @@ from convcli.images import pillow, png
 ICO_MAGIC = b"\0\0\1\0"
 
 
+def check_opening(data: bytes, source: str, max_pixels: int) -> None:
+    """What a file declares, checked before Pillow opens it, for the formats whose
+    opening already allocates or decodes: an ICO decodes its largest entry, a WebP
+    allocates its canvas (twice: libwebp's animation decoder) while being opened."""
+    if data.startswith(ICO_MAGIC):
+        check_ico(data, source, max_pixels)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        size = webp_canvas(data)
+        if size is not None:
+            check_pixels(source, *size, 1, max_pixels)
+
+
+def webp_canvas(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a WebP declares: the extended format's canvas, or a simple lossy
+    or lossless bitstream's size; None when its first chunk is none of these.
+
+    Examples
+    --------
+    >>> header = b"RIFF\0\0\0\0WEBPVP8X" + bytes(8) + (999).to_bytes(3, "little")
+    >>> webp_canvas(header + (499).to_bytes(3, "little"))
+    (1000, 500)
+    """
+    chunk, body = data[12:16], data[20:30]
+    if chunk == b"VP8X" and len(body) == 10:
+        return 1 + int.from_bytes(body[4:7], "little"), 1 + int.from_bytes(body[7:10], "little")
+    if chunk == b"VP8 " and len(body) == 10 and body[3:6] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", body[6:10])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(body) >= 5 and body[0] == 0x2F:
+        bits = int.from_bytes(body[1:5], "little")
+        return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF)
+    return None
+
+
 def check_pixels(source: str, width: int, height: int, frames: int, max_pixels: int) -> None:
     """Refuse ``frames`` frames of ``width`` x ``height`` over ``max_pixels`` in all.
 

@@ -23,7 +23,13 @@ import numpy as np
 
 from convcli.errors import ImageError
 from convcli.images import inputs, npy, pillow, png, pnm, tiff
-from convcli.images.limits import ICO_MAGIC, check_frame, check_ico, check_samples
+from convcli.images.limits import (
+    ICO_MAGIC,
+    check_frame,
+    check_ico,
+    check_opening,
+    check_samples,
+)
 from convcli.images.limits import check_pixels as _check_pixels
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit
@@ -169,8 +175,7 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
     own = pages is not None and all(p.simple for p in pages)
     if own and not tiff.pillow_reads(pages[0]):  # type: ignore[index]
         return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
-    if data.startswith(ICO_MAGIC):  # Pillow decodes an icon's image while opening it
-        check_ico(data, source, max_pixels)
+    check_opening(data, source, max_pixels)  # ICO and WebP decode or allocate in open
     try:
         im = pil.open(io.BytesIO(data), formats=_raster_formats(pil))
     except pil.UnidentifiedImageError:

@@ -85,6 +85,7 @@ BOMBS = {
     "huge-second-frame.gif": (hostile.gif_with_huge_second_frame, "frame 1 is 30000x30000"),
     "huge-entry.ico": (hostile.ico_with_huge_png, "20000x20000 is 400,000,000 pixels"),
     "huge-second-page.tif": (hostile.tiff_with_huge_second_page, "30000x30000"),
+    "huge-canvas.webp": (hostile.webp_with_huge_canvas, "16383x16383 is 268,402,689 pixels"),
     "header-only.npy": (
         lambda: hostile.npy_header_only((3, 8000, 8000)),
         "declares a (3, 8000, 8000) array",
@@ -119,12 +120,11 @@ def test_an_idat_inflating_far_past_its_rows_is_read_only_as_far_as_they_go(
 
 def test_a_stream_past_its_budget_stops_there(tmp_path):
     # A valid header, then far more data than an image within --max-pixels can hold.
-    header = hostile.encoded(hostile.pixels(4, 4), "PNG")
+    (tmp_path / "h.png").write_bytes(hostile.encoded(hostile.pixels(4, 4), "PNG"))
     feeder = subprocess.Popen(
         ["bash", "-c", 'cat "$0"; head -c 200000000 /dev/zero', tmp_path / "h.png"],
         stdout=subprocess.PIPE,
     )
-    (tmp_path / "h.png").write_bytes(header)
     try:
         result = run(
             "apply",

@@ -11,7 +11,13 @@ import pytest
 from PIL import Image as PILImage
 
 from convcli.errors import ImageError
-from convcli.images.limits import check_frame, check_ico, check_pixels, check_samples
+from convcli.images.limits import (
+    check_frame,
+    check_ico,
+    check_pixels,
+    check_samples,
+    webp_canvas,
+)
 from convcli.images.reading import read_image, read_image_shape
 from tests import hostile
 
@@ -68,6 +74,19 @@ def test_a_damaged_icon_directory_is_an_image_error():
     data[18:22] = struct.pack("<I", 1 << 30)  # the entry's offset, past the end
     with pytest.raises(ImageError, match="damaged ICO directory"):
         check_ico(bytes(data), "i.ico", 1_000_000)
+
+
+def test_a_webp_canvas_is_checked_before_pillow_opens_it(tmp_path):
+    (tmp_path / "w.webp").write_bytes(hostile.webp_with_huge_canvas())
+    with pytest.raises(ImageError, match="16383x16383 is 268,402,689 pixels"):
+        read_image(str(tmp_path / "w.webp"))
+    for options in ({"lossless": True}, {"quality": 80}):  # VP8L and VP8 bitstreams
+        buffer = io.BytesIO()
+        PILImage.new("RGB", (300, 200)).save(buffer, format="WEBP", **options)
+        assert webp_canvas(buffer.getvalue()) == (300, 200)
+        (tmp_path / "s.webp").write_bytes(buffer.getvalue())
+        with pytest.raises(ImageError, match="300x200 is 60,000 pixels"):
+            read_image(str(tmp_path / "s.webp"), max_pixels=50_000)
 
 
 def test_frames_are_checked_as_the_decoder_reaches_them(tmp_path):
