@@ -200,3 +200,15 @@ def webp_with_huge_canvas() -> bytes:
     at = data.index(b"VP8X") + 12
     data[at : at + 6] = (16382).to_bytes(3, "little") * 2
     return bytes(data)
+
+
+def mpo_with_huge_second_frame() -> bytes:
+    """A two-picture MPO (stereo JPEG) whose second picture's SOF declares 30000x30000."""
+    first, second = (PILImage.fromarray(pixels(seed=seed)) for seed in range(2))
+    buffer = io.BytesIO()
+    first.save(buffer, format="MPO", save_all=True, append_images=[second])
+    data = bytearray(buffer.getvalue())
+    frames = [at for at in range(len(data) - 1) if data[at : at + 2] == b"\xff\xc0"]
+    at = frames[1]  # the second picture's start of frame: length, precision, height, width
+    data[at + 5 : at + 9] = struct.pack(">HH", 30000, 30000)
+    return bytes(data)

@@ -86,6 +86,7 @@ BOMBS = {
     "huge-entry.ico": (hostile.ico_with_huge_png, "20000x20000 is 400,000,000 pixels"),
     "huge-second-page.tif": (hostile.tiff_with_huge_second_page, "30000x30000"),
     "huge-canvas.webp": (hostile.webp_with_huge_canvas, "16383x16383 is 268,402,689 pixels"),
+    "huge-second-picture.mpo": (hostile.mpo_with_huge_second_frame, "frame 1 is 30000x30000"),
     "header-only.npy": (
         lambda: hostile.npy_header_only((3, 8000, 8000)),
         "declares a (3, 8000, 8000) array",
