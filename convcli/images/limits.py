@@ -37,7 +37,7 @@ def webp_canvas(data: bytes) -> tuple[int, int] | None:
 
     Examples
     --------
-    >>> header = b"RIFF\0\0\0\0WEBPVP8X" + bytes(8) + (999).to_bytes(3, "little")
+    >>> header = b"RIFF" + bytes(4) + b"WEBPVP8X" + bytes(8) + (999).to_bytes(3, "little")
     >>> webp_canvas(header + (499).to_bytes(3, "little"))
     (1000, 500)
     """
