@@ -50,24 +50,35 @@ def _good(tmp_path: Path, name: str, seed: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", sorted(DAMAGED))
-def test_damaged_data_is_an_error_and_the_rest_of_the_batch_is_written(tmp_path, name):
-    bad = tmp_path / name
-    bad.write_bytes(DAMAGED[name]())
+def _batch(tmp_path: Path, files: dict[str, bytes], *args) -> tuple:
+    """``apply`` on a good image, ``files`` (written under their names), a good image, into
+    ``out/{index}-{stem}``; returns the result, the Error lines and the output directory,
+    having checked that the inputs are unchanged and that nothing temporary is left."""
     first, last = _good(tmp_path, "a.png", 1), _good(tmp_path, "z.png", 2)
+    paths = []
+    for name, data in files.items():
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
     out = tmp_path / "out"
     out.mkdir()
-    before = snapshot(bad, first, last)
-    result = run("apply", first, bad, last, "-k", "box:3", "-o", f"{out}/", "-q")
-    line = assert_one_error(result)
-    assert name in line
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "z.png"]
-    for path in (out / "a.png", out / "z.png"):
-        with PILImage.open(path) as image:
-            assert image.size == (32, 24)
-            image.load()  # complete files
-    assert snapshot(bad, first, last) == before
+    before = snapshot(first, *paths, last)
+    result = run("apply", first, *paths, last, *args, "-q", "-o", f"{out}/{{index}}-{{stem}}.npy")
+    assert snapshot(first, *paths, last) == before
     assert leftovers(out) == []
+    errors = result.stderr.splitlines()
+    assert all(line.startswith("Error: ") for line in errors), result.stderr
+    return result, errors, out
+
+
+def test_damaged_data_in_every_format_fails_its_input_and_the_batch_goes_on(tmp_path):
+    damaged = {name: make() for name, make in sorted(DAMAGED.items())}
+    result, errors, out = _batch(tmp_path, damaged, "-k", "box:3")
+    assert result.returncode == 1
+    assert [line.split(": ")[1] for line in errors] == [str(tmp_path / n) for n in damaged]
+    last = len(damaged) + 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(["0-a.npy", f"{last}-z.npy"])
+    for path in out.iterdir():
+        assert np.load(path).shape == (3, 24, 32)  # complete files
 
 
 def test_a_garbage_idat_is_not_a_black_image(tmp_path):
@@ -94,29 +105,27 @@ BOMBS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(BOMBS))
-def test_bombs_are_refused_from_their_headers_under_a_memory_limit(tmp_path, name):
-    make, needle = BOMBS[name]
-    (tmp_path / name).write_bytes(make())
-    result = run("apply", tmp_path / name, "-k", "box:3", "-o", tmp_path / "o.png")
-    line = assert_one_error(result)
-    assert needle in line and "memory" not in line
-    assert not (tmp_path / "o.png").exists() and leftovers(tmp_path) == []
+def test_bombs_are_refused_from_their_headers_under_a_memory_limit(tmp_path):
+    bombs = {name: make() for name, (make, _) in sorted(BOMBS.items())}
+    result, errors, out = _batch(tmp_path, bombs, "-k", "box:3")
+    assert result.returncode == 1 and len(errors) == len(bombs)
+    for line, name in zip(errors, bombs, strict=True):
+        assert name in line and BOMBS[name][1] in line and "memory" not in line
+    assert len(list(out.iterdir())) == 2
 
 
-@pytest.mark.parametrize(
-    ("bits", "colour", "channels"), [(16, 4, 2), (16, 2, 3), (16, 6, 4), (8, 2, 3), (8, 0, 1)]
-)
-def test_an_idat_inflating_far_past_its_rows_is_read_only_as_far_as_they_go(
-    tmp_path, bits, colour, channels
-):
+def test_an_idat_inflating_far_past_its_rows_is_read_only_as_far_as_they_go(tmp_path):
     # 8x8 in the header, 384 MiB of zeros in the IDAT (a 390 KB file): the rows are
-    # complete (a PNG may carry extra data), so the image reads, within the memory limit.
-    (tmp_path / "long.png").write_bytes(hostile.long_idat_png(bits, colour))
-    result = run("apply", tmp_path / "long.png", "-k", "identity", "-o", tmp_path / "o.npy")
-    assert result.returncode == 0, result.stderr
-    values = np.load(tmp_path / "o.npy")
-    assert values.shape == (channels, 8, 8) and not values.any()
+    # complete (a PNG may carry extra data), so each image reads, within the memory limit.
+    kinds = [(16, 4, 2), (16, 2, 3), (16, 6, 4), (8, 2, 3), (8, 0, 1)]
+    files = {
+        f"long{bits}-{colour}.png": hostile.long_idat_png(bits, colour) for bits, colour, _ in kinds
+    }
+    result, errors, out = _batch(tmp_path, files, "-k", "identity")
+    assert result.returncode == 0 and errors == []
+    for index, (_, _, channels) in enumerate(kinds, start=1):
+        values = np.load(next(out.glob(f"{index}-long*.npy")))
+        assert values.shape == (channels, 8, 8) and not values.any()
 
 
 def test_a_stream_past_its_budget_stops_there(tmp_path):
