@@ -102,7 +102,7 @@ def test_closed_stdout_with_report_dash_does_not_pass_silently(tmp_path, image):
 
 
 @pytest.mark.parametrize(
-    "args", [["shape", "1,1,8,8", "-k", "3"], ["kernels"], ["kernels", "box:3"]]
+    "args", [["shape", "1,1,8,8", "-k", "3x3"], ["kernels"], ["kernels", "box:3"]]
 )
 def test_commands_that_answer_on_stdout_refuse_a_closed_one(args):
     result = run(*args, close=(1,), stdout=None)

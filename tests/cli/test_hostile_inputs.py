@@ -158,7 +158,9 @@ def test_a_stream_past_its_budget_stops_there(tmp_path):
 # Special files: devices refused unread, pipes read as streams ----------------------------------
 
 
-@pytest.mark.parametrize("command", [["apply", "-k", "box:3", "-o", "o.png"], ["shape", "-k", "3"]])
+@pytest.mark.parametrize(
+    "command", [["apply", "-k", "box:3", "-o", "o.png"], ["shape", "-k", "3x3"]]
+)
 def test_a_device_is_refused_without_being_read(tmp_path, command):
     result = run(command[0], "/dev/zero", *command[1:], cwd=tmp_path, timeout=20)
     assert "/dev/zero: is a character device" in assert_one_error(result)
@@ -194,7 +196,7 @@ def test_a_named_pipe_is_read_as_a_stream(tmp_path, command):
 
     writer = threading.Thread(target=feed)
     writer.start()
-    args = ["-k", "box:3", "-o", tmp_path / "o.png", "-q"] if command == "apply" else ["-k", "3"]
+    args = ["-k", "box:3", "-o", tmp_path / "o.png", "-q"] if command == "apply" else ["-k", "3x3"]
     result = run(command, fifo, *args)
     writer.join(timeout=30)
     assert result.returncode == 0, result.stderr
@@ -205,7 +207,9 @@ def test_a_named_pipe_is_read_as_a_stream(tmp_path, command):
             assert out.size == (32, 24)
 
 
-@pytest.mark.parametrize("command", [["apply", "-k", "box:3", "-o", "o.png"], ["shape", "-k", "3"]])
+@pytest.mark.parametrize(
+    "command", [["apply", "-k", "box:3", "-o", "o.png"], ["shape", "-k", "3x3"]]
+)
 def test_closed_standard_input_is_one_error(tmp_path, command):
     result = run(command[0], "-", *command[1:], cwd=tmp_path, close=(0,), stdin=None)
     assert "<stdin>: standard input is closed" in assert_one_error(result)
@@ -230,6 +234,6 @@ def test_a_regular_file_larger_than_the_budget_is_refused_from_its_size(tmp_path
 def test_shape_reads_a_png_header_and_no_pixels(tmp_path, make):
     # Pillow's PNG getexif() decodes the pixels to look for EXIF after them.
     (tmp_path / "h.png").write_bytes(make())
-    result = run("shape", tmp_path / "h.png", "-k", "3")
+    result = run("shape", tmp_path / "h.png", "-k", "3x3")
     assert result.returncode == 0, result.stderr
     assert "output: (1, 3, " in result.stdout
