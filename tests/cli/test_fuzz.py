@@ -136,16 +136,25 @@ def _declared(path: str) -> tuple[int, int, int] | None:
     return frames, height, width
 
 
-@settings(
-    max_examples=3000 if SLOW else 60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+def _examples(default: int, slow: int):
+    return settings(
+        max_examples=slow if SLOW else default,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+def _written(tmp_path_factory, data: bytes):
+    """A fresh directory per example (hypothesis reuses a test's fixtures) holding ``data``."""
+    path = tmp_path_factory.mktemp("fuzz") / "damaged.img"
+    path.write_bytes(data)
+    return path.parent, path
+
+
+@_examples(60, 3000)
 @given(data=damaged_files(SEEDS))
 def test_a_damaged_file_is_read_whole_or_refused(tmp_path_factory, data):
-    tmp_path = tmp_path_factory.mktemp("fuzz")  # one per example
-    path = tmp_path / "damaged.img"
-    path.write_bytes(data)
+    tmp_path, path = _written(tmp_path_factory, data)
     declared = _declared(str(path))
     with time_limit(30), decoder_errors() as raised:
         try:
@@ -160,16 +169,10 @@ def test_a_damaged_file_is_read_whole_or_refused(tmp_path_factory, data):
     assert np.load(out).shape[-2:] == (height, width)
 
 
-@settings(
-    max_examples=150 if SLOW else 6,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@_examples(6, 150)
 @given(data=damaged_files(SEEDS))
 def test_the_real_command_on_a_damaged_file(tmp_path_factory, data):
-    tmp_path = tmp_path_factory.mktemp("fuzz")  # one per example
-    path = tmp_path / "damaged.img"
-    path.write_bytes(data)
+    tmp_path, path = _written(tmp_path_factory, data)
     with decoder_errors() as raised:
         try:
             expected = read_image(str(path)).pixels.shape
