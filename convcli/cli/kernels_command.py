@@ -22,9 +22,9 @@ def kernels(spec: str | None) -> None:
       convcli kernels sobel
     """
     from convcli.kernels import list_kernels, load_filter
+    from convcli.kernels.describe import describe_filter
 
     require_stdout("the kernel listing")
-    from convcli.kernels.describe import describe_filter
 
     try:
         if spec is None:

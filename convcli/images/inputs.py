@@ -74,7 +74,7 @@ def _kind(mode: int) -> str | None:
         return "a character device"
     if stat.S_ISBLK(mode):
         return "a block device"
-    return "not a regular file"
+    return "a special file"
 
 
 def _refuse(source: str, kind: str) -> ImageError:

@@ -351,6 +351,14 @@ def _scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
 
 def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
     """(N, C, H, W) of an image from its header, without decoding the pixels."""
+    # Only a header is read: what Pillow warns about (a corrupt EXIF, tags skipped, in
+    # any page's header) is not the user's concern here, nor printed on stderr.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _header_shape(path)
+
+
+def _header_shape(path: str | Path) -> tuple[int, int, int, int]:
     data, source = _read_bytes(path, DEFAULT_MAX_PIXELS)
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
@@ -363,36 +371,34 @@ def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
     if data.startswith(ICO_MAGIC):  # Pillow decodes an icon's image while opening it
         check_ico(data, source, DEFAULT_MAX_PIXELS)
     try:
-        # Only the header is read here: what Pillow warns about (a corrupt EXIF, tags
-        # skipped) never reaches stderr, nor becomes an error.
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # only the header is read here
             im = pil.open(io.BytesIO(data), formats=_raster_formats(pil))
-            with im:
-                channels = {
-                    "1": 1,
-                    "L": 1,
-                    "I": 1,
-                    "F": 1,
-                    "LA": 2,
-                    "La": 2,
-                    "RGBA": 4,
-                    "RGBa": 4,
-                    "PA": 4,
-                }.get(im.mode, 3)
-                if im.mode == "P":
-                    channels = 4 if "transparency" in im.info else 3
-                if im.mode.startswith("I;16"):
-                    channels = 1
-                if png.is_16bit_png(data):
-                    channels = png.CHANNELS[png.header(data)[3]]
-                size = im.size
-                # Pillow's PNG getexif() decodes every pixel to look for an eXIf chunk after
-                # them: only a header's EXIF is read here (no pixels, whatever they declare).
-                header_exif = im.format != "PNG" or "exif" in im.info
-                orientation = im.getexif().get(0x0112, 1) if header_exif else 1
-                width, height = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
-                return (getattr(im, "n_frames", 1), channels, height, width)
+        with im:
+            channels = {
+                "1": 1,
+                "L": 1,
+                "I": 1,
+                "F": 1,
+                "LA": 2,
+                "La": 2,
+                "RGBA": 4,
+                "RGBa": 4,
+                "PA": 4,
+            }.get(im.mode, 3)
+            if im.mode == "P":
+                channels = 4 if "transparency" in im.info else 3
+            if im.mode.startswith("I;16"):
+                channels = 1
+            if png.is_16bit_png(data):
+                channels = png.CHANNELS[png.header(data)[3]]
+            size = im.size
+            # Pillow's PNG getexif() decodes every pixel to look for an eXIf chunk after
+            # them: only a header's EXIF is read here (no pixels, whatever they declare).
+            header_exif = im.format != "PNG" or "exif" in im.info
+            orientation = im.getexif().get(0x0112, 1) if header_exif else 1
+            width, height = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+            return (getattr(im, "n_frames", 1), channels, height, width)
     except pil.UnidentifiedImageError:
         raise ImageError(_unreadable(source)) from None
     except _DECODE_ERRORS as err:
