@@ -8,7 +8,10 @@ Channels: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA. Palette images become RGB or
 RGBA, CMYK and other colour spaces RGB, 1-bit images gray. TIFF (and ``.npy``)
 may hold any number of channels, e.g. feature maps. 16-bit samples keep all
 their bits in every format convcli reads, Pillow's 8-bit views of 16-bit
-colour PNG, TIFF and PPM notwithstanding (see :func:`_decode_bytewise`).
+colour PNG and PPM notwithstanding: TIFF is read by tifffile
+(:mod:`convcli.images.tiff`), 16-bit colour PNG by libpng
+(:func:`convcli.images.png.read_png16`), 16-bit PPM by :mod:`convcli.images.pnm`,
+the rest by Pillow.
 """
 
 from __future__ import annotations
@@ -34,12 +37,12 @@ from convcli.images.limits import check_pixels as _check_pixels
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit
 
-# Formats that decode in-process; EPS, PDF and the like would run outside programs.
+# Formats Pillow decodes in-process; EPS, PDF and the like would run outside programs.
+# (TIFF is tifffile's, see read_image.)
 RASTER_FORMATS = (
     "PNG",
     "JPEG",
     "MPO",
-    "TIFF",
     "WEBP",
     "BMP",
     "DIB",
@@ -87,7 +90,7 @@ def _raster_formats(pil) -> list[str]:
 def _could_be_image(prefix: bytes) -> bool:
     """True when a stream's first bytes may start a file convcli reads (an .npy array or
     a raster format); formats without a signature are asked to open the prefix."""
-    if prefix.startswith(np.lib.format.MAGIC_PREFIX):
+    if prefix.startswith(np.lib.format.MAGIC_PREFIX) or tiff.is_tiff(prefix):
         return True
     pil = pillow.image_module()
     unsigned = []
@@ -143,14 +146,15 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         _check_pixels(source, width, height, 1, max_pixels)
         values, maxval = pnm.read_ppm16(data, source)
         return Image(_scaled_planes(values, maxval)[None], 16, False, source, "PPM")
+    if tiff.is_tiff(data):
+        return _read_tiff(data, source, max_pixels)
     if png.is_16bit_png(data) and png.header(data)[3] != 0:  # type: ignore[index]
         # Pillow keeps the high byte of 16-bit colour (16-bit gray, I;16, is exact).
         width, height, _, colour, _ = png.header(data)  # type: ignore[misc]
         _check_pixels(source, width, height, 1, max_pixels)
-        if colour == 4:  # gray+alpha: no Pillow rawmode gives its bytes
-            pixels, notes = png.read_png16(data, source), []
-        else:
-            pixels, notes = _decode_bytewise(data, source, "PNG", 0)
+        notes = []
+        pixels = png.read_png16(data, source, notes)
+        pixels = _upright(pixels, _exif_orientation(png.exif(data, source), source, notes))
         planes = _scaled_planes(pixels, 65535)[None]
         return Image(planes, 16, colour in (4, 6), source, "PNG", notes)
     # Pillow reports oddities (corrupt EXIF, odd chunks) as Python warnings; they
@@ -169,31 +173,19 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
 
 def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
     pil = pillow.image_module()
-    # TIFF layouts Pillow refuses (any channel count, 16-bit gray+alpha) or would cut
-    # (extra samples dropped) are read by tiff.read_tiff when it knows them.
-    pages = tiff.pages_or_none(data, source)
-    own = pages is not None and all(p.simple for p in pages)
-    if own and not tiff.pillow_reads(pages[0]):  # type: ignore[index]
-        return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
     check_opening(data, source, max_pixels)  # ICO and WebP decode or allocate in open
     try:
         im = pil.open(io.BytesIO(data), formats=_raster_formats(pil))
     except pil.UnidentifiedImageError:
-        if own:
-            return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
-        if pages is not None:
-            raise ImageError(f"{source}: {tiff.why_unreadable(pages)}") from None
         raise ImageError(_unreadable(source)) from None
     except _DECODE_ERRORS as err:
         raise ImageError(f"{source}: damaged image header ({err})") from None
     with im:
         try:
-            frames = getattr(im, "n_frames", 1)  # TIFF reads every page's header here
+            frames = getattr(im, "n_frames", 1)  # GIF, APNG, MPO: frame headers only
         except _DECODE_ERRORS as err:
             raise ImageError(f"{source}: damaged image header ({err})") from None
         _check_pixels(source, im.width, im.height, frames, max_pixels)
-        if own and len(im.getbands()) < pages[0].channels:  # type: ignore[index]
-            return _read_own_tiff(data, source, pages, max_pixels)  # type: ignore[arg-type]
         notes: list[str] = []
         arrays = []
         first_size = im.size
@@ -203,21 +195,11 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
             try:
                 im.seek(index)  # a frame's header is read here; its pixels are not, yet
                 check_frame(source, index, im.size, first_size)
-                bits = pages[index].bits if pages and index < len(pages) else 8
-                if bits > 8 and im.mode in ("RGB", "RGBA"):
-                    exact, frame_warnings = _decode_bytewise(data, source, im.format, index)
-                    array, depth, has_alpha = _scaled_planes(exact, 65535), 16, im.mode == "RGBA"
-                elif bits > 8 and not im.mode.startswith(("I", "F")):
-                    raise ImageError(
-                        f"{source}: {bits}-bit {im.mode} TIFF would be cut to 8 bits by the "
-                        f"decoder; save it as 16-bit RGB or RGBA"
-                    )
-                else:
-                    # Decoded here, where a decoder's error is the input's error; EXIF
-                    # and every later step only ever see complete pixels.
-                    im.load()
-                    frame, frame_warnings = _oriented(im, source)
-                    array, depth, has_alpha = _to_array(frame, source)
+                # Decoded here, where a decoder's error is the input's error; EXIF
+                # and every later step only ever see complete pixels.
+                im.load()
+                frame, frame_warnings = _oriented(im, source)
+                array, depth, has_alpha = _to_array(frame, source)
             except ImageError:
                 raise
             except _DECODE_ERRORS as err:
@@ -246,55 +228,51 @@ def _unreadable(source: str) -> str:
     )
 
 
-def _read_own_tiff(data: bytes, source: str, pages: list, max_pixels: int) -> Image:
-    first = pages[0]
-    for page in pages:  # every page: a later one may claim a larger size
-        _check_pixels(source, page.width, page.height, len(pages), max_pixels)
-        check_samples(
-            source, "pages", len(pages), page.channels, page.height, page.width, max_pixels
-        )
-    values = tiff.read_tiff(data, source, pages)
-    top = 65535 if values.dtype == np.uint16 else 255
-    planes = np.stack([_scaled_planes(frame, top) for frame in values])
-    alpha = first.channels in (2, 4) and first.extra[:1] == [2]
-    return Image(planes, 8 * values.dtype.itemsize, alpha, source, "TIFF")
+def _read_tiff(data: bytes, source: str, max_pixels: int) -> Image:
+    def check(pages: list[tiff.Page]) -> None:  # every page, before any is decoded
+        frames = sum(page.frames for page in pages)
+        for page in pages:
+            _check_pixels(source, page.width, page.height, frames, max_pixels)
+            channels = max(page.samples, page.channels)
+            check_samples(source, "pages", frames, channels, page.height, page.width, max_pixels)
+
+    decoded = tiff.read_tiff(data, source, check=check)
+    page = decoded.page
+    planes = [_scaled_planes(_upright(f, page.orientation), page.top) for f in decoded.frames]
+    # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
+    pixels = planes[0][None] if len(planes) == 1 else np.stack(planes)
+    return Image(pixels, page.depth, page.has_alpha, source, "TIFF", decoded.warnings)
 
 
-def _decode_bytewise(data: bytes, source: str, fmt: str, frame: int) -> tuple[np.ndarray, list]:
-    """Frame ``frame`` of a 16-bit RGB/RGBA PNG or TIFF as exact (H, W, C) uint16.
+# EXIF and TIFF orientation -> the turn that makes (H, W, C) pixels upright, as Pillow's
+# ImageOps.exif_transpose does (2 mirrored, 3 upside down, 6 turned clockwise to display).
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: a.swapaxes(0, 1)[::-1],
+}
 
-    Pillow keeps only the high byte of these samples, but its fast decoders can
-    be asked for either byte (:func:`tiff.rawmodes16`): decoding twice, once per
-    byte, gives the exact values at C speed (a Python row loop takes seconds per
-    megapixel on Paeth-filtered PNG rows), through libtiff for any compression
-    it knows. Returns the pixels upright by their EXIF orientation, and warnings.
-    """
-    pil = pillow.image_module()
-    planes = []
-    for byte in (0, 1):
-        try:
-            im = pil.open(io.BytesIO(data), formats=[fmt])
-            im.seek(frame)
-            tiles = []
-            for tile in im.tile:
-                args = (tile[3],) if isinstance(tile[3], str) else tuple(tile[3])
-                modes = tiff.rawmodes16(args[0])
-                if modes is None:
-                    raise ImageError(f"{source}: a 16-bit {fmt} layout convcli cannot read exactly")
-                args = modes[byte] if isinstance(tile[3], str) else (modes[byte], *args[1:])
-                # Pillow 11 made tiles named tuples; Pillow 10's are plain tuples.
-                named = hasattr(tile, "_replace")
-                tiles.append(tile._replace(args=args) if named else (*tile[:3], args))
-            im.tile = tiles
-            im.load()
-        except ImageError:
-            raise
-        except _DECODE_ERRORS as err:
-            raise ImageError(f"{source}: damaged or truncated {fmt} data ({err})") from None
-        oriented, notes = _oriented(im, source)
-        planes.append(np.asarray(oriented))
-    high, low = planes
-    return (high.astype(np.uint16) << 8) | low, notes
+
+def _upright(array: np.ndarray, orientation: int) -> np.ndarray:
+    """(H, W, C) pixels as displayed, by their orientation (1 to 8); a view, no copy."""
+    return _UPRIGHT.get(orientation, lambda a: a)(array)
+
+
+def _exif_orientation(exif: bytes | None, source: str, notes: list[str]) -> int:
+    """The orientation in EXIF bytes (1 when absent); a malformed EXIF is a warning."""
+    if not exif:
+        return 1
+    try:
+        tags = pillow.image_module().Exif()
+        tags.load(exif)
+        return int(tags.get(0x0112, 1))
+    except Exception as err:  # Pillow raises many kinds on malformed EXIF
+        notes.append(f"{source}: EXIF orientation could not be read ({err}); loaded as stored")
+        return 1
 
 
 def _oriented(im, source: str):
@@ -340,12 +318,16 @@ def _scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
 
     Converting the interleaved array in one go is several times slower (a strided
     read through a temporary); per-channel divisions into one result are not.
+    Floats (``top`` 1) are copied as they are: dividing a signalling NaN warns.
     """
     if array.ndim == 2:
         array = array[..., None]
     out = np.empty((array.shape[2], *array.shape[:2]), np.float32)
     for c in range(array.shape[2]):
-        np.divide(array[..., c], np.float32(top), out=out[c], dtype=np.float32)
+        if top == 1:
+            out[c] = array[..., c]
+        else:
+            np.divide(array[..., c], np.float32(top), out=out[c], dtype=np.float32)
     return out
 
 
@@ -364,9 +346,12 @@ def _header_shape(path: str | Path) -> tuple[int, int, int, int]:
         raise ImageError(f"{source}: empty file, not an image")
     if data.startswith(np.lib.format.MAGIC_PREFIX):
         return npy.shape(data, source)
-    pages = tiff.pages_or_none(data, source)
-    if pages and all(p.simple for p in pages):
-        return (len(pages), pages[0].channels, pages[0].height, pages[0].width)
+    if tiff.is_tiff(data):
+        pages = tiff.tiff_pages(data, source)
+        page = pages[0]
+        turned = page.orientation in (5, 6, 7, 8)
+        width, height = (page.height, page.width) if turned else (page.width, page.height)
+        return (sum(p.frames for p in pages), page.channels, height, width)
     pil = pillow.image_module()
     if data.startswith(ICO_MAGIC):  # Pillow decodes an icon's image while opening it
         check_ico(data, source, DEFAULT_MAX_PIXELS)

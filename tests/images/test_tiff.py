@@ -247,14 +247,21 @@ def _five_channel_tiff(level: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def test_unknown_compression_is_one_clear_error(tmp_path):
+@pytest.mark.parametrize(
+    ("code", "needle"),
+    [
+        (12345, r"lzw5\.tif: a TIFF layout convcli cannot read \(compression 12345\)"),
+        (5, r"lzw5\.tif: damaged TIFF \(.*LZW"),  # raw samples are no LZW stream
+    ],
+)
+def test_unknown_compression_is_one_clear_error(tmp_path, code, needle):
     data = bytearray(_five_channel_tiff())
     # The fourth IFD entry (at 8 + 2 + 3 * 12) is Compression; its value is 8 bytes in.
     assert struct.unpack_from("<HHIH", data, 46) == (259, 3, 1, 1)
-    struct.pack_into("<H", data, 54, 5)  # LZW, which tiff.read_tiff does not decode
+    struct.pack_into("<H", data, 54, code)
     path = tmp_path / "lzw5.tif"
     path.write_bytes(bytes(data))
-    with pytest.raises(ImageError, match=r"lzw5\.tif: a TIFF layout convcli cannot read"):
+    with pytest.raises(ImageError, match=needle):
         read_image(str(path))
 
 
