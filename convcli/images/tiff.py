@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -53,6 +54,10 @@ _CODECS = {  # Compression codes read here besides embedded images; each is boun
     50000: "Zstandard",
 }
 _SKIPPED = 0b101  # NewSubfileType bits: reduced resolution, transparency mask
+# Tags that say how to decode: tifffile skips one it cannot read and goes on with a default.
+_NEEDED_TAGS = {256, 257, 258, 259, 262, 273, 274, 277, 278, 279, 284, 317, 320, 322, 323, 324}
+_NEEDED_TAGS |= {325, 332, 338, 339, 347, 530, 32997, 32998}
+_TAG = re.compile(r"TiffTag (\d+) @")
 
 
 def photometric(channels: int) -> tuple[int, list[int]]:
@@ -147,8 +152,9 @@ def _opened(data: bytes, source: str) -> Iterator[tuple[list, Callable[[], list[
     """The pages to read (every IFD but pyramid levels and masks), and ``logged``.
 
     ``logged()`` raises what tifffile logged as an error so far (a broken page
-    chain, a strip count that does not match: it reads on, short or zeroed) as
-    an :class:`ImageError`, and returns its warnings as the user's. tifffile's
+    chain, a strip count that does not match, a tag needed to decode that it could
+    not read: it reads on, short, zeroed or with a default) as an
+    :class:`ImageError`, and returns the rest as the user's warnings. tifffile's
     exceptions, and those of its codecs on damaged data, become one ImageError
     naming the file.
     """
@@ -157,9 +163,11 @@ def _opened(data: bytes, source: str) -> Iterator[tuple[list, Callable[[], list[
 
     def logged() -> list[str]:
         for record in records:
-            if record.levelno >= logging.ERROR:
-                raise ImageError(f"{source}: damaged TIFF ({codecs.message(record)})")
-            text = f"{source}: {codecs.message(record)}"
+            text = codecs.message(record)
+            tag = _TAG.search(text)
+            if record.levelno >= logging.ERROR and (not tag or int(tag[1]) in _NEEDED_TAGS):
+                raise ImageError(f"{source}: damaged TIFF ({text})")
+            text = f"{source}: " + (f"TIFF tag {tag[1]} cannot be read; ignored" if tag else text)
             if text not in notes:
                 notes.append(text)
         records.clear()
@@ -169,6 +177,9 @@ def _opened(data: bytes, source: str) -> Iterator[tuple[list, Callable[[], list[
         try:
             with tifffile.TiffFile(io.BytesIO(data)) as tif:
                 found = list(tif.pages)
+                if not found:
+                    logged()  # the reason, when tifffile logged one
+                    raise ImageError(f"{source}: damaged TIFF: no pages")
                 yield [p for p in found if not p.subfiletype & _SKIPPED] or found, logged
         except (ImageError, MemoryError):
             raise
@@ -181,7 +192,7 @@ def _describe(page, source: str) -> Page:
     kind, samples, compression = int(page.photometric), page.samplesperpixel, page.compression
     name = getattr(page.photometric, "name", kind)
     cannot = f"{source}: a TIFF layout convcli cannot read"
-    if page.dtype is None or isinstance(page.bitspersample, tuple):
+    if page.dtype is None or isinstance(page.bitspersample, tuple) or page.bitspersample < 1:
         raise ImageError(
             f"{cannot} ({page.bitspersample}-bit samples of SampleFormat "
             f"{int(page.sampleformat)}); save it with 8- or 16-bit or float samples"
@@ -237,7 +248,8 @@ def _converted(values: np.ndarray, page, header: Page, source: str) -> np.ndarra
     """One slice's samples -> (H, W, C) channels convcli reads (see the module's notes)."""
     kind = int(page.photometric)
     if values.dtype.kind == "f":
-        values = values.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # float64 past float32's range: infinity, as in a cast
+            values = values.astype(np.float32, copy=False)
     elif values.dtype.kind == "i" or page.bitspersample > 16:
         low, high = int(values.min(initial=0)), int(values.max(initial=0))
         if low < 0 or high > 65535:
@@ -374,13 +386,16 @@ def write_tiled(
             dtype=dtype,
             **options,
         )
-        next(tiles, None)  # tifffile took every tile: this checks that no piece is left
 
 
 def _tiles(
     pieces: Iterator[np.ndarray], shape: tuple[int, int, int], dtype, tile: tuple[int, int]
 ) -> Iterator[np.ndarray]:
-    """Tiles left to right, top to bottom, from row bands or from tiles (see write_tiled)."""
+    """Tiles left to right, top to bottom, from row bands or from tiles (see write_tiled).
+
+    Leftover pieces are refused before the last tile goes: tifffile closes this
+    generator once it has every tile.
+    """
     height, width, _ = shape
     rows, columns = tile
     held = [_next_piece(pieces, shape, dtype, 0)]
@@ -388,11 +403,18 @@ def _tiles(
     have = len(held[0])
     for top in range(0, height, rows):
         need = min(rows, height - top)
+        last_row = top + need == height
         if bands:
+            if have < need and held:  # a copy: the producer may refill the buffer it views
+                held = [np.concatenate(held)]
             while have < need:
                 held.append(_next_piece(pieces, shape, dtype, top + have, width))
                 have += len(held[-1])
+                if have < need:
+                    held[-1] = held[-1].copy()
             block = np.concatenate(held) if len(held) > 1 else held[0]
+            if last_row:
+                _refuse_more(pieces, shape, have > need)
             for left in range(0, width, columns):  # copies: tifffile compresses them later
                 yield np.ascontiguousarray(block[:need, left : left + columns])
             held, have = [block[need:]], have - need
@@ -405,8 +427,13 @@ def _tiles(
                     f"write_tiled: the tile at row {top}, column {left} is {piece.shape[0]}x"
                     f"{piece.shape[1]}; expected {want[0]}x{want[1]}"
                 )
+            if last_row and left + columns >= width:
+                _refuse_more(pieces, shape, False)
             yield np.array(piece)  # a copy: the caller may refill its buffer meanwhile
-    if (bands and have) or next(pieces, None) is not None:
+
+
+def _refuse_more(pieces: Iterator[np.ndarray], shape, rows_left: bool) -> None:
+    if rows_left or next(pieces, None) is not None:
         raise OutputError(f"write_tiled: the pieces hold more than shape={shape}")
 
 
