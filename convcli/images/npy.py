@@ -2,7 +2,10 @@
 
 Image arrays are (H, W), (C, H, W) or (N, C, H, W); reading gives (N, C, H, W)
 float32 exactly as stored (no scaling), writing keeps float32 values as they
-are (no scaling, no clipping).
+are (no scaling, no clipping). NumPy's own ``numpy.load`` and
+``numpy.lib.format`` do the parsing; what is convcli's is the refusals (pickles,
+strings, odd shapes) and writing through the stream, which ``numpy.save`` does
+not do for real files (see :func:`write_npy`).
 """
 
 from __future__ import annotations

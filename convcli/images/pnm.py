@@ -1,8 +1,10 @@
 """Binary PGM/PPM (P5/P6) at 8 or 16 bits, which Pillow only half handles.
 
 Pillow writes PNM from its modes (no 16-bit RGB) and reads 16-bit P6 as
-8-bit RGB (it scales by maxval into bytes). Netpbm stores samples above 255
-as two big-endian bytes; both ways are a few lines with NumPy.
+8-bit RGB: Pillow 13 gives (4, 8, 255) for the samples (1000, 2000, 65535),
+256 times coarser. imagecodecs has no PNM codec, and OpenCV, which has one, is
+no dependency of convcli. Netpbm stores samples above 255 as two big-endian
+bytes; both ways are a few lines with NumPy.
 """
 
 from __future__ import annotations

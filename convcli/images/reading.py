@@ -9,7 +9,7 @@ RGBA, CMYK and other colour spaces RGB, 1-bit images gray. TIFF (and ``.npy``)
 may hold any number of channels, e.g. feature maps. 16-bit samples keep all
 their bits in every format convcli reads, Pillow's 8-bit views of 16-bit
 colour PNG and PPM notwithstanding: TIFF is read by tifffile
-(:mod:`convcli.images.tiff`), 16-bit colour PNG by libpng
+(:mod:`convcli.images.tiff_reading`), 16-bit colour PNG by libpng
 (:func:`convcli.images.png.read_png16`), 16-bit PPM by :mod:`convcli.images.pnm`,
 the rest by Pillow.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import ImageError
-from convcli.images import inputs, npy, pillow, png, pnm, tiff
+from convcli.images import inputs, npy, pillow, png, pnm, tiff_reading
 from convcli.images.limits import (
     ICO_MAGIC,
     check_frame,
@@ -90,7 +90,7 @@ def _raster_formats(pil) -> list[str]:
 def _could_be_image(prefix: bytes) -> bool:
     """True when a stream's first bytes may start a file convcli reads (an .npy array or
     a raster format); formats without a signature are asked to open the prefix."""
-    if prefix.startswith(np.lib.format.MAGIC_PREFIX) or tiff.is_tiff(prefix):
+    if prefix.startswith(np.lib.format.MAGIC_PREFIX) or tiff_reading.is_tiff(prefix):
         return True
     pil = pillow.image_module()
     unsigned = []
@@ -146,7 +146,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         _check_pixels(source, width, height, 1, max_pixels)
         values, maxval = pnm.read_ppm16(data, source)
         return Image(_scaled_planes(values, maxval)[None], 16, False, source, "PPM")
-    if tiff.is_tiff(data):
+    if tiff_reading.is_tiff(data):
         return _read_tiff(data, source, max_pixels)
     if png.is_16bit_png(data) and png.header(data)[3] != 0:  # type: ignore[index]
         # Pillow keeps the high byte of 16-bit colour (16-bit gray, I;16, is exact).
@@ -229,14 +229,14 @@ def _unreadable(source: str) -> str:
 
 
 def _read_tiff(data: bytes, source: str, max_pixels: int) -> Image:
-    def check(pages: list[tiff.Page]) -> None:  # every page, before any is decoded
+    def check(pages: list[tiff_reading.Page]) -> None:  # every page, before any is decoded
         frames = sum(page.frames for page in pages)
         for page in pages:
             _check_pixels(source, page.width, page.height, frames, max_pixels)
             channels = max(page.samples, page.channels)
             check_samples(source, "pages", frames, channels, page.height, page.width, max_pixels)
 
-    decoded = tiff.read_tiff(data, source, check=check)
+    decoded = tiff_reading.read_tiff(data, source, check=check)
     page = decoded.page
     planes = [_scaled_planes(_upright(f, page.orientation), page.top) for f in decoded.frames]
     # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
@@ -346,8 +346,8 @@ def _header_shape(path: str | Path) -> tuple[int, int, int, int]:
         raise ImageError(f"{source}: empty file, not an image")
     if data.startswith(np.lib.format.MAGIC_PREFIX):
         return npy.shape(data, source)
-    if tiff.is_tiff(data):
-        pages = tiff.tiff_pages(data, source)
+    if tiff_reading.is_tiff(data):
+        pages = tiff_reading.tiff_pages(data, source)
         page = pages[0]
         turned = page.orientation in (5, 6, 7, 8)
         width, height = (page.height, page.width) if turned else (page.width, page.height)

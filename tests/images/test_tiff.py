@@ -1,168 +1,48 @@
-"""TIFF: 16-bit colour read exactly, any channel count written and read back.
-
-Every file is checked against a reader that is not convcli's: OpenCV (libtiff),
-Pillow, libtiff's own ``tiffinfo -d`` when installed, or a TIFF built here by hand.
+"""TIFF out (convcli/images/tiff.py): every layout written, checked by readers that are
+not convcli's (OpenCV, Pillow, libtiff's tiffinfo -d); BigTIFF, tiles from an iterator, pipes.
 """
 
 from __future__ import annotations
 
 import io
-import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
 from PIL import Image as PILImage
 
-from convcli import ImageError, OutputError, ParameterError
+from convcli import OutputError, ParameterError
 from convcli.images import tiff
 from convcli.images.outputs import atomic_output
 from convcli.images.reading import read_image, read_image_shape
 from convcli.images.tiff import write_tiff
+from convcli.images.tiff_reading import read_tiff
 from convcli.images.writing import to_integers, write_image
+from tests.images.tiff_files import (
+    TIFFCP,
+    TIFFINFO,
+    opencv,
+    opencv_rgb,
+    random_values,
+    read_exact,
+    tiffinfo_strips,
+)
 from tests.paths import SAMPLES
-from tests.strategies import mutations
-
-TIFFINFO = shutil.which("tiffinfo")
-TIFFCP = shutil.which("tiffcp")
-
-
-def _cv2():
-    return pytest.importorskip("cv2")
-
-
-def _values(shape, dtype=np.uint16, seed=0):
-    return np.random.default_rng(seed).integers(0, np.iinfo(dtype).max + 1, shape, dtype)
-
-
-def _read_exact(path) -> np.ndarray:
-    """convcli's reading as (N, H, W, C) integers of the file's depth."""
-    img = read_image(str(path))
-    return to_integers(img.pixels, img.depth).transpose(0, 2, 3, 1)
-
-
-def _cv2_rgb(array: np.ndarray) -> np.ndarray:
-    """OpenCV's BGR(A) as RGB(A); gray stays (H, W, 1)."""
-    if array.ndim == 2:
-        return array[..., None]
-    return array[..., [2, 1, 0, 3][: array.shape[2]]] if array.shape[2] == 4 else array[..., ::-1]
-
-
-# Reading 16-bit colour (Pillow alone keeps only the high byte) ------------------------------
-
-
-@pytest.mark.parametrize("channels", [3, 4])
-@pytest.mark.parametrize("compression", [1, 5, 8])  # none, LZW (OpenCV's default), deflate
-def test_sixteen_bit_colour_tiff_from_opencv_is_exact(tmp_path, channels, compression):
-    cv2 = _cv2()
-    rgb = _values((9, 13, channels))
-    path = tmp_path / "x.tif"
-    bgr = rgb[..., [2, 1, 0, 3][:channels]]
-    assert cv2.imwrite(str(path), bgr, [cv2.IMWRITE_TIFF_COMPRESSION, compression])
-    img = read_image(str(path))
-    assert img.depth == 16 and img.has_alpha is (channels == 4)
-    np.testing.assert_array_equal(_read_exact(path)[0], rgb)
-    np.testing.assert_array_equal(_cv2_rgb(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)), rgb)
-
-
-def test_sixteen_bit_rgba_tiff_stays_sixteen_bit_through_the_command(tmp_path):
-    cv2 = _cv2()
-    source, out = tmp_path / "in.tif", tmp_path / "out.tif"
-    assert cv2.imwrite(str(source), _values((6, 5, 4), seed=5))
-    command = [sys.executable, "-m", "convcli", "apply", str(source), "-k", "1", "-o", str(out)]
-    result = subprocess.run([*command, "-q"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    assert written.dtype == np.uint16
-    np.testing.assert_array_equal(written, cv2.imread(str(source), cv2.IMREAD_UNCHANGED))
-
-
-def test_sixteen_bit_colour_pages_from_opencv_are_exact(tmp_path):
-    cv2 = _cv2()
-    frames = _values((3, 6, 5, 3))
-    path = tmp_path / "pages.tif"
-    assert cv2.imwritemulti(str(path), [f[..., ::-1] for f in frames])
-    np.testing.assert_array_equal(_read_exact(path), frames)
-
-
-def _big_endian_rgb16(values: np.ndarray) -> bytes:
-    """A minimal big-endian, uncompressed 16-bit RGB TIFF, built without convcli."""
-    height, width, _ = values.shape
-    pixels = values.astype(">u2").tobytes()
-    entries = [
-        (256, 4, 1, width),
-        (257, 4, 1, height),
-        (258, 3, 3, 8 + 2 + 12 * 10 + 4),  # BitsPerSample: three SHORTs after the IFD
-        (259, 3, 1, 1 << 16),  # SHORT values sit in the field's first two bytes
-        (262, 3, 1, 2 << 16),
-        (273, 4, 1, 8 + 2 + 12 * 10 + 4 + 6),
-        (277, 3, 1, 3 << 16),
-        (278, 4, 1, height),
-        (279, 4, 1, len(pixels)),
-        (284, 3, 1, 1 << 16),
-    ]
-    ifd = struct.pack(">H", len(entries))
-    ifd += b"".join(struct.pack(">HHII", *entry) for entry in entries) + struct.pack(">I", 0)
-    return b"MM\x00*" + struct.pack(">I", 8) + ifd + struct.pack(">3H", 16, 16, 16) + pixels
-
-
-def test_big_endian_sixteen_bit_rgb_is_exact(tmp_path):
-    rgb = _values((5, 7, 3), seed=3)
-    path = tmp_path / "be.tif"
-    path.write_bytes(_big_endian_rgb16(rgb))
-    with PILImage.open(path) as im:
-        assert im.mode == "RGB"  # Pillow opens it (and would keep 8 bits)
-    np.testing.assert_array_equal(_read_exact(path)[0], rgb)
-
-
-@pytest.mark.skipif(TIFFCP is None, reason="tiffcp (libtiff-tools) is not installed")
-@pytest.mark.parametrize("compression", ["none", "lzw", "zip"])
-def test_big_endian_compressed_by_libtiff_is_exact(tmp_path, compression):
-    rgba = _values((6, 9, 4), seed=4)
-    little = tmp_path / "le.tif"
-    with open(little, "wb") as stream:
-        write_tiff(rgba[None], stream)
-    big = tmp_path / "be.tif"
-    subprocess.run([TIFFCP, "-B", "-c", compression, str(little), str(big)], check=True)
-    assert big.read_bytes()[:2] == b"MM"
-    np.testing.assert_array_equal(_read_exact(big)[0], rgba)
-
 
 # Writing: every layout, checked by readers that are not convcli -----------------------------
-
-
-def _tiffinfo_strips(path: Path, dtype) -> list[np.ndarray]:
-    """Each page's decoded samples, as libtiff's tiffinfo -d prints them (host order)."""
-    pages: list[bytearray] = []
-    reading = False
-    for line in subprocess.run(
-        [TIFFINFO, "-d", str(path)], capture_output=True, text=True, check=True
-    ).stdout.splitlines():
-        if line.startswith("=== TIFF directory"):
-            pages.append(bytearray())
-            reading = False
-        elif line.startswith("Strip "):
-            reading = True
-        elif reading and line.startswith(" "):
-            pages[-1] += bytes.fromhex(line)
-        else:
-            reading = False
-    return [np.frombuffer(bytes(page), dtype) for page in pages]
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4, 5, 16])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("level", [0, 1])
 def test_written_tiff_is_read_by_other_readers(tmp_path, channels, dtype, level):
-    frames = _values((2, 37, 29, channels), dtype, seed=channels)
+    frames = random_values((2, 37, 29, channels), dtype, seed=channels)
     path = tmp_path / "w.tif"
     with open(path, "wb") as stream:
         write_tiff(frames, stream, compress_level=level)
-    np.testing.assert_array_equal(_read_exact(path), frames)
+    np.testing.assert_array_equal(read_exact(path), frames)
     assert read_image_shape(str(path)) == (2, channels, 37, 29)
     checked = False
     if channels <= 4 and not (dtype == np.uint16 and channels != 1):  # Pillow's modes
@@ -173,14 +53,14 @@ def test_written_tiff_is_read_by_other_readers(tmp_path, channels, dtype, level)
                 np.testing.assert_array_equal(page, frames[n])
         checked = True
     if dtype == np.uint16 and channels in (1, 3, 4):
-        cv2 = _cv2()
+        cv2 = opencv()
         ok, pages = cv2.imreadmulti(str(path), flags=cv2.IMREAD_UNCHANGED)
         assert ok and len(pages) == 2
         for n in range(2):
-            np.testing.assert_array_equal(_cv2_rgb(pages[n]), frames[n])
+            np.testing.assert_array_equal(opencv_rgb(pages[n]), frames[n])
         checked = True
     if TIFFINFO:
-        for n, samples in enumerate(_tiffinfo_strips(path, dtype)):
+        for n, samples in enumerate(tiffinfo_strips(path, dtype)):
             np.testing.assert_array_equal(samples.reshape(frames[n].shape), frames[n])
         checked = True
     if not checked:
@@ -205,10 +85,10 @@ def test_written_tags_say_what_the_pixels_are(tmp_path):
 
 
 def test_write_image_sixteen_bit_colour_and_feature_maps(tmp_path):
-    rgb = _values((3, 8, 10), seed=7)
+    rgb = random_values((3, 8, 10), seed=7)
     path = tmp_path / "rgb16.tif"
     assert write_image(rgb / 65535, str(path), depth=16) == []
-    np.testing.assert_array_equal(_read_exact(path)[0].transpose(2, 0, 1), rgb)
+    np.testing.assert_array_equal(read_exact(path)[0].transpose(2, 0, 1), rgb)
     maps = np.random.default_rng(8).random((2, 16, 5, 6), np.float32)
     path = tmp_path / "maps.tif"
     write_image(maps, str(path))
@@ -240,535 +120,11 @@ def test_other_formats_still_refuse_many_channels(tmp_path):
     assert not (tmp_path / "x.webp").exists()
 
 
-# Files that lie -------------------------------------------------------------------------------
-
-
-def _five_channel_tiff(level: int = 0) -> bytes:
-    buffer = io.BytesIO()
-    write_tiff(_values((2, 6, 7, 5), seed=9), buffer, compress_level=level)
-    return buffer.getvalue()
-
-
-@pytest.mark.parametrize(
-    ("code", "needle"),
-    [
-        (12345, r"lzw5\.tif: a TIFF layout convcli cannot read \(compression 12345\)"),
-        (5, r"lzw5\.tif: damaged TIFF \(.*LZW"),  # raw samples are no LZW stream
-    ],
-)
-def test_unknown_compression_is_one_clear_error(tmp_path, code, needle):
-    data = bytearray(_five_channel_tiff())
-    # The fourth IFD entry (at 8 + 2 + 3 * 12) is Compression; its value is 8 bytes in.
-    assert struct.unpack_from("<HHIH", data, 46) == (259, 3, 1, 1)
-    struct.pack_into("<H", data, 54, code)
-    path = tmp_path / "lzw5.tif"
-    path.write_bytes(bytes(data))
-    with pytest.raises(ImageError, match=needle):
-        read_image(str(path))
-
-
-def test_huge_multichannel_header_is_refused_before_decoding(tmp_path):
-    data = bytearray(_five_channel_tiff())
-    struct.pack_into("<I", data, 8 + 2 + 8, 100_000)  # ImageWidth
-    struct.pack_into("<I", data, 8 + 2 + 12 + 8, 100_000)  # ImageLength
-    path = tmp_path / "bomb.tif"
-    path.write_bytes(bytes(data))
-    with pytest.raises(ImageError, match="over the limit"):
-        read_image(str(path))
-
-
-@pytest.mark.parametrize("cut", [20, 200, 400])
-def test_truncated_multichannel_tiff(tmp_path, cut):
-    path = tmp_path / "cut.tif"
-    path.write_bytes(_five_channel_tiff(1)[:-cut])
-    with pytest.raises(ImageError, match="cut.tif"):
-        read_image(str(path))
-
-
-_SEEDS = [_five_channel_tiff(0), _five_channel_tiff(1)]
-
-
-@settings(max_examples=150, deadline=None)
-@given(mutations(_SEEDS))
-def test_fuzz_mutated_tiffs(tmp_path_factory, data):
-    path = tmp_path_factory.mktemp("fuzz") / "m.tif"
-    path.write_bytes(data)
-    try:
-        img = read_image(str(path), max_pixels=10**6)
-    except ImageError:
-        return
-    assert img.pixels.ndim == 4 and img.pixels.dtype == np.float32
-
-
-def test_many_channels_count_against_the_pixel_limit(tmp_path):
-    path = tmp_path / "deep.tif"
-    with open(path, "wb") as stream:
-        write_tiff(np.zeros((1, 10, 10, 64), np.uint8), stream, compress_level=0)
-    with pytest.raises(ImageError, match=r"6,400 samples.*--max-pixels 1600"):
-        read_image(str(path), max_pixels=1000)
-    assert read_image(str(path), max_pixels=1600).pixels.shape == (1, 64, 10, 10)
-
-
-# Reading every layout: libtiff (tiffcp) writes, the values must come back ------------------
-
-_SHORT, _LONG = 3, 4
-
-
-def _raw_tiff(
-    values: np.ndarray, *, order: str = "<", photometric: int | None = None, planar: bool = False
-) -> bytes:
-    """An uncompressed TIFF of (H, W, C) samples, built here from the spec alone.
-
-    Unsigned, signed or float samples (SampleFormat 1, 2, 3); photometric RGB for
-    3+ channels, else gray, extra samples unspecified; chunky in one strip, or
-    ``planar`` with one strip per channel.
-    """
-    height, width, channels = values.shape
-    if photometric is None:
-        photometric = 2 if channels >= 3 else 1
-    extra = channels - (3 if photometric == 2 else 1)
-    planes = values.transpose(2, 0, 1) if planar else values[None]
-    strips = [p.astype(values.dtype.newbyteorder(order)).tobytes() for p in planes]
-    entries = [
-        (256, _LONG, [width]),
-        (257, _LONG, [height]),
-        (258, _SHORT, [values.dtype.itemsize * 8] * channels),
-        (259, _SHORT, [1]),
-        (262, _SHORT, [photometric]),
-        (273, _LONG, [0] * len(strips)),  # offsets, known once the IFD's size is
-        (277, _SHORT, [channels]),
-        (278, _LONG, [height]),
-        (279, _LONG, [len(strip) for strip in strips]),
-        (284, _SHORT, [2 if planar else 1]),
-        *([(338, _SHORT, [0] * extra)] if extra else []),
-        (339, _SHORT, [{"u": 1, "i": 2, "f": 3}[values.dtype.kind]] * channels),
-    ]
-    size = {_SHORT: 2, _LONG: 4}
-    spilled = sum(len(v) * size[t] for _, t, v in entries if len(v) * size[t] > 4)
-    start = 8 + 2 + 12 * len(entries) + 4 + spilled
-    offsets = [start + sum(len(s) for s in strips[:n]) for n in range(len(strips))]
-    ifd, spill, position = struct.pack(f"{order}H", len(entries)), b"", start - spilled
-    for tag, kind, value in entries:
-        code = "H" if kind == _SHORT else "I"
-        payload = struct.pack(f"{order}{len(value)}{code}", *(offsets if tag == 273 else value))
-        if len(payload) > 4:
-            field, position, spill = (
-                struct.pack(f"{order}I", position),
-                position + len(payload),
-                spill + payload,
-            )
-        else:
-            field = payload.ljust(4, b"\x00")
-        ifd += struct.pack(f"{order}HHI", tag, kind, len(value)) + field
-    magic = b"II*\x00" if order == "<" else b"MM\x00*"
-    return magic + struct.pack(f"{order}I", 8) + ifd + bytes(4) + spill + b"".join(strips)
-
-
-def _tiffcp(tmp_path: Path, source: bytes, *options: str, name: str = "cp.tif") -> Path:
-    if TIFFCP is None:
-        pytest.skip("tiffcp (libtiff-tools) is not installed")
-    (tmp_path / "raw.tif").write_bytes(source)
-    out = tmp_path / name
-    subprocess.run([TIFFCP, *options, str(tmp_path / "raw.tif"), str(out)], check=True)
-    return out
-
-
-@pytest.mark.parametrize("planar", [False, True])
-def test_raw_tiff_helper_is_what_libtiff_reads(tmp_path, planar):
-    values = _values((5, 6, 3), np.uint16, seed=1)
-    path = tmp_path / "raw.tif"
-    path.write_bytes(_raw_tiff(values, order=">", planar=planar))
-    if TIFFINFO is None:
-        pytest.skip("tiffinfo (libtiff-tools) is not installed")
-    samples = _tiffinfo_strips(path, np.uint16)[0]
-    expected = values.transpose(2, 0, 1) if planar else values
-    np.testing.assert_array_equal(samples.reshape(expected.shape), expected)
-
-
-LAYOUTS = {
-    "planar": ["-p", "separate"],
-    "tiled": ["-t", "-w", "32", "-l", "16"],
-    "lzw predictor": ["-c", "lzw:2"],
-    "deflate 7-row strips": ["-c", "zip", "-r", "7"],
-    "packbits": ["-c", "packbits"],
-    "zstd": ["-c", "zstd"],
-    "lzma": ["-c", "lzma"],
-    "bigtiff": ["-8", "-c", "zip:2"],
-    "big-endian planar": ["-B", "-p", "separate", "-c", "lzw:2", "-r", "5"],
-}
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize(("dtype", "channels"), [(np.uint8, 1), (np.uint8, 4), (np.uint16, 3)])
-def test_layouts_libtiff_writes_are_read_exactly(tmp_path, layout, dtype, channels):
-    values = _values((37, 45, channels), dtype, seed=channels)
-    planar = "separate" in LAYOUTS[layout]  # tiffcp makes 8-bit planar only
-    path = _tiffcp(tmp_path, _raw_tiff(values, planar=planar), *LAYOUTS[layout])
-    np.testing.assert_array_equal(_read_exact(path)[0], values)
-    assert read_image_shape(str(path)) == (1, channels, 37, 45)
-
-
-# (tiffcp 4.5 scrambles 16-bit planar samples into tiles: those are 8-bit here)
-@pytest.mark.parametrize("channels", [2, 5, 16])
-@pytest.mark.parametrize(
-    ("dtype", "options"),
-    [
-        (np.uint8, ["-t", "-w", "16", "-l", "16", "-c", "zip:2"]),
-        (np.uint16, ["-c", "lzw:2", "-r", "5"]),
-    ],
-)
-def test_any_channel_count_planar(tmp_path, channels, dtype, options):
-    values = _values((33, 18, channels), dtype, seed=channels)
-    path = _tiffcp(tmp_path, _raw_tiff(values, planar=True), *options)
-    img = read_image(str(path))
-    assert img.pixels.shape == (1, channels, 33, 18) and not img.has_alpha
-    np.testing.assert_array_equal(_read_exact(path)[0], values)
-
-
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_float_samples_keep_their_values(tmp_path, dtype):
-    values = (np.random.default_rng(2).standard_normal((9, 11, 3)) * 1000).astype(dtype)
-    path = tmp_path / "f.tif"
-    path.write_bytes(_raw_tiff(values))
-    img = read_image(str(path))
-    assert img.depth == 32 and img.pixels.dtype == np.float32
-    np.testing.assert_array_equal(img.pixels[0], values.astype(np.float32).transpose(2, 0, 1))
-
-
-def test_float_predictor_and_tiles_from_libtiff(tmp_path):
-    values = np.random.default_rng(3).standard_normal((40, 50, 1)).astype(np.float32)
-    path = _tiffcp(tmp_path, _raw_tiff(values), "-c", "zip:3", "-t", "-w", "16", "-l", "32")
-    np.testing.assert_array_equal(read_image(str(path)).pixels[0, 0], values[..., 0])
-
-
-@pytest.mark.parametrize(("dtype", "outside"), [(np.int16, -1), (np.uint32, 65536)])
-def test_wider_or_signed_integers_within_16_bits_read_as_16_bit(tmp_path, dtype, outside):
-    values = np.random.default_rng(4).integers(0, 32768, (6, 7, 1)).astype(dtype)
-    path = tmp_path / "i.tif"
-    path.write_bytes(_raw_tiff(values))
-    img = read_image(str(path))
-    assert img.depth == 16
-    np.testing.assert_array_equal(_read_exact(path)[0], values.astype(np.uint16))
-    values[3, 4] = outside
-    path.write_bytes(_raw_tiff(values))
-    with pytest.raises(
-        ImageError, match=rf"i\.tif: {np.dtype(dtype)} samples .*outside 0\.\.65535"
-    ):
-        read_image(str(path))
-
-
-def test_pages_several_and_multi_page_shape(tmp_path):
-    pages = [_raw_tiff(_values((4, 5, 3), np.uint8, seed=s)) for s in range(3)]
-    # tiffcp joins files as pages
-    for n, page in enumerate(pages):
-        (tmp_path / f"p{n}.tif").write_bytes(page)
-    if TIFFCP is None:
-        pytest.skip("tiffcp (libtiff-tools) is not installed")
-    out = tmp_path / "pages.tif"
-    subprocess.run(
-        [TIFFCP, "-c", "lzw", *[str(tmp_path / f"p{n}.tif") for n in range(3)], str(out)]
-    )
-    expected = np.stack([_values((4, 5, 3), np.uint8, seed=s) for s in range(3)])
-    np.testing.assert_array_equal(_read_exact(out), expected)
-    assert read_image_shape(str(out)) == (3, 3, 4, 5)
-
-
-# Colours as Pillow read them (Pillow is the oracle for the 8-bit layouts it reads) ----------
-
-
-def _pillow_rgb_like(path: Path, mode: str) -> np.ndarray:
-    """Pillow's reading of ``path`` converted to ``mode``, as (H, W, C)."""
-    with PILImage.open(path) as im:
-        array = np.asarray(im.convert(mode))
-    return array[..., None] if array.ndim == 2 else array
-
-
-@pytest.mark.parametrize("compression", ["raw", "tiff_lzw", "tiff_adobe_deflate"])
-def test_palette_becomes_rgb_as_pillow_reads_it(tmp_path, compression):
-    image = PILImage.fromarray(_values((23, 31), np.uint8, seed=5), "P")
-    image.putpalette(_values((768,), np.uint8, seed=6).tolist())
-    path = tmp_path / "p.tif"
-    image.save(path, compression=compression)
-    img = read_image(str(path))
-    assert img.depth == 8 and not img.has_alpha and read_image_shape(str(path)) == (1, 3, 23, 31)
-    np.testing.assert_array_equal(_read_exact(path)[0], _pillow_rgb_like(path, "RGB"))
-
-
-def test_cmyk_becomes_rgb_by_pillows_formula_for_every_ink_and_black(tmp_path):
-    ink, black = np.meshgrid(np.arange(256), np.arange(256))  # every (C, K) pair
-    cmyk = np.stack([ink, 255 - ink, _values((256, 256), np.uint8, seed=7), black], -1)
-    path = tmp_path / "cmyk.tif"
-    PILImage.fromarray(cmyk.astype(np.uint8), "CMYK").save(path, compression="tiff_lzw")
-    img = read_image(str(path))
-    assert img.pixels.shape == (1, 3, 256, 256) and img.depth == 8
-    np.testing.assert_array_equal(_read_exact(path)[0], _pillow_rgb_like(path, "RGB"))
-
-
-@pytest.mark.parametrize("compression", ["raw", "packbits", "group3", "group4", "tiff_lzw"])
-def test_one_bit_becomes_gray(tmp_path, compression):
-    bits = PILImage.fromarray(_values((29, 37), np.uint8, seed=8) > 127)
-    path = tmp_path / "bits.tif"
-    bits.save(path, compression=compression)
-    img = read_image(str(path))
-    assert img.depth == 8 and img.pixels.shape == (1, 1, 29, 37)
-    np.testing.assert_array_equal(_read_exact(path)[0], _pillow_rgb_like(path, "L"))
-
-
-def _with_photometric(data: bytes, value: int) -> bytes:
-    """``data`` (a one-page little-endian TIFF) with its PhotometricInterpretation set."""
-    data = bytearray(data)
-    (offset,) = struct.unpack_from("<I", data, 4)
-    (count,) = struct.unpack_from("<H", data, offset)
-    for entry in range(offset + 2, offset + 2 + 12 * count, 12):
-        if struct.unpack_from("<H", data, entry)[0] == 262:
-            struct.pack_into("<H", data, entry + 8, value)
-            return bytes(data)
-    raise AssertionError("no PhotometricInterpretation tag")
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_white_is_zero_is_inverted(tmp_path, dtype):
-    values = _values((7, 9, 1), dtype, seed=9)
-    path = tmp_path / "white.tif"
-    path.write_bytes(_with_photometric(_raw_tiff(values), 0))
-    np.testing.assert_array_equal(_read_exact(path)[0], np.iinfo(dtype).max - values)
-    if dtype == np.uint8:  # Pillow inverts 8-bit (not 16-bit: it keeps I;16 as stored)
-        np.testing.assert_array_equal(_read_exact(path)[0], _pillow_rgb_like(path, "L"))
-
-
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_tiff_orientation_turns_the_pixels_as_pillow_does(tmp_path, orientation):
-    from PIL import ImageOps
-
-    values = _values((5, 8, 3), np.uint8, seed=orientation)
-    path = tmp_path / "o.tif"
-    PILImage.fromarray(values).save(path, tiffinfo={274: orientation})
-    with PILImage.open(path) as im:
-        expected = np.asarray(ImageOps.exif_transpose(im))
-    np.testing.assert_array_equal(_read_exact(path)[0], expected)
-    assert read_image_shape(str(path)) == (1, 3, *expected.shape[:2])
-
-
-def _magick(*args: str) -> None:
-    if not Path("/usr/bin/convert").exists():
-        pytest.skip("ImageMagick (/usr/bin/convert) is not installed")
-    subprocess.run(["/usr/bin/convert", *args], check=True, capture_output=True)
-
-
-def test_associated_alpha_is_unpremultiplied(tmp_path):
-    rgba = _values((12, 13, 4), np.uint8, seed=10)
-    PILImage.fromarray(rgba).save(tmp_path / "rgba.png")
-    _magick(str(tmp_path / "rgba.png"), "-define", "tiff:alpha=associated", str(tmp_path / "a.tif"))
-    img = read_image(str(tmp_path / "a.tif"))
-    assert img.has_alpha
-    # Pillow's RGBa -> RGBA rounds to 8 bits first; convcli keeps the quotient's float
-    difference = _read_exact(tmp_path / "a.tif")[0].astype(int) - _pillow_rgb_like(
-        tmp_path / "a.tif", "RGBA"
-    )
-    assert np.abs(difference).max() <= 1
-
-
-def test_sixteen_bit_cmyk_as_imagemagick_converts_it(tmp_path):
-    _magick(str(SAMPLES / "coffee.png"), "-crop", "40x30+100+100", "-depth", "16",
-            "-colorspace", "CMYK", str(tmp_path / "cmyk.tif"))  # fmt: skip
-    _magick(str(tmp_path / "cmyk.tif"), "-colorspace", "sRGB", "-depth", "16",
-            str(tmp_path / "rgb.tif"))  # fmt: skip
-    img = read_image(str(tmp_path / "cmyk.tif"))
-    assert img.depth == 16 and img.pixels.shape == (1, 3, 30, 40)
-    difference = _read_exact(tmp_path / "cmyk.tif").astype(int) - _read_exact(tmp_path / "rgb.tif")
-    assert np.abs(difference).max() <= 1
-
-
-def test_twelve_bit_samples_span_the_full_range(tmp_path):
-    _magick(str(SAMPLES / "camera.png"), "-crop", "40x30+200+200", "-depth", "12",
-            str(tmp_path / "g12.tif"))  # fmt: skip
-    _magick(str(tmp_path / "g12.tif"), "-depth", "16", str(tmp_path / "g16.tif"))
-    img = read_image(str(tmp_path / "g12.tif"))
-    assert img.depth == 16
-    # ImageMagick's 12-bit values scaled to 16 bits; convcli's 12-bit / 4095
-    difference = _read_exact(tmp_path / "g12.tif").astype(int) - _read_exact(tmp_path / "g16.tif")
-    assert np.abs(difference).max() <= 1
-
-
-# Compressions whose strips are images of their own ------------------------------------------
-
-
-@pytest.mark.parametrize("options", [["-c", "jpeg", "-r", "16"], ["-c", "jpeg", "-t"]])
-@pytest.mark.parametrize("channels", [1, 3])
-def test_jpeg_strips_and_tiles_decode_as_libtiff_does(tmp_path, options, channels):
-    values = np.asarray(PILImage.open(SAMPLES / "astronaut.png").convert("RGB"))[:70, :90]
-    values = values[..., :1] if channels == 1 else values
-    path = _tiffcp(tmp_path, _raw_tiff(values), *options)
-    img = read_image(str(path))
-    assert img.pixels.shape == (1, channels, 70, 90) and img.depth == 8
-    mode = "L" if channels == 1 else "RGB"
-    np.testing.assert_array_equal(_read_exact(path)[0], _pillow_rgb_like(path, mode))
-
-
-def _vips(*args: str) -> None:
-    if shutil.which("vips") is None:
-        pytest.skip("vips (libvips-tools) is not installed")
-    subprocess.run(["vips", *args], check=True, capture_output=True)
-
-
-def test_webp_tiles_decode_as_libvips_does(tmp_path):
-    source = str(SAMPLES / "chelsea.png")
-    _vips("tiffsave", source, str(tmp_path / "w.tif"), "--tile", "--compression", "webp")
-    _vips("copy", str(tmp_path / "w.tif"), str(tmp_path / "w.png"))
-    np.testing.assert_array_equal(_read_exact(tmp_path / "w.tif"), _read_exact(tmp_path / "w.png"))
-
-
-def test_a_pyramid_reads_its_full_resolution_level(tmp_path):
-    source = str(SAMPLES / "chelsea.png")
-    _vips("tiffsave", source, str(tmp_path / "p.tif"), "--tile", "--pyramid", "--tile-width",
-          "64", "--tile-height", "64", "--compression", "deflate")  # fmt: skip
-    assert read_image_shape(str(tmp_path / "p.tif")) == (1, 3, 300, 451)
-    np.testing.assert_array_equal(_read_exact(tmp_path / "p.tif"), _read_exact(source))
-
-
-def test_ome_tiff_sub_resolutions_are_skipped(tmp_path):
-    tifffile = pytest.importorskip("tifffile")
-    levels = [_values((3, 64 >> n, 80 >> n), np.uint8, seed=n) for n in range(3)]
-    with tifffile.TiffWriter(tmp_path / "o.ome.tif") as writer:
-        writer.write(levels[0], subifds=2, metadata={"axes": "CYX"}, photometric="minisblack")
-        for level in levels[1:]:
-            writer.write(level, subfiletype=1, photometric="minisblack")
-    # OME stores the three channels as three pages of the full-resolution level
-    assert read_image_shape(str(tmp_path / "o.ome.tif")) == (3, 1, 64, 80)
-    np.testing.assert_array_equal(_read_exact(tmp_path / "o.ome.tif")[..., 0], levels[0])
-
-
-# Damaged and hostile files: one ImageError naming the file, nothing decoded past a lie ------
-
-
-def _three_pages() -> bytearray:
-    buffer = io.BytesIO()
-    write_tiff(_values((3, 4, 5, 1), np.uint8, seed=11), buffer, compress_level=0)
-    return bytearray(buffer.getvalue())
-
-
-def _ifd_offsets(data: bytes) -> list[int]:
-    offsets, (offset,) = [], struct.unpack_from("<I", data, 4)
-    while offset:
-        offsets.append(offset)
-        (count,) = struct.unpack_from("<H", data, offset)
-        (offset,) = struct.unpack_from("<I", data, offset + 2 + 12 * count)
-    return offsets
-
-
-def _set_next_ifd(data: bytearray, page: int, value: int) -> None:
-    offset = _ifd_offsets(bytes(data))[page]
-    (count,) = struct.unpack_from("<H", data, offset)
-    struct.pack_into("<I", data, offset + 2 + 12 * count, value)
-
-
-def _set_tag(data: bytearray, page: int, tag: int, value: int) -> None:
-    offset = _ifd_offsets(bytes(data))[page]
-    (count,) = struct.unpack_from("<H", data, offset)
-    for entry in range(offset + 2, offset + 2 + 12 * count, 12):
-        if struct.unpack_from("<H", data, entry)[0] == tag:
-            kind = struct.unpack_from("<H", data, entry + 2)[0]
-            struct.pack_into("<H" if kind == _SHORT else "<I", data, entry + 8, value)
-            return
-    raise AssertionError(f"no tag {tag}")
-
-
-@pytest.mark.parametrize(
-    ("damage", "needle"),
-    [
-        (lambda d: _set_next_ifd(d, 2, _ifd_offsets(bytes(d))[0]), "circular"),
-        (lambda d: _set_next_ifd(d, 1, 10**6), "invalid page offset"),
-        (lambda d: _set_tag(d, 1, 273, 0), "image data for 0 of its 1 strips"),
-        (lambda d: _set_tag(d, 2, 279, 0), "image data for 0 of its 1 strips"),
-        (lambda d: _set_tag(d, 0, 273, 10**6), "damaged TIFF"),
-        (lambda d: _set_tag(d, 1, 256, 6), "differ in size"),
-        (lambda d: _set_tag(d, 0, 258, 0), "cannot read"),
-        (lambda d: _set_tag(d, 0, 262, 8), r"cannot read \(photometric CIELAB\)"),
-    ],
-)
-def test_damaged_structure_is_one_clear_error(tmp_path, damage, needle):
-    data = _three_pages()
-    damage(data)
-    path = tmp_path / "damaged.tif"
-    path.write_bytes(bytes(data))
-    with pytest.raises(ImageError, match=rf"damaged\.tif: .*{needle}"):
-        read_image(str(path))
-
-
-def test_pages_of_different_depths_are_refused(tmp_path):
-    for n, dtype in enumerate((np.uint8, np.uint16)):
-        (tmp_path / f"p{n}.tif").write_bytes(_raw_tiff(_values((4, 5, 1), dtype)))
-    if TIFFCP is None:
-        pytest.skip("tiffcp (libtiff-tools) is not installed")
-    out = tmp_path / "mixed.tif"
-    subprocess.run([TIFFCP, str(tmp_path / "p0.tif"), str(tmp_path / "p1.tif"), str(out)])
-    with pytest.raises(ImageError, match=r"mixed\.tif: its pages differ in bit depth"):
-        read_image(str(out))
-
-
-def test_a_later_page_over_the_limit_is_refused_from_its_header(tmp_path):
-    data = _three_pages()
-    _set_tag(data, 2, 256, 60000)
-    _set_tag(data, 2, 257, 60000)
-    path = tmp_path / "late.tif"
-    path.write_bytes(bytes(data))
-    with pytest.raises(ImageError, match=r"60000x60000 x 3 frames.*over the limit"):
-        read_image(str(path))
-
-
-def test_a_jpeg_tile_claiming_more_pixels_than_its_place_is_refused(tmp_path):
-    values = _values((64, 64, 3), np.uint8, seed=12)
-    data = bytearray(_tiffcp(tmp_path, _raw_tiff(values), "-c", "jpeg", "-t").read_bytes())
-    tifffile = pytest.importorskip("tifffile")
-    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
-        start = tif.pages[0].dataoffsets[0]
-    frame = data.index(b"\xff\xc0", start)  # the first tile's frame header
-    struct.pack_into(">HH", data, frame + 5, 30000, 30000)  # 700 bytes, 2.7 GB decoded
-    path = tmp_path / "bomb.tif"
-    path.write_bytes(bytes(data))
-    with pytest.raises(ImageError, match=r"bomb\.tif: .*30000x30000 image .* room for 256x256"):
-        read_image(str(path))
-
-
-def _with_unreadable_tag(tag: int) -> bytearray:
-    """A 3-page TIFF whose first page has XMP (700) data; ``tag``'s value points past the end."""
-    buffer = io.BytesIO()
-    with pytest.importorskip("tifffile").TiffWriter(buffer) as writer:
-        for n in range(3):
-            writer.write(_values((4, 5, 3), np.uint8, seed=n), photometric="rgb",
-                         extratags=[(700, 1, 100, bytes(100), True)])  # fmt: skip
-    data = bytearray(buffer.getvalue())
-    _set_tag(data, 0, tag, len(data) + 1000)
-    return data
-
-
-def test_an_unreadable_tag_that_decoding_needs_is_an_error(tmp_path):
-    path = tmp_path / "bits.tif"
-    path.write_bytes(bytes(_with_unreadable_tag(258)))  # BitsPerSample: 3 values, an offset
-    with pytest.raises(ImageError, match=r"bits\.tif: damaged TIFF .*258"):
-        read_image(str(path))
-
-
-def test_an_unreadable_tag_decoding_does_not_need_is_a_warning_not_stderr(tmp_path):
-    path = tmp_path / "xmp.tif"
-    path.write_bytes(bytes(_with_unreadable_tag(700)))
-    img = read_image(str(path))
-    assert img.pixels.shape == (3, 3, 4, 5)
-    assert img.warnings == [f"{path}: TIFF tag 700 cannot be read; ignored"]
-    command = [sys.executable, "-m", "convcli", "apply", str(path), "-k", "identity"]
-    result = subprocess.run(
-        [*command, "-o", str(tmp_path / "o.tif")], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stderr.splitlines()  # the warning and the image's line; no tifffile log
-    assert lines[0] == f"Warning: {img.warnings[0]}" and len(lines) == 2
-
-
 # Writing: BigTIFF, tiles from an iterator, pipes ---------------------------------------------
 
 
 def test_bigtiff_once_the_pixels_pass_the_classic_limit(tmp_path, monkeypatch):
-    frames = _values((2, 30, 20, 3), np.uint16, seed=13)
+    frames = random_values((2, 30, 20, 3), np.uint16, seed=13)
     small, big = tmp_path / "small.tif", tmp_path / "big.tif"
     with open(small, "wb") as stream:
         write_tiff(frames, stream)
@@ -776,10 +132,10 @@ def test_bigtiff_once_the_pixels_pass_the_classic_limit(tmp_path, monkeypatch):
     with open(big, "wb") as stream:
         write_tiff(frames, stream)
     assert small.read_bytes()[:4] == b"II*\x00" and big.read_bytes()[:4] == b"II+\x00"
-    np.testing.assert_array_equal(_read_exact(big), frames)
-    cv2 = _cv2()  # libtiff's reading, not tifffile's
+    np.testing.assert_array_equal(read_exact(big), frames)
+    cv2 = opencv()  # libtiff's reading, not tifffile's
     ok, pages = cv2.imreadmulti(str(big), flags=cv2.IMREAD_UNCHANGED)
-    assert ok and all(np.array_equal(_cv2_rgb(p), f) for p, f in zip(pages, frames, strict=True))
+    assert ok and all(np.array_equal(opencv_rgb(p), f) for p, f in zip(pages, frames, strict=True))
 
 
 def _bands(values: np.ndarray, heights: list[int]):
@@ -806,7 +162,7 @@ def _libtiff_strips(tmp_path: Path, path: Path, dtype) -> np.ndarray:
         pytest.skip("tiffcp and tiffinfo (libtiff-tools) are not installed")
     strips = tmp_path / "strips.tif"
     subprocess.run([TIFFCP, "-s", "-c", "none", str(path), str(strips)], check=True)
-    return _tiffinfo_strips(strips, dtype)[0]
+    return tiffinfo_strips(strips, dtype)[0]
 
 
 @pytest.mark.parametrize(
@@ -820,13 +176,13 @@ def _libtiff_strips(tmp_path: Path, path: Path, dtype) -> np.ndarray:
 )
 @pytest.mark.parametrize("level", [0, 6])
 def test_write_tiled_from_bands_or_tiles(tmp_path, pieces, channels, dtype, level):
-    values = _values((200, 75, channels), dtype, seed=channels)
+    values = random_values((200, 75, channels), dtype, seed=channels)
     path = tmp_path / "tiled.tif"
     with open(path, "wb") as stream:
         shape = (200, 75, channels)
         tiff.write_tiled(stream, pieces(values), shape=shape, dtype=dtype, tile=(64, 32),
                          compress_level=level)  # fmt: skip
-    np.testing.assert_array_equal(_read_exact(path)[0], values)
+    np.testing.assert_array_equal(read_exact(path)[0], values)
     if TIFFINFO:
         info = subprocess.run([TIFFINFO, str(path)], capture_output=True, text=True).stdout
         assert "Tile Width: 32 Tile Length: 64" in info
@@ -837,7 +193,7 @@ def test_write_tiled_from_bands_or_tiles(tmp_path, pieces, channels, dtype, leve
 
 
 def test_write_tiled_reuses_no_caller_buffer(tmp_path):
-    values = _values((100, 40, 3), np.uint8, seed=14)
+    values = random_values((100, 40, 3), np.uint8, seed=14)
 
     def refilled():  # one buffer, refilled for every band, as a streaming producer would
         buffer = np.empty((10, 40, 3), np.uint8)
@@ -847,7 +203,7 @@ def test_write_tiled_reuses_no_caller_buffer(tmp_path):
 
     out = io.BytesIO()
     tiff.write_tiled(out, refilled(), shape=values.shape, dtype=np.uint8, tile=(32, 16))
-    np.testing.assert_array_equal(tiff.read_tiff(out.getvalue(), "x").frames[0], values)
+    np.testing.assert_array_equal(read_tiff(out.getvalue(), "x").frames[0], values)
 
 
 @pytest.mark.parametrize(
@@ -862,7 +218,7 @@ def test_write_tiled_reuses_no_caller_buffer(tmp_path):
     ],
 )
 def test_write_tiled_refuses_pieces_that_do_not_fit(tmp_path, pieces, needle):
-    values = _values((100, 40, 3), np.uint8, seed=15)
+    values = random_values((100, 40, 3), np.uint8, seed=15)
     path = tmp_path / "t.tif"
     with pytest.raises(OutputError, match=needle), atomic_output(str(path)) as stream:
         tiff.write_tiled(stream, pieces(values), shape=values.shape, dtype=np.uint8, tile=(32, 16))
@@ -875,7 +231,7 @@ def test_write_tiled_tiles_are_multiples_of_16(tmp_path):
 
 
 def test_tiff_to_a_pipe_is_complete(tmp_path):
-    rgb = _values((3, 37, 41), np.uint16, seed=16)
+    rgb = random_values((3, 37, 41), np.uint16, seed=16)
     np.save(tmp_path / "in.npy", rgb.astype(np.float32) / 65535)
     command = [sys.executable, "-m", "convcli", "apply", str(tmp_path / "in.npy"), "-k", "1"]
     result = subprocess.run(
@@ -883,4 +239,4 @@ def test_tiff_to_a_pipe_is_complete(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     (tmp_path / "out.tif").write_bytes(result.stdout)
-    np.testing.assert_array_equal(_read_exact(tmp_path / "out.tif")[0].transpose(2, 0, 1), rgb)
+    np.testing.assert_array_equal(read_exact(tmp_path / "out.tif")[0].transpose(2, 0, 1), rgb)
