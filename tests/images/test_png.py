@@ -23,15 +23,19 @@ from convcli.images.reading import read_image, read_image_shape
 from convcli.images.writing import to_integers
 
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
-ADAM7 = [
-    (0, 0, 8, 8),
-    (4, 0, 8, 8),
-    (0, 4, 4, 8),
-    (2, 0, 4, 4),
-    (0, 2, 2, 4),
-    (1, 0, 2, 2),
-    (0, 1, 1, 2),
-]
+# The PNG specification's figure of Adam7: the pass of each pixel of an 8x8 block.
+ADAM7 = np.array(
+    [
+        [1, 6, 4, 6, 2, 6, 4, 6],
+        [7, 7, 7, 7, 7, 7, 7, 7],
+        [5, 6, 5, 6, 5, 6, 5, 6],
+        [7, 7, 7, 7, 7, 7, 7, 7],
+        [3, 6, 4, 6, 3, 6, 4, 6],
+        [7, 7, 7, 7, 7, 7, 7, 7],
+        [5, 6, 5, 6, 5, 6, 5, 6],
+        [7, 7, 7, 7, 7, 7, 7, 7],
+    ]
+)
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
@@ -46,12 +50,14 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 def _png16(values: np.ndarray, *, interlaced: bool = False, extra: bytes = b"", chunks=()) -> bytes:
     """A 16-bit PNG of (H, W, C) values: filter 0 rows, Adam7 passes when ``interlaced``."""
     height, width, channels = values.shape
-    passes = ADAM7 if interlaced else [(0, 0, 1, 1)]
-    rows = b"".join(
-        b"\x00" + row.astype(">u2").tobytes()
-        for left, top, dx, dy in passes
-        for row in values[top::dy, left::dx]
-        if row.size
+    passes = np.tile(ADAM7, (-(-height // 8), -(-width // 8)))[:height, :width]
+    if not interlaced:
+        passes[:] = 1
+    rows = b"".join(  # each pass: the image rows it has pixels in, those pixels left to right
+        b"\x00" + values[y, passes[y] == p].astype(">u2").tobytes()
+        for p in range(1, 8)
+        for y in range(height)
+        if (passes[y] == p).any()
     )
     header = struct.pack(
         ">IIBBBBB", width, height, 16, COLOUR_TYPES[channels], 0, 0, int(interlaced)
