@@ -32,18 +32,9 @@ from convcli.images import codecs, segments
 
 _MINISWHITE, _MINISBLACK, _RGB, _PALETTE, _CMYK, _YCBCR = 0, 1, 2, 3, 5, 6
 _COLOURS = {_MINISWHITE: 1, _MINISBLACK: 1, _RGB: 3, _PALETTE: 1, _CMYK: 4, _YCBCR: 3}
-_CODECS = {  # Compression codes read here besides embedded images; each is bounded by its strip
-    1: "none",
-    2: "CCITT RLE",
-    3: "CCITT G3",
-    4: "CCITT G4",
-    5: "LZW",
-    8: "deflate",
-    32946: "deflate",
-    32773: "PackBits",
-    34925: "LZMA",
-    50000: "Zstandard",
-}
+# Compression codes read besides embedded images, each decoded into its strip's size: none,
+# CCITT RLE, G3 and G4, LZW, deflate (8 and 32946), PackBits, LZMA, Zstandard.
+_CODECS = {1, 2, 3, 4, 5, 8, 32946, 32773, 34925, 50000}
 _SKIPPED = 0b101  # NewSubfileType bits: reduced resolution, transparency mask
 # Tags that say how to decode: tifffile skips one it cannot read and goes on with a default.
 _NEEDED_TAGS = {256, 257, 258, 259, 262, 273, 274, 277, 278, 279, 284, 317, 320, 322, 323, 324}
@@ -121,11 +112,11 @@ def _opened(data: bytes, source: str) -> Iterator[tuple[list, Callable[[], list[
     """The pages to read (every IFD but pyramid levels and masks), and ``logged``.
 
     ``logged()`` raises what tifffile logged as an error so far (a broken page
-    chain, a strip count that does not match, a tag needed to decode that it could
-    not read: it reads on, short, zeroed or with a default) as an
-    :class:`ImageError`, and returns the rest as the user's warnings. tifffile's
-    exceptions, and those of its codecs on damaged data, become one ImageError
-    naming the file.
+    chain, a tag needed to decode that it could not read: it reads on, short or
+    with a default) as an :class:`ImageError`, and returns the rest as the user's
+    warnings; a strip count that does not match is left to
+    :func:`segments.check_segments` (too many is harmless). tifffile's exceptions,
+    and those of its codecs on damaged data, become one ImageError naming the file.
     """
     tifffile = codecs.tifffile()
     notes: list[str] = []
@@ -134,7 +125,8 @@ def _opened(data: bytes, source: str) -> Iterator[tuple[list, Callable[[], list[
         for record in records:
             text = codecs.message(record)
             tag = _TAG.search(text)
-            if record.levelno >= logging.ERROR and (not tag or int(tag[1]) in _NEEDED_TAGS):
+            needed = int(tag[1]) in _NEEDED_TAGS if tag else "incorrect Strip" not in text
+            if record.levelno >= logging.ERROR and needed:
                 raise ImageError(f"{source}: damaged TIFF ({text})")
             text = f"{source}: " + (f"TIFF tag {tag[1]} cannot be read; ignored" if tag else text)
             if text not in notes:
@@ -174,6 +166,8 @@ def _describe(page, source: str) -> Page:
             f"{cannot} (photometric {name}); convcli reads gray, RGB, palette and CMYK: "
             f"convert it to RGB, e.g. with tiff2rgba"
         )
+    if kind == _PALETTE and page.colormap is None:
+        raise ImageError(f"{source}: damaged TIFF: a palette image without its ColorMap")
     colours = _COLOURS[kind]
     if samples < colours or (kind == _CMYK and page.tags.valueof(332, 1) != 1):  # InkSet
         raise ImageError(f"{cannot} ({samples} samples of photometric {name}, not its colours)")

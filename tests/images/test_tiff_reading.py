@@ -478,6 +478,20 @@ def test_damaged_structure_is_one_clear_error(tmp_path, damage, needle):
         read_image(str(path))
 
 
+def test_strips_past_the_image_are_ignored_as_libtiff_ignores_them(tmp_path):
+    rgb = random_values((6, 5, 3), np.uint8, seed=12)
+    buffer = io.BytesIO()
+    with pytest.importorskip("tifffile").TiffWriter(buffer) as writer:
+        writer.write(rgb, photometric="rgb", rowsperstrip=3)  # two strips
+    data = bytearray(buffer.getvalue())
+    set_tag(data, 0, 257, 3)  # ImageLength: the first strip holds the image
+    path = tmp_path / "extra.tif"
+    path.write_bytes(bytes(data))
+    np.testing.assert_array_equal(read_exact(path)[0], rgb[:3])
+    cv2 = opencv()  # libtiff (Pillow's own raw decoder reads this file wrong)
+    np.testing.assert_array_equal(opencv_rgb(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)), rgb[:3])
+
+
 def test_pages_of_different_depths_are_refused(tmp_path):
     for n, dtype in enumerate((np.uint8, np.uint16)):
         (tmp_path / f"p{n}.tif").write_bytes(raw_tiff(random_values((4, 5, 1), dtype)))
