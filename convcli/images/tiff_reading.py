@@ -256,12 +256,15 @@ def _cmyk_rgb(values: np.ndarray, top: int) -> np.ndarray:
     """CMYK (+ extra samples) -> RGB (+ extra) as Pillow converts: (top - C)(top - K) / top.
 
     Pillow rounds C * (top - K) / top to the nearest integer and subtracts it
-    from top - K; the same integer arithmetic for 8 and 16 bits.
+    from top - K; the same integer arithmetic for 8 and 16 bits (uint32 holds
+    65535 * 65535 + 32767), a channel at a time.
     """
-    wide = values.astype(np.int64)
-    ink = top - wide[..., 3:4]
-    rgb = ink - (wide[..., :3] * ink + top // 2) // top
-    return np.concatenate([rgb, wide[..., 4:]], axis=2).astype(values.dtype)
+    ink = top - values[..., 3].astype(np.uint32)
+    out = np.empty((*values.shape[:2], values.shape[2] - 1), values.dtype)
+    for c in range(3):
+        out[..., c] = ink - (values[..., c] * ink + top // 2) // top
+    out[..., 3:] = values[..., 4:]
+    return out
 
 
 def _unpremultiplied(values: np.ndarray, top: int) -> np.ndarray:
