@@ -138,11 +138,19 @@ def test_data_past_the_last_row_is_never_inflated_nor_given_to_libpng(tmp_path, 
     assert given and given[0] < 1000  # libpng saw the rows only, not 0.3 MB of stream
 
 
+def _bad_crc(chunk: bytes) -> bytes:
+    return chunk[:-1] + bytes([chunk[-1] ^ 1])
+
+
 @pytest.mark.parametrize(
     ("damage", "needle"),
     [
         (lambda d: d[: len(d) - 30], "truncated PNG"),
-        (lambda d: d[:45] + bytes([d[45] ^ 0xFF]) + d[46:], "damaged PNG data"),
+        (lambda d: d[:45] + bytes([d[45] ^ 0xFF]) + d[46:], "damaged PNG data"),  # IDAT's CRC
+        (
+            lambda d: d[:33] + _bad_crc(_chunk(b"tEXt", b"a\x00b")) + d[33:],
+            "damaged PNG data .the 'tEXt'",
+        ),
     ],
 )
 def test_damaged_sixteen_bit_png_is_one_error_and_no_stderr(tmp_path, damage, needle):
@@ -157,14 +165,12 @@ def test_damaged_sixteen_bit_png_is_one_error_and_no_stderr(tmp_path, damage, ne
 
 
 def test_what_libpng_warns_about_is_the_users_warning(tmp_path):
-    bad_text = bytearray(_chunk(b"tEXt", b"Comment\x00hello"))
-    bad_text[-1] ^= 1  # a wrong CRC in an ancillary chunk: libpng warns and reads on
+    # An ICC profile chunk too short to hold one: libpng warns, skips it and reads on.
     values = _values((5, 6, 3), seed=9)
-    data = _png16(values)
-    path = tmp_path / "text.png"
-    path.write_bytes(data[:33] + bytes(bad_text) + data[33:])
+    path = tmp_path / "icc.png"
+    path.write_bytes(_png16(values, chunks=[(b"iCCP", b"x\x00\x00")]))
     img = read_image(str(path))
-    assert img.warnings == [f"{path}: PNG warning: tEXt: CRC error"]
+    assert img.warnings == [f"{path}: PNG warning: iCCP: too short"]
     np.testing.assert_array_equal(_read16(path), values)
 
 
