@@ -559,3 +559,14 @@ def test_an_unreadable_tag_decoding_does_not_need_is_a_warning_not_stderr(tmp_pa
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()  # the warning and the image's line; no tifffile log
     assert lines[0] == f"Warning: {img.warnings[0]}" and len(lines) == 2
+
+
+def test_a_tiff_through_a_pipe_is_recognised_and_read(tmp_path):
+    values = random_values((9, 11, 4), np.uint16, seed=13)
+    source = run_tiffcp(tmp_path, raw_tiff(values), "-c", "lzw:2", "-t", "-w", "16", "-l", "16")
+    out = tmp_path / "out.tif"
+    command = [sys.executable, "-m", "convcli", "apply", "-", "-k", "identity", "-o", str(out)]
+    # input= feeds a pipe, which convcli reads as a stream and recognises by its first bytes
+    result = subprocess.run([*command, "-q"], input=source.read_bytes(), capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
+    np.testing.assert_array_equal(read_exact(out)[0], values)
