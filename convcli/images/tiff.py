@@ -5,11 +5,12 @@ multi-page TIFF, deflated (libdeflate) after the horizontal predictor on every
 core, in strips or tiles; :func:`write_tiled` writes one image from an iterator
 of row bands or tiles, so that it is never whole in memory (a 60000x20000 RGB
 image from row bands peaked at 200 MB). Either is a BigTIFF once the pixels
-could pass 4 GiB. A 4096x4096 RGB photograph took 0.20 s at
-level 1 and 0.65 s at level 6 (8-bit; 0.75 s and 0.57 s 16-bit) against 0.35,
-2.30, 1.84 and 3.23 s for the hand-written writer this module replaced; files
-11 % smaller at level 1, within 1 % at level 6 (2 shared cores;
-``benchmarks/codecs.py`` has the peers).
+could pass 4 GiB.
+
+A 4096x4096 RGB photograph took 0.20 s at level 1 and 0.65 s at level 6 (8-bit;
+0.75 s and 0.57 s 16-bit) against 0.35, 2.30, 1.84 and 3.23 s for the
+hand-written writer this module replaced; files 11 % smaller at level 1, within
+1 % at level 6 (2 shared cores; ``benchmarks/codecs.py`` has the peers).
 """
 
 from __future__ import annotations

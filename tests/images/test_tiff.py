@@ -138,6 +138,21 @@ def test_bigtiff_once_the_pixels_pass_the_classic_limit(tmp_path, monkeypatch):
     assert ok and all(np.array_equal(opencv_rgb(p), f) for p, f in zip(pages, frames, strict=True))
 
 
+def test_write_tiff_in_tiles_for_every_page(tmp_path):
+    frames = random_values((3, 70, 50, 3), np.uint16, seed=17)
+    path = tmp_path / "tiles.tif"
+    with open(path, "wb") as stream:
+        write_tiff(frames, stream, tile=(32, 16))
+    cv2 = opencv()  # libtiff's reading
+    ok, pages = cv2.imreadmulti(str(path), flags=cv2.IMREAD_UNCHANGED)
+    assert ok and len(pages) == 3
+    for page, frame in zip(pages, frames, strict=True):
+        np.testing.assert_array_equal(opencv_rgb(page), frame)
+    if TIFFINFO:
+        info = subprocess.run([TIFFINFO, str(path)], capture_output=True, text=True).stdout
+        assert info.count("Tile Width: 16 Tile Length: 32") == 3
+
+
 def _bands(values: np.ndarray, heights: list[int]):
     top = 0
     for rows in heights:
