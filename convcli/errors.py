@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -81,7 +82,11 @@ def numpy_load_errors(source: str, error: type[ConvcliError], what: str) -> Iter
                 f"loads; save plain numeric arrays"
             ) from None
         raise error(f"{source}: not a readable {what} ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise error(f"{source}: not a readable {what} ({err})") from None
+    except (RuntimeError, NotImplementedError) as err:
+        # zipfile's refusals of members it cannot extract: encrypted, or compressed by a
+        # method it lacks
         raise error(f"{source}: not a readable {what} ({err})") from None
 
 

@@ -24,7 +24,9 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     with numpy_load_errors(str(path), KernelError, "NumPy file"):
         if path.suffix.lower() == ".npz":
             _check_npz_members(path)
-            with np.load(path, allow_pickle=False) as archive:
+            # Opened here, not by np.load: given a path, np.load leaves the file open when
+            # the zip turns out damaged (a ResourceWarning, an error under -W error).
+            with path.open("rb") as stream, np.load(stream, allow_pickle=False) as archive:
                 if "weight" not in archive.files:
                     raise KernelError(
                         f"{path}: no 'weight' array; it holds {', '.join(archive.files) or 'none'}"
@@ -34,7 +36,8 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         else:
             with path.open("rb") as stream:
                 check_npy_data(stream, os.fstat(stream.fileno()).st_size, str(path), KernelError)
-            weight, bias = np.load(path, allow_pickle=False), None
+                stream.seek(0)
+                weight, bias = np.load(stream, allow_pickle=False), None
     if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(
         weight.dtype, np.complexfloating
     ):

@@ -388,10 +388,7 @@ def read_config(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as err:
         raise KernelError(f"{path}: cannot read it ({err})") from None
     if path.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
+        import tomllib
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
