@@ -36,20 +36,35 @@ def maps(geo: ConvGeometry) -> tuple[np.ndarray | None, np.ndarray | None]:
         k, s, d = geo.kernel_size[axis], geo.stride[axis], geo.dilation[axis]
         out = geo.output_shape[2 + axis]
         extent = size + before + after
-        if 2 * out * k > extent:
+        if not reads_sparsely(out, k, extent):
             maps.append(None)
             continue
         if extent >= _MAX_EXTENT:
             raise ParameterError(
                 f"the padded input's {'HW'[axis]} extent {extent} is too large (at most 2**62)"
             )
-        positions = (
-            np.arange(out, dtype=np.int64)[:, None] * s
-            + np.arange(k, dtype=np.int64)[None, :] * d
-            - before
-        )
-        maps.append(source_of(positions.ravel(), size, geo.padding_mode))
+        positions = tap_positions(0, out, k, s, d) - before
+        maps.append(source_of(positions, size, geo.padding_mode))
     return maps[0], maps[1]
+
+
+def reads_sparsely(outputs: int, k: int, extent: int) -> bool:
+    """Whether ``outputs`` windows of ``k`` taps read so little of an axis ``extent`` long
+    that gathering the rows they read beats correlating the whole extent."""
+    return 2 * outputs * k <= extent
+
+
+def tap_positions(first: int, count: int, k: int, s: int, d: int) -> np.ndarray:
+    """Padded position ``o*s + i*d`` that tap ``i`` of output ``o`` reads, for outputs
+    ``first .. first+count-1`` and taps in order: row ``o*k + i`` of the gathered input.
+
+    Examples
+    --------
+    >>> tap_positions(1, 2, 2, 5, 1).tolist()
+    [5, 6, 10, 11]
+    """
+    outputs = np.arange(first, first + count, dtype=np.int64)
+    return (outputs[:, None] * s + np.arange(k, dtype=np.int64)[None, :] * d).ravel()
 
 
 def take(x: np.ndarray, rows: np.ndarray | None, cols: np.ndarray | None) -> np.ndarray:
