@@ -5,8 +5,10 @@ block by block). The unit of work is the library's own function, on the window t
 :mod:`convcli.scale.plan` worked out, so a block and the whole image cannot disagree
 about padding, stride, dilation, groups or NaN:
 
-- ``conv2d``: the rows and columns read, taken through the window index (the padding
-  model's map, with zeros), then ``convcli.conv2d`` with no padding;
+- ``conv2d``: the rows and columns read, padded through the window index (the padding
+  model's map, -1 for zeros) by the library's ``PaddedSource``, tile by tile as the
+  engines ask (views away from the borders), correlated by the library's engines: the
+  in-memory ``conv2d`` without its argument checks (made once, on the whole image);
 - ``conv_transpose2d``: the input range read, then the library's phase-wise transposed
   convolution cropped to the block (``transpose_into``), plus the bias; a block that
   receives no input is the bias alone.
@@ -26,9 +28,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from convcli.conv import engines
-from convcli.conv.gather import take
-from convcli.conv.operations import add_bias, conv2d, transpose_into
+from convcli.conv import engines, memory
+from convcli.conv.engines.correlate import correlate
+from convcli.conv.operations import add_bias, transpose_into
+from convcli.conv.padding import PaddedSource
 from convcli.scale.plan import Block, ConvAxis, Plan, TransposeAxis
 from convcli.scale.sources import RegionSource, read_window
 
@@ -78,30 +81,38 @@ def conv2d_block(
 
     Examples
     --------
+    >>> from convcli import conv2d
     >>> from convcli.scale.plan import conv_axis
     >>> x = np.arange(36.0).reshape(1, 1, 6, 6)
-    >>> axis = dict(size=6, kernel=3, stride=1, dilation=1, before=1, mode="zeros")
+    >>> axis = dict(size=6, kernel=3, stride=1, dilation=1, before=1, mode="reflect")
     >>> rows, cols = conv_axis(0, 2, **axis), conv_axis(0, 6, **axis)
     >>> window = x[:, :, slice(*rows.runs[0]), slice(*cols.runs[0])]
     >>> block = conv2d_block(window, np.ones((1, 1, 3, 3)), None, rows, cols, groups=1,
     ...                      settings=engines.Settings())
-    >>> bool(np.array_equal(block, conv2d(x, np.ones((1, 1, 3, 3)), padding=1)[..., :2, :]))
+    >>> whole = conv2d(x, np.ones((1, 1, 3, 3)), padding=1, padding_mode="reflect")
+    >>> bool(np.array_equal(block, whole[..., :2, :]))
     True
     """
+    rows_index, cols_index = rows.window_index(), cols.window_index()
+    if not (rows.runs and cols.runs):  # the window lies wholly in the zeros of the padding
+        window = np.zeros((*window.shape[:2], 1, 1), window.dtype)
+        rows_index, cols_index = np.full_like(rows_index, -1), np.full_like(cols_index, -1)
+    filters = weight.shape[0]
+    shape = (window.shape[0], filters, rows.stop - rows.start, cols.stop - cols.start)
+    out = memory.allocate(shape, np.result_type(window, weight, np.float32), "the block")
+    # The padded window, made tile by tile as in memory (views away from the borders).
+    source = PaddedSource.from_maps(window, rows_index, cols_index)
     with one_thread(settings):
-        if rows.runs and cols.runs:
-            padded = take(window, rows.window_index(), cols.window_index())
-        else:  # the window lies wholly in the zeros of the padding
-            shape = (*window.shape[:2], rows.sources().size, cols.sources().size)
-            padded = np.zeros(shape, window.dtype)
-        return conv2d(
-            padded,
+        correlate(
+            source,
             weight,
-            bias,
             stride=(rows.window_stride, cols.window_stride),
             dilation=(rows.window_dilation, cols.window_dilation),
             groups=groups,
+            out=out,
         )
+    add_bias(out, bias, filters)
+    return out
 
 
 def conv_transpose2d_block(
@@ -169,6 +180,7 @@ def run_block(
 
     Examples
     --------
+    >>> from convcli import conv2d
     >>> from convcli.conv.geometry import conv2d_geometry
     >>> from convcli.scale.plan import plan_blocks
     >>> from convcli.scale.sources import ArraySource

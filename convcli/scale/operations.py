@@ -56,11 +56,16 @@ def _as_input(x) -> tuple[da.Array | RegionSource, bool]:
     return x, False
 
 
-def _engine(geo: ConvGeometry, weight: np.ndarray, dtype: np.dtype) -> str:
-    """The path the in-memory ``conv2d`` would take on the whole image (blocks are cut on
-    its tile grid)."""
-    stride = gather.geometry(geo, *gather.maps(geo)).stride
-    return choose_path(weight, geo.groups, dtype, stride)
+def _blocked(geo: ConvGeometry, source, unbatched: bool, weight, bias, chunks) -> da.Array:
+    """The lazy result of the convolution ``geo`` over ``source``, planned and built."""
+    bias = check_bias(bias, geo.output_shape[1])
+    dtype = np.result_type(source.dtype, weight.dtype, np.float32)
+    engine = None
+    if not geo.transpose:  # the path the in-memory conv2d would take: blocks fit its tiles
+        stride = gather.geometry(geo, *gather.maps(geo)).stride
+        engine = choose_path(weight, geo.groups, dtype, stride)
+    y = block_array(plan_blocks(geo, chunks=chunks, engine=engine), source, weight, bias, dtype)
+    return y[0] if unbatched else y
 
 
 def conv2d(
@@ -120,11 +125,7 @@ def conv2d(
         groups=groups,
         padding_mode=padding_mode,
     )
-    bias = check_bias(bias, geo.output_shape[1])
-    dtype = np.result_type(source.dtype, weight.dtype, np.float32)
-    plan = plan_blocks(geo, chunks=chunks, engine=_engine(geo, weight, dtype))
-    y = block_array(plan, source, weight, bias, dtype)
-    return y[0] if unbatched else y
+    return _blocked(geo, source, unbatched, weight, bias, chunks)
 
 
 def conv_transpose2d(
@@ -178,8 +179,4 @@ def conv_transpose2d(
         dilation=dilation,
         groups=groups,
     )
-    bias = check_bias(bias, geo.output_shape[1])
-    dtype = np.result_type(source.dtype, weight.dtype, np.float32)
-    plan = plan_blocks(geo, chunks=chunks)
-    y = block_array(plan, source, weight, bias, dtype)
-    return y[0] if unbatched else y
+    return _blocked(geo, source, unbatched, weight, bias, chunks)

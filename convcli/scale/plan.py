@@ -98,13 +98,11 @@ class ConvAxis:
             padded = np.arange(first, first + self.extent(span), dtype=np.int64)
         return source_of(padded - self.before, self.size, self.mode)
 
-    def window_index(self) -> np.ndarray | None:
-        """Position of each window position in the rows read (-1: zero); None when the
-        window is the rows read as they are (every block away from the borders)."""
+    def window_index(self) -> np.ndarray:
+        """Position of each window position in the rows read (-1: zero); ``0, 1, 2, ...``
+        for a window that is the rows read as they are (away from the image's borders)."""
         sources = self.sources()
         read = np.concatenate([np.arange(a, b) for a, b in self.runs] or [np.zeros(0, int)])
-        if sources.size == read.size and np.array_equal(sources, read):
-            return None
         return np.where(sources >= 0, np.searchsorted(read, sources), -1)
 
 

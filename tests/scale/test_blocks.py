@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import convcli
 from convcli.conv import engines
+from convcli.conv.engines.correlate import correlate
 from convcli.conv.geometry import conv2d_geometry, conv_transpose2d_geometry
 from convcli.scale import blocks
 from convcli.scale.blocks import run_block
@@ -38,13 +39,7 @@ def run_plan(plan, x, weight, bias) -> np.ndarray:
 @pytest.mark.parametrize("path", engines.PATHS)
 @given(case=conv_cases(dtype=np.float32, max_size=12), chunks=chunk_sizes)
 def test_conv2d_blocks_make_the_whole_result(path, case, chunks):
-    options = dict(
-        stride=case.stride,
-        padding=case.padding,
-        dilation=case.dilation,
-        groups=case.groups,
-        padding_mode=case.mode,
-    )
+    options = case.options()
     with engines.force_path(path):
         expected = convcli.conv2d(case.x, case.w, case.b, **options)
         geo = conv2d_geometry(case.x.shape, case.w.shape, **options)
@@ -56,13 +51,7 @@ def test_conv2d_blocks_make_the_whole_result(path, case, chunks):
 @given(case=any_transpose_cases(dtype=np.float32), chunks=chunk_sizes)
 def test_transposed_blocks_make_the_whole_result(path, case, chunks):
     x = case.x if case.x.ndim == 4 else case.x[None]
-    options = dict(
-        stride=case.stride,
-        padding=case.padding,
-        output_padding=case.output_padding,
-        dilation=case.dilation,
-        groups=case.groups,
-    )
+    options = case.options()
     with engines.force_path(path):
         expected = convcli.conv_transpose2d(x, case.w, case.b, **options)
         geo = conv_transpose2d_geometry(x.shape, case.w.shape, **options)
@@ -75,9 +64,9 @@ def test_a_block_runs_its_engines_on_one_thread_with_the_settings_given(monkeypa
 
     def spy(*args, **kwargs):
         seen.append((engines.thread_count(), engines.settings().path))
-        return convcli.conv2d(*args, **kwargs)
+        return correlate(*args, **kwargs)
 
-    monkeypatch.setattr(blocks, "conv2d", spy)
+    monkeypatch.setattr(blocks, "correlate", spy)
     monkeypatch.setenv("CONVCLI_THREADS", "2")
     x, w = np.ones((1, 1, 8, 8), np.float32), np.ones((1, 1, 3, 3), np.float32)
     plan = plan_blocks(conv2d_geometry(x.shape, w.shape), chunks=3)

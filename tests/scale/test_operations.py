@@ -45,13 +45,7 @@ def _batched(x):
 @pytest.mark.parametrize("path", engines.PATHS)
 @given(case=conv_cases(dtype=np.float32, max_size=12), chunks=chunk_sizes, data=st.data())
 def test_conv2d_equals_the_in_memory_function(path, case, chunks, data):
-    options = dict(
-        stride=case.stride,
-        padding=case.padding,
-        dilation=case.dilation,
-        groups=case.groups,
-        padding_mode=case.mode,
-    )
+    options = case.options()
     x = data.draw(inputs(case.x))
     with engines.force_path(path):
         expected = convcli.conv2d(case.x, case.w, case.b, **options)
@@ -65,13 +59,7 @@ def test_conv2d_equals_the_in_memory_function(path, case, chunks, data):
 @pytest.mark.parametrize("path", engines.PATHS)
 @given(case=any_transpose_cases(dtype=np.float32), chunks=chunk_sizes, data=st.data())
 def test_conv_transpose2d_equals_the_in_memory_function(path, case, chunks, data):
-    options = dict(
-        stride=case.stride,
-        padding=case.padding,
-        output_padding=case.output_padding,
-        dilation=case.dilation,
-        groups=case.groups,
-    )
+    options = case.options()
     x = data.draw(inputs(case.x))
     with engines.force_path(path):
         expected = _batched(convcli.conv_transpose2d(case.x, case.w, case.b, **options))

@@ -56,11 +56,8 @@ def test_conv_blocks_read_what_the_whole_image_reads(axis):
         assert all(b0 < a1 for (_, b0), (a1, _) in zip(block.runs, block.runs[1:], strict=False))
         assert read.size == 0 or (read[0] >= 0 and read[-1] < size)
         index = block.window_index()
-        if index is None:
-            window = read
-        else:
-            window = np.full(index.size, -1)
-            window[index >= 0] = read[index[index >= 0]]
+        window = np.full(index.size, -1)
+        window[index >= 0] = read[index[index >= 0]]
         taps = np.arange(k)
         outputs = np.arange(stop - start)
         # Tap i of output o reads the same source in the block as in the whole image.
