@@ -22,6 +22,7 @@ sides compute the same numbers. Prints a Markdown table with the machine and its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -45,14 +46,18 @@ from convcli.scale import conv2d as scale_conv2d  # noqa: E402
 from convcli.scale.blocks import MMAP_THRESHOLD  # noqa: E402
 
 
-def best_s(func: Callable[[], object], repeat: int) -> float:
-    func()  # warm-up: imports, pools, page faults of the output
-    times = []
+def best_s(*funcs: Callable[[], object], repeat: int) -> list[float]:
+    """The best wall time of each function, run in turn ``repeat`` times after a warm-up:
+    alternating, so that a busy spell on a shared machine slows both sides alike."""
+    for func in funcs:
+        func()  # warm-up: imports, pools, page faults of the output
+    times = [[] for _ in funcs]
     for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for func, spent in zip(funcs, times, strict=True):
+            start = time.perf_counter()
+            func()
+            spent.append(time.perf_counter() - start)
+    return [min(spent) for spent in times]
 
 
 def same(a: np.ndarray, b: np.ndarray) -> str:
@@ -85,11 +90,11 @@ def case_inprocess(args) -> list[str]:
 
         y = blocks()
         check = same(out, whole)
-        memory_s = best_s(
+        memory_s, blocks_s = best_s(
             lambda w=w, groups=groups, pad=pad: conv2d(x, w, groups=groups, padding=pad),
-            args.repeat,
+            blocks,
+            repeat=args.repeat,
         )
-        blocks_s = best_s(blocks, args.repeat)
         ratio = blocks_s / memory_s
         rows.append(
             f"| in-process {size}^2 RGB, {name} | {memory_s:.3f} s in memory | "
@@ -124,9 +129,9 @@ class NpyTarget:
         self.shape, self.dtype = shape, dtype
 
     def __setitem__(self, where, value) -> None:
-        out = np.load(self.path, mmap_mode="r+")
-        out[where] = value
-        out.flush()
+        # A shared mapping: the page cache holds the write for every process at once (no
+        # flush, which would sync the whole file's mapping for every block).
+        np.load(self.path, mmap_mode="r+")[where] = value
 
 
 def case_cluster(args) -> list[str]:
@@ -146,24 +151,35 @@ def case_cluster(args) -> list[str]:
         w = named_kernel("gaussian:9").astype(np.float32)[None, None]
         source = NpySource(str(folder / "x.npy"))
         y = scale_conv2d(source, w, padding=4)
-        times = {}
-        for workers in (1, 2):
-            target = NpyTarget(str(folder / "y.npy"), y.shape, y.dtype)
-            env = {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "CONVCLI_THREADS": "1"}
-            with (
-                LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    env=env,
-                ) as cluster,
-                Client(cluster) as client,
-            ):
-                times[workers] = best_s(
-                    lambda target=target, client=client: da.store(y, target, lock=False),
-                    args.cluster_repeat,
+        target = NpyTarget(str(folder / "y.npy"), y.shape, y.dtype)
+        env = {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "CONVCLI_THREADS": "1"}
+        with contextlib.ExitStack() as stack:
+            clients = []
+            for workers in (1, 2):
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=":0",
+                        env=env,
+                    )
                 )
+                clients.append(stack.enter_context(Client(cluster, set_as_default=False)))
+            # The two clusters take turns, so that a busy spell slows both alike.
+            times = dict(
+                zip(
+                    (1, 2),
+                    best_s(
+                        *(
+                            lambda client=client: da.store(y, target, lock=False, scheduler=client)
+                            for client in clients
+                        ),
+                        repeat=args.cluster_repeat,
+                    ),
+                    strict=True,
+                )
+            )
         check_rows = slice(size // 2 - 300, size // 2 + 300)
         written = np.load(folder / "y.npy", mmap_mode="r")[0, 0, check_rows]
         window = np.load(folder / "x.npy", mmap_mode="r")[
@@ -204,8 +220,8 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset")
     parser.add_argument("--size", type=int, default=8192, help="in-process image side")
     parser.add_argument("--cluster-size", type=int, default=16384, help="cluster image side")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs, in-process")
-    parser.add_argument("--cluster-repeat", type=int, default=2, help="timed runs per cluster")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs, in-process")
+    parser.add_argument("--cluster-repeat", type=int, default=3, help="timed runs per cluster")
     args = parser.parse_args()
     lines = [
         machine(),

@@ -39,6 +39,10 @@ def _sliceable(x) -> bool:
 def _as_input(x) -> tuple[da.Array | RegionSource, bool]:
     """``x`` as a 4-D Dask array or region source, and whether it was unbatched (C, H, W)."""
     lazy = isinstance(x, da.Array) or hasattr(x, "read_region")
+    if isinstance(x, da.Array) and any(np.isnan(size) for size in x.shape):
+        raise ParameterError(
+            f"x has unknown chunk sizes (shape {x.shape}); call x.compute_chunk_sizes() first"
+        )
     if not lazy and not _sliceable(x):
         x = real_array(x, "x")  # nested lists, tensors: as the in-memory functions take them
     check_real_dtype(x.dtype, "x")

@@ -63,7 +63,7 @@ def test_blocks_run_in_worker_processes_with_the_callers_engine(tmp_path, rng, m
     assert y.numblocks[2:] == (2, 2)
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+            n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

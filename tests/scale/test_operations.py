@@ -231,6 +231,7 @@ def test_results_and_dtypes(rng):
         (lambda x, w: scale.conv2d(x, w[:, :1]), "weight takes 1 channels"),
         (lambda x, w: scale.conv2d(CountingSource(x[0]), w), "region source must have"),
         (lambda x, w: scale.conv_transpose2d(x, w, output_padding=2), "output_padding"),
+        (lambda x, w: scale.conv2d(da.from_array(x)[da.from_array(x) > 0], w), "unknown"),
     ],
 )
 def test_bad_arguments_fail_at_the_call(call, message):
