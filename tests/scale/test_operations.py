@@ -247,3 +247,16 @@ def test_a_memory_map_is_read_a_window_at_a_time(tmp_path, rng):
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
     y = scale.conv2d(mapped, np.ones((1, 1, 3, 3), np.float32), padding=1, chunks=16)
     assert_matches(y.compute(), convcli.conv2d(x, np.ones((1, 1, 3, 3), np.float32), padding=1))
+
+
+def test_a_zarr_array_is_read_a_window_at_a_time(tmp_path, rng):
+    zarr = pytest.importorskip("zarr")
+    x = rng.standard_normal((1, 2, 50, 40)).astype(np.float32)
+    z = zarr.open_array(
+        str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(1, 1, 16, 16), dtype="float32"
+    )
+    z[...] = x
+    w = rng.standard_normal((2, 1, 3, 3)).astype(np.float32)
+    options = dict(groups=2, padding=1, padding_mode="circular")
+    y = scale.conv2d(z, w, chunks=20, **options)
+    assert_matches(y.compute(), convcli.conv2d(x, w, **options))
