@@ -70,12 +70,13 @@ class ConvAxis:
     runs: Runs
 
     @property
-    def sparse(self) -> bool:
-        span = (self.kernel - 1) * self.dilation + 1
-        return reads_sparsely(self.stop - self.start, self.kernel, self.extent(span))
+    def extent(self) -> int:
+        """The padded rows from the block's first window to the end of its last one."""
+        return (self.stop - self.start - 1) * self.stride + (self.kernel - 1) * self.dilation + 1
 
-    def extent(self, span: int) -> int:
-        return (self.stop - self.start - 1) * self.stride + span
+    @property
+    def sparse(self) -> bool:
+        return reads_sparsely(self.stop - self.start, self.kernel, self.extent)
 
     @property
     def window_stride(self) -> int:
@@ -93,9 +94,8 @@ class ConvAxis:
                 self.start, self.stop - self.start, self.kernel, self.stride, self.dilation
             )
         else:
-            span = (self.kernel - 1) * self.dilation + 1
             first = self.start * self.stride
-            padded = np.arange(first, first + self.extent(span), dtype=np.int64)
+            padded = np.arange(first, first + self.extent, dtype=np.int64)
         return source_of(padded - self.before, self.size, self.mode)
 
     def window_index(self) -> np.ndarray:
