@@ -110,7 +110,7 @@ def geometry(geo: ConvGeometry, rows, cols) -> ConvGeometry:
     )
 
 
-def _without_idle_steps(geo: ConvGeometry) -> ConvGeometry:
+def without_idle_steps(geo: ConvGeometry) -> ConvGeometry:
     """A stride along an axis with one output, or a dilation along an axis with one tap,
     only ever multiplies 0: 1 in its place changes no sum, and keeps a value past int64
     (a stride of 2**66 is valid there: one output) out of the engines' index arithmetic.
@@ -128,7 +128,7 @@ def read_only_what_windows_read(x: np.ndarray, geo: ConvGeometry):
     """``(x, geo, rows, cols)``: the gathered input and its geometry when some axis is
     read sparsely (``rows``/``cols`` are the maps, for :func:`scatter_back`), else as given.
     """
-    geo = _without_idle_steps(geo)
+    geo = without_idle_steps(geo)
     rows, cols = maps(geo)
     if rows is not None or cols is not None:
         x, geo = take(x, rows, cols), geometry(geo, rows, cols)

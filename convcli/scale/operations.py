@@ -65,7 +65,11 @@ def _blocked(geo: ConvGeometry, source, unbatched: bool, weight, bias, chunks) -
     bias = check_bias(bias, geo.output_shape[1])
     dtype = np.result_type(source.dtype, weight.dtype, np.float32)
     engine = None
-    if not geo.transpose:  # the path the in-memory conv2d would take: blocks fit its tiles
+    if not geo.transpose:
+        # As in memory: a stride or dilation that only ever multiplies 0 (one output, one
+        # tap; it may be past int64) becomes 1, and the blocks fit the tiles of the path
+        # the in-memory conv2d would take.
+        geo = gather.without_idle_steps(geo)
         stride = gather.geometry(geo, *gather.maps(geo)).stride
         engine = choose_path(weight, geo.groups, dtype, stride)
     y = block_array(plan_blocks(geo, chunks=chunks, engine=engine), source, weight, bias, dtype)

@@ -33,10 +33,12 @@ from convcli.conv.engines.algorithms import Rows, fft_tile
 from convcli.conv.gather import reads_sparsely, tap_positions
 from convcli.conv.geometry import ConvGeometry
 from convcli.conv.padding import _int, source_of
-from convcli.errors import ParameterError
+from convcli.errors import ParameterError, ResourceError
 
 BLOCK = 2048  # default output block side: big enough that halos cost little, small enough
 # that a block's window, result and engine buffers stay near 100 MB for RGB float32
+
+MAX_BLOCKS = 10**7  # a Dask graph of more tasks would take gigabytes before any work
 
 Runs = tuple[tuple[int, int], ...]
 
@@ -230,6 +232,11 @@ def block_sizes(total: int, block: int, *, unit: int = 1, least: int = 0) -> lis
     """
     if least:
         block = max(least * unit, block // unit * unit)
+    if -(-total // block) > MAX_BLOCKS:
+        raise ResourceError(
+            f"{total} outputs in blocks of {block} would be {-(-total // block)} blocks along "
+            f"one axis, more than a graph can hold ({MAX_BLOCKS}); use larger chunks"
+        )
     sizes = [block] * (total // block) + ([total % block] if total % block else [])
     if least and len(sizes) > 1 and sizes[-1] < least * unit:
         sizes[-2:] = [sizes[-2] + sizes[-1]]
@@ -266,8 +273,8 @@ def _grid(geo: ConvGeometry, engine: str | None) -> tuple[int, int, int]:
     - a transposed convolution: the stride, so that blocks start on the same phases.
     """
     (kh, kw), (sh, sw), (dh, dw) = geo.kernel_size, geo.stride, geo.dilation
-    if geo.transpose:
-        return sh, sw, 1
+    if geo.transpose:  # (a stride longer than a block has one phase per block anyway)
+        return (sh if sh <= BLOCK else 1), (sw if sw <= BLOCK else 1), 1
     if engine == "fft":
         _, _, h, w = geo.input_shape
         top, bottom, left, right = geo.padding
@@ -310,6 +317,12 @@ def plan_blocks(geo: ConvGeometry, *, chunks: object = None, engine: str | None 
     # Small images go a few to a block, not BLOCK**2 pixels' worth: a batch still spreads
     # over the workers (a block runs on one thread).
     per_block = given_n or max(1, BLOCK * BLOCK // (16 * max(rows) * max(cols)))
+    count = len(rows) * len(cols) * -(-n // per_block)
+    if count > MAX_BLOCKS:
+        raise ResourceError(
+            f"the output {geo.output_shape} in blocks of {max(rows)}x{max(cols)} would be "
+            f"{count} blocks, more than a graph can hold ({MAX_BLOCKS}); use larger chunks"
+        )
     axes = []
     for axis, sizes in ((0, rows), (1, cols)):
         options = {

@@ -202,6 +202,26 @@ def test_blocks_depend_only_on_the_chunks_they_overlap(rng):
         assert chunks == needed
 
 
+@pytest.mark.parametrize("chunks", [1, 3, None])
+def test_steps_past_int64_where_they_multiply_only_zero(chunks):
+    x, w = np.arange(35.0).reshape(1, 1, 5, 7), np.ones((1, 1, 1, 3))
+    options = dict(stride=(2**66, 1), dilation=(2**66, 1), padding=(0, 0, 1, 1))
+    y = scale.conv2d(x, w, chunks=chunks, **options)
+    assert_matches(y.compute(), convcli.conv2d(x, w, **options), exact=True)
+    row = x[:, :, :1]  # one input row: the stride places nothing
+    t = scale.conv_transpose2d(row, w, stride=(2**66, 2), padding=(0, 1), chunks=chunks)
+    expected = convcli.conv_transpose2d(row, w, stride=(2**66, 2), padding=(0, 1))
+    assert_matches(t.compute(), expected, exact=True)
+
+
+def test_more_blocks_than_a_graph_can_hold_is_a_resource_error():
+    x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 1, 1))
+    with pytest.raises(convcli.ResourceError, match="more than a graph can hold"):
+        scale.conv_transpose2d(x, w, stride=2**66)
+    with pytest.raises(convcli.ResourceError, match="blocks of 1x1 would be 1000000000"):
+        scale.conv2d(np.ones((1, 1, 10**5, 10**4), np.float32), w, chunks=1)
+
+
 def test_results_and_dtypes(rng):
     x = rng.integers(0, 255, (3, 10, 12), dtype=np.uint8)  # unbatched, integers
     w = rng.standard_normal((2, 3, 3, 3))  # float64
