@@ -15,6 +15,7 @@ import importlib
 
 from convcli.errors import (
     ConvcliError,
+    DependencyError,
     ImageError,
     KernelError,
     OutputError,
@@ -43,6 +44,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ConvcliError",
+    "DependencyError",
     "ImageError",
     "KernelError",
     "OutputError",

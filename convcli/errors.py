@@ -58,6 +58,13 @@ class ResourceError(ConvcliError):
     exit_code = 1
 
 
+class DependencyError(ConvcliError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install`` that
+    adds it. Also an ``ImportError``, so ``except ImportError`` around an import sees it."""
+
+    exit_code = 1
+
+
 @contextlib.contextmanager
 def numpy_load_errors(source: str, error: type[ConvcliError], what: str) -> Iterator[None]:
     """``numpy.load``'s refusals inside the block as one ``error`` naming ``source``: the
@@ -135,6 +142,7 @@ __all__ = [
     "ImageError",
     "OutputError",
     "ResourceError",
+    "DependencyError",
     "numpy_load_errors",
     "check_npy_data",
 ]

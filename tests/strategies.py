@@ -27,6 +27,16 @@ class Case:
     groups: int
     mode: str
 
+    def options(self) -> dict:
+        """The keyword arguments of conv2d (and its backward) for this case."""
+        return dict(
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            padding_mode=self.mode,
+        )
+
 
 def _pads_for(padding, size, kernel, stride, dilation) -> tuple[int, int, int, int]:
     if padding == "valid":
@@ -85,6 +95,16 @@ class TransposeCase:
     output_padding: tuple[int, int]
     dilation: tuple[int, int]
     groups: int
+
+    def options(self) -> dict:
+        """The keyword arguments of conv_transpose2d for this case."""
+        return dict(
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
 
 
 @st.composite

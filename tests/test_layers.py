@@ -92,6 +92,12 @@ def test_the_library_loads_without_click_pillow_or_dask():
     assert not loaded & {"click", "PIL", "dask", "distributed", "zarr", "tifffile"}
 
 
+def test_block_plans_load_without_dask():
+    """A writer that streams blocks without Dask can plan and run them."""
+    loaded = _loaded_after("import convcli.scale, convcli.scale.plan, convcli.scale.blocks")
+    assert not loaded & {"dask", "distributed", "click", "PIL"}
+
+
 @pytest.mark.parametrize("package", ["convcli.kernels", "convcli.jobs.pipeline"])
 def test_filters_and_steps_load_without_the_command_line(package):
     assert not _loaded_after(f"import {package}") & {"click", "dask"}

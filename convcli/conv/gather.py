@@ -36,20 +36,35 @@ def maps(geo: ConvGeometry) -> tuple[np.ndarray | None, np.ndarray | None]:
         k, s, d = geo.kernel_size[axis], geo.stride[axis], geo.dilation[axis]
         out = geo.output_shape[2 + axis]
         extent = size + before + after
-        if 2 * out * k > extent:
+        if not reads_sparsely(out, k, extent):
             maps.append(None)
             continue
         if extent >= _MAX_EXTENT:
             raise ParameterError(
                 f"the padded input's {'HW'[axis]} extent {extent} is too large (at most 2**62)"
             )
-        positions = (
-            np.arange(out, dtype=np.int64)[:, None] * s
-            + np.arange(k, dtype=np.int64)[None, :] * d
-            - before
-        )
-        maps.append(source_of(positions.ravel(), size, geo.padding_mode))
+        positions = tap_positions(0, out, k, s, d) - before
+        maps.append(source_of(positions, size, geo.padding_mode))
     return maps[0], maps[1]
+
+
+def reads_sparsely(outputs: int, k: int, extent: int) -> bool:
+    """Whether ``outputs`` windows of ``k`` taps read so little of an axis ``extent`` long
+    that gathering the rows they read beats correlating the whole extent."""
+    return 2 * outputs * k <= extent
+
+
+def tap_positions(first: int, count: int, k: int, s: int, d: int) -> np.ndarray:
+    """Padded position ``o*s + i*d`` that tap ``i`` of output ``o`` reads, for outputs
+    ``first .. first+count-1`` and taps in order: row ``o*k + i`` of the gathered input.
+
+    Examples
+    --------
+    >>> tap_positions(1, 2, 2, 5, 1).tolist()
+    [5, 6, 10, 11]
+    """
+    outputs = np.arange(first, first + count, dtype=np.int64)
+    return (outputs[:, None] * s + np.arange(k, dtype=np.int64)[None, :] * d).ravel()
 
 
 def take(x: np.ndarray, rows: np.ndarray | None, cols: np.ndarray | None) -> np.ndarray:
@@ -95,7 +110,7 @@ def geometry(geo: ConvGeometry, rows, cols) -> ConvGeometry:
     )
 
 
-def _without_idle_steps(geo: ConvGeometry) -> ConvGeometry:
+def without_idle_steps(geo: ConvGeometry) -> ConvGeometry:
     """A stride along an axis with one output, or a dilation along an axis with one tap,
     only ever multiplies 0: 1 in its place changes no sum, and keeps a value past int64
     (a stride of 2**66 is valid there: one output) out of the engines' index arithmetic.
@@ -113,7 +128,7 @@ def read_only_what_windows_read(x: np.ndarray, geo: ConvGeometry):
     """``(x, geo, rows, cols)``: the gathered input and its geometry when some axis is
     read sparsely (``rows``/``cols`` are the maps, for :func:`scatter_back`), else as given.
     """
-    geo = _without_idle_steps(geo)
+    geo = without_idle_steps(geo)
     rows, cols = maps(geo)
     if rows is not None or cols is not None:
         x, geo = take(x, rows, cols), geometry(geo, rows, cols)

@@ -30,40 +30,58 @@ IntPair = int | Sequence[int]
 PaddingSpec = int | str | Sequence[int]
 
 
-def _real_array(value, name: str) -> np.ndarray:
+def real_array(value, name: str) -> np.ndarray:
     """``value`` as an array of real numbers, or a ParameterError naming ``name``."""
     try:
         a = np.asarray(value)
     except ValueError:  # ragged nested lists
         raise ParameterError(f"{name} must be a rectangular array of numbers") from None
-    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise ParameterError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    check_real_dtype(a.dtype, name)
     return a
+
+
+def check_real_dtype(dtype, name: str) -> None:
+    """Raise a ParameterError naming ``name`` unless ``dtype`` is a float or integer type."""
+    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise ParameterError(f"{name} must hold real numbers, got dtype {dtype}")
+
+
+def check_input_shape(shape: tuple[int, ...]) -> None:
+    """Raise a ParameterError unless ``shape`` is (N, C, H, W) or (C, H, W) with C, H, W >= 1."""
+    if len(shape) not in (3, 4):
+        raise ParameterError(
+            f"x must be (N, C, H, W) or unbatched (C, H, W); got {len(shape)} dimensions {shape}"
+        )
+    if 0 in shape[-3:]:
+        raise ParameterError(f"x {shape} has an empty dimension; C, H and W must be at least 1")
 
 
 def real_arrays(x, weight, *more) -> tuple[np.ndarray, np.ndarray, np.dtype, bool]:
     """Arrays, the result dtype, and whether ``x`` was unbatched (then made 4-D)."""
-    x, weight = _real_array(x, "x"), _real_array(weight, "weight")
+    x, weight = real_array(x, "x"), real_array(weight, "weight")
     for name, a in more:
-        _real_array(a, name)
-    if x.ndim not in (3, 4):
-        raise ParameterError(
-            f"x must be (N, C, H, W) or unbatched (C, H, W); got {x.ndim} dimensions {x.shape}"
-        )
-    if 0 in x.shape[-3:]:
-        raise ParameterError(f"x {x.shape} has an empty dimension; C, H and W must be at least 1")
+        real_array(a, name)
+    check_input_shape(x.shape)
     # As in PyTorch, x and weight set the dtype; other arrays (grad_output) follow it.
     dtype = np.result_type(x, weight, np.float32)
     return (x[None] if x.ndim == 3 else x), weight, dtype, x.ndim == 3
 
 
-def _add_bias(out: np.ndarray, bias, filters: int) -> None:
+def check_bias(bias, filters: int) -> np.ndarray | None:
+    """``bias`` as an array of ``filters`` real numbers (None stays None), or a ParameterError."""
     if bias is None:
-        return
-    b = _real_array(bias, "bias")
+        return None
+    b = real_array(bias, "bias")
     if b.shape != (filters,):
         raise ParameterError(f"bias must have shape ({filters},), one per filter; got {b.shape}")
-    out += b.astype(out.dtype)[None, :, None, None]
+    return b
+
+
+def add_bias(out: np.ndarray, bias, filters: int) -> None:
+    """Add ``bias`` (checked by :func:`check_bias`) to each filter's plane of ``out``."""
+    b = check_bias(bias, filters)
+    if b is not None:
+        out += b.astype(out.dtype)[None, :, None, None]
 
 
 def conv2d(
@@ -124,7 +142,7 @@ def conv2d(
     x, geo, _, _ = gather.read_only_what_windows_read(x, geo)
     source = PaddedSource(x, geo.padding, geo.padding_mode)
     correlate(source, weight, stride=geo.stride, dilation=geo.dilation, groups=geo.groups, out=out)
-    _add_bias(out, bias, geo.output_shape[1])
+    add_bias(out, bias, geo.output_shape[1])
     return out[0] if unbatched else out
 
 
@@ -281,7 +299,7 @@ def conv_transpose2d(
         left=geo.padding[2],
         out=out,
     )
-    _add_bias(out, bias, geo.output_shape[1])
+    add_bias(out, bias, geo.output_shape[1])
     return out[0] if unbatched else out
 
 

@@ -235,10 +235,12 @@ class PaddedSource:
 
     @classmethod
     def from_maps(cls, x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> PaddedSource:
-        """A source with explicit index maps ``base + arange`` (-1 = zero), e.g. a
-        shifted and cropped input for the transposed convolution's phases."""
+        """A source with explicit index maps (padded position -> row or column of ``x``,
+        -1 = zero): a shifted and cropped input for the transposed convolution's phases,
+        or a block's window of rows read from a larger image (``convcli.scale``).
+        Windows inside the longest stretch of consecutive rows and columns are views."""
         source = cls.__new__(cls)
-        source._setup(x, rows, cols, _valid_span(rows), _valid_span(cols))
+        source._setup(x, rows, cols, _linear_span(rows), _linear_span(cols))
         return source
 
     def _setup(self, x, rows, cols, row_span, col_span) -> None:
@@ -286,7 +288,22 @@ class PaddedSource:
         return block
 
 
-def _valid_span(index: np.ndarray) -> tuple[int, int]:
-    """The run of non-negative positions in a ``base + arange`` map (may be empty)."""
-    valid = np.flatnonzero(index >= 0)
-    return (int(valid[0]), int(valid[-1]) + 1) if valid.size else (0, 0)
+def _linear_span(index: np.ndarray) -> tuple[int, int]:
+    """The longest run of positions ``p`` whose map is ``index[lo] + (p - lo) >= 0``, where
+    windows are plain slices (may be empty).
+
+    Examples
+    --------
+    >>> _linear_span(np.array([-1, 2, 1, 0, 1, 2, 3, -1]))
+    (3, 7)
+    """
+    valid = index >= 0
+    if not valid.any():
+        return (0, 0)
+    # Run boundaries: where the map stops being valid or stops stepping by one.
+    breaks = np.flatnonzero(~valid[1:] | ~valid[:-1] | (np.diff(index) != 1)) + 1
+    starts = np.concatenate(([0], breaks))
+    stops = np.concatenate((breaks, [index.size]))
+    starts, stops = starts[valid[starts]], stops[valid[starts]]
+    longest = int(np.argmax(stops - starts))
+    return int(starts[longest]), int(stops[longest])

@@ -19,16 +19,6 @@ except ImportError:  # optional oracle
     torch = None
 
 
-def _options(case):
-    return dict(
-        stride=case.stride,
-        padding=case.padding,
-        dilation=case.dilation,
-        groups=case.groups,
-        padding_mode=case.mode,
-    )
-
-
 def _reference_backward(gy, case):
     """The reference loops' gradients for a hypothesis ``case``."""
     return ref_conv2d_backward(
@@ -45,9 +35,9 @@ def _reference_backward(gy, case):
 
 @given(conv_cases(max_size=7))
 def test_backward_matches_reference(case):
-    y = conv2d(case.x, case.w, **_options(case))
+    y = conv2d(case.x, case.w, **case.options())
     gy = np.random.default_rng(0).standard_normal(y.shape)
-    gx, gw, gb = conv2d_backward(gy, case.x, case.w, **_options(case))
+    gx, gw, gb = conv2d_backward(gy, case.x, case.w, **case.options())
     rx, rw, rb = _reference_backward(gy, case)
     assert_close(gx, rx)
     assert_close(gw, rw)
@@ -83,9 +73,9 @@ def _transpose_back(case, y):
 def test_backward_unbatched_matches_reference(case):
     """(C, H, W) input and (F, H_out, W_out) grad_output: grad_x comes back 3-D."""
     x = case.x[0]
-    y = conv2d(x, case.w, **_options(case))
+    y = conv2d(x, case.w, **case.options())
     gy = np.random.default_rng(6).standard_normal(y.shape)
-    gx, gw, gb = conv2d_backward(gy, x, case.w, **_options(case))
+    gx, gw, gb = conv2d_backward(gy, x, case.w, **case.options())
     rx, rw, rb = ref_conv2d_backward(
         gy[None],
         x[None],
@@ -105,7 +95,7 @@ def test_backward_unbatched_matches_reference(case):
 @given(conv_cases(modes=("zeros",), max_size=7))
 def test_adjoint_identity(case):
     """<conv2d(x), y> == <x, conv_transpose2d(y)>, the transpose sized to the input."""
-    y = conv2d(case.x, case.w, **_options(case))
+    y = conv2d(case.x, case.w, **case.options())
     probe = np.random.default_rng(1).standard_normal(y.shape)
     lhs = float(np.sum(y * probe))
     rhs = float(np.sum(case.x * _transpose_back(case, probe)))
@@ -165,17 +155,17 @@ def test_same_padding_transpose_is_adjoint_of_same_conv(h, w, k, s, d):
 
 @given(conv_cases(modes=("zeros",), max_size=7))
 def test_transpose_equals_backward_grad_x(case):
-    y = conv2d(case.x, case.w, **_options(case))
+    y = conv2d(case.x, case.w, **case.options())
     gy = np.random.default_rng(2).standard_normal(y.shape)
-    gx, _, _ = conv2d_backward(gy, case.x, case.w, **_options(case))
+    gx, _, _ = conv2d_backward(gy, case.x, case.w, **case.options())
     assert_close(gx, _transpose_back(case, gy))
 
 
 @given(conv_cases(max_size=7, dtype=np.float32))
 def test_backward_float32(case):
-    y = conv2d(case.x, case.w, **_options(case))
+    y = conv2d(case.x, case.w, **case.options())
     gy = np.random.default_rng(5).standard_normal(y.shape).astype(np.float32)
-    got = conv2d_backward(gy, case.x, case.w, **_options(case))
+    got = conv2d_backward(gy, case.x, case.w, **case.options())
     want = _reference_backward(gy, case)
     scales = (term_scale(gy, case.w), term_scale(gy, case.x), term_scale(gy))
     for g, r, scale in zip(got, want, scales, strict=True):
@@ -237,7 +227,7 @@ def test_backward_matches_torch_autograd(case):
     yt = F.conv2d(padded, wt, bt, stride=case.stride, dilation=case.dilation, groups=case.groups)
     gy = np.random.default_rng(3).standard_normal(tuple(yt.shape))
     yt.backward(torch.from_numpy(gy))
-    gx, gw, gb = conv2d_backward(gy, case.x, case.w, **_options(case))
+    gx, gw, gb = conv2d_backward(gy, case.x, case.w, **case.options())
     assert_close(gx, xt.grad.numpy())
     assert_close(gw, wt.grad.numpy())
     assert_close(gb, bt.grad.numpy())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from hypothesis import given
 
 from convcli import conv2d, conv2d_backward, conv_transpose2d
 from convcli.conv import engines
+from convcli.conv.engines import blas
 from convcli.conv.engines import correlate as correlate_module
+from convcli.conv.engines import tiles as tiles_module
 from convcli.conv.engines.algorithms import next_fast_len
 from convcli.conv.engines.correlate import choose_path
 from convcli.conv.engines.tiles import plan_tiles
@@ -212,6 +215,64 @@ def test_threads_from_environment(monkeypatch):
     monkeypatch.setenv("CONVCLI_THREADS", "zero")
     with pytest.raises(ValueError, match="CONVCLI_THREADS"):
         engines.thread_count()
+
+
+def test_using_sets_the_engines_for_this_thread_only(monkeypatch):
+    monkeypatch.setenv("CONVCLI_THREADS", "3")
+    seen = {}
+    with engines.force_path("fft"), engines.using(engines.Settings(path="rows", threads=1)):
+        seen["here"] = (engines.forced_path(), engines.thread_count(), engines.tile_budget(7))
+        worker = threading.Thread(
+            target=lambda: seen.update(there=(engines.forced_path(), engines.thread_count()))
+        )
+        worker.start()
+        worker.join()
+        assert engines.settings() == engines.Settings(path="rows", threads=1)
+    assert seen == {"here": ("rows", 1, 7), "there": ("fft", 3)}
+    assert engines.settings() == engines.Settings() and engines.thread_count() == 3
+    with pytest.raises(ValueError, match="threads"), engines.using(engines.Settings(threads=0)):
+        pass
+
+
+def test_one_thread_runs_tiles_inline(monkeypatch):
+    monkeypatch.setattr(tiles_module, "_executor", None)  # the pool would fail if used
+    x = np.arange(5000.0).reshape(1, 1, 50, 100)
+    with engines.using(engines.Settings(threads=1)), engines.tile_elements(300):
+        y = conv2d(x, np.ones((1, 1, 3, 3)))
+    assert_close(y, ref_conv2d(x, np.ones((1, 1, 3, 3))))
+
+
+def test_overlapping_blas_limits_restore_the_count_when_the_last_one_leaves():
+    if blas._openblas() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS")
+    get, put = blas._openblas()
+    outside = get()
+    put(2)  # so that "restored" and "left at one thread" differ
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    counts = {}
+
+    def first():
+        with blas.blas_threads(1):
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with blas.blas_threads(1):
+            second_in.set()
+            first_out.wait(5)
+            counts["after the first left"] = get()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert counts == {"after the first left": 1} and get() == 2
+    finally:
+        put(outside)
 
 
 def test_next_fast_len():

@@ -125,6 +125,26 @@ def test_pad_adjoint_is_the_adjoint_of_the_padding(mode, rng):
     assert abs(lhs - rhs) < 1e-10
 
 
+@given(data=st.data())
+def test_padded_source_from_any_maps_gathers_rows_and_columns(data):
+    """Any index maps (runs, reversals, repeats, zeros): every window is the maps' gather."""
+    h, w = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    rows = np.array(data.draw(st.lists(st.integers(-1, h - 1), min_size=1, max_size=12)))
+    cols = np.array(data.draw(st.lists(st.integers(-1, w - 1), min_size=1, max_size=12)))
+    if data.draw(st.booleans()):  # a long linear stretch, as a block's window has
+        rows = np.concatenate([rows, np.arange(h), rows])
+    x = np.random.default_rng(h * w).standard_normal((2, 3, h, w))
+    full = x[:, :, np.maximum(rows, 0)][..., np.maximum(cols, 0)]
+    full[:, :, rows < 0] = 0
+    full[..., cols < 0] = 0
+    source = PaddedSource.from_maps(x, rows, cols)
+    r0 = data.draw(st.integers(0, rows.size - 1))
+    r1 = data.draw(st.integers(r0 + 1, rows.size))
+    c0 = data.draw(st.integers(0, cols.size - 1))
+    c1 = data.draw(st.integers(c0 + 1, cols.size))
+    np.testing.assert_array_equal(source.window(r0, r1, c0, c1, 1, 2), full[1:2, :, r0:r1, c0:c1])
+
+
 def test_source_index_examples():
     assert source_index(3, 2, 1, "reflect").tolist() == [2, 1, 0, 1, 2, 1]
     assert source_index(3, 1, 1, "zeros").tolist() == [-1, 0, 1, 2, -1]

@@ -211,6 +211,28 @@ def next_fast_len(n: int) -> int:
     return best
 
 
+def fft_tile(span: Pair, padded: Pair, stride: Pair) -> tuple[Pair, Pair]:
+    """The FFT engine's transform size and the output rows and columns of one tile.
+
+    An FFT a few times the kernel span wastes little on halos; never more than the
+    (padded) input. ``convcli.scale`` cuts blocks at multiples of the tile so that
+    each block's tiles are the whole image's.
+
+    Examples
+    --------
+    >>> fft_tile((9, 9), (4096, 100), (1, 1))
+    ((256, 100), (248, 92))
+    """
+    shape = tuple(
+        min(next_fast_len(max(256, 4 * sp)), next_fast_len(p))
+        for sp, p in zip(span, padded, strict=True)
+    )
+    rows_cols = tuple(
+        max(1, (size - sp) // st + 1) for size, sp, st in zip(shape, span, stride, strict=True)
+    )
+    return shape, rows_cols  # type: ignore[return-value]
+
+
 class FFT(Engine):
     """Overlap-save: each tile's window and the kernel multiplied as spectra."""
 
@@ -218,15 +240,7 @@ class FFT(Engine):
         super().__init__(w, **kw)
         self.real = np.float32 if self.dtype == np.float32 else np.float64
         span = ((self.kh - 1) * self.dilation[0] + 1, (self.kw - 1) * self.dilation[1] + 1)
-        # An FFT a few times the kernel span wastes little on halos; never more than the image.
-        self.shape = tuple(
-            min(next_fast_len(max(256, 4 * sp)), next_fast_len(p))
-            for sp, p in zip(span, padded, strict=True)
-        )
-        self.rows_cols = tuple(
-            max(1, (size - sp) // st + 1)
-            for size, sp, st in zip(self.shape, span, self.stride, strict=True)
-        )
+        self.shape, self.rows_cols = fft_tile(span, padded, self.stride)
         dilated = np.zeros((self.f, self.cg, *span), self.real)
         dilated[:, :, :: self.dilation[0], :: self.dilation[1]] = w
         spectrum = np.conj(np.fft.rfft2(dilated, s=self.shape))
@@ -286,11 +300,16 @@ class Rows(Engine):
         return self.stride[0] * self.groups * self.cg * self.kw + self.f
 
     def tile_rows_cols(self) -> tuple[int | None, int | None]:
-        # A tile copies (rows*sh + kh - 1) window rows kw times: with a tall kernel,
-        # narrower column blocks keep a tile of 8+ output rows within the budget.
-        rows_in = 8 * self.stride[0] + self.kh
-        per_column = rows_in * self.kw * self.groups * self.cg + 8 * self.f
-        return None, max(16, self.budget // per_column)
+        channels = self.groups * self.cg
+        return None, self.tile_width(self.stride[0], channels, self.f, self.kh, self.kw)
+
+    @classmethod
+    def tile_width(cls, stride_h: int, channels: int, filters: int, kh: int, kw: int) -> int:
+        """Output columns per tile. A tile copies (rows*sh + kh - 1) window rows kw times:
+        with a tall kernel, narrower column blocks keep a tile of 8+ output rows within
+        the budget. (Each output row is one matrix product as wide as its tile.)"""
+        per_column = (8 * stride_h + kh) * kw * channels + 8 * filters
+        return max(16, cls.budget // per_column)
 
     def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
         n, _, h_in, _ = win.shape

@@ -6,11 +6,17 @@ convolution ran about twice as slowly. This finds the OpenBLAS that NumPy
 loaded (the same way threadpoolctl does, without the dependency) and sets
 its thread count for the duration of a call. Where no OpenBLAS can be found
 it does nothing.
+
+The setting is process-wide while callers can overlap (Dask runs blocks in several
+threads at once), so the first caller in sets it and the last one out restores it:
+a caller leaving early must not hand the others' products back to every core, nor
+leave the process at one thread after they all finish.
 """
 
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -40,17 +46,33 @@ def _openblas() -> tuple | None:
     return None
 
 
+_lock = threading.Lock()
+_inside = 0  # callers inside blas_threads, in every thread
+_saved = 0  # the count before the first of them came in
+
+
 @contextmanager
 def blas_threads(n: int) -> Iterator[None]:
-    """Run the block with OpenBLAS limited to ``n`` threads (no-op without OpenBLAS)."""
+    """Run the block with OpenBLAS limited to ``n`` threads (no-op without OpenBLAS).
+
+    Overlapping calls from several threads share one setting: the first caller's ``n``
+    holds until the last caller leaves, which restores the count from before the first.
+    """
+    global _inside, _saved
     funcs = _openblas()
     if funcs is None:
         yield
         return
     get, put = funcs
-    previous = get()
-    put(n)
+    with _lock:
+        if _inside == 0:
+            _saved = get()
+            put(n)
+        _inside += 1
     try:
         yield
     finally:
-        put(previous)
+        with _lock:
+            _inside -= 1
+            if _inside == 0:
+                put(_saved)
