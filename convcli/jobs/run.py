@@ -1,10 +1,24 @@
-"""The per-file job of ``apply`` and ``upsample``, without the command line: read each
-input (the next one while this one is filtered), plan and check its output, filter
-consecutive same-shaped images as one batch, write each result and report it.
+"""Running the per-file job (:func:`convcli.jobs.one_file.run_file`) over a batch of
+inputs: several images in flight at once, everything reported and put in place in
+input order.
 
 What happens is told to an :class:`Events` object (warnings, finished images, failed
 inputs, progress); the command line prints it, a Dask worker sends it back. A failing
 input becomes a failure event while the others go on, unless ``fail_fast``.
+
+How the cores are used (measured on 2 cores; see docs/design.md):
+
+- Images run side by side, one per worker thread (``--threads``, else every core),
+  each decoded, filtered, encoded and written on its own thread, its tiles not
+  handed to the shared tile pool: for many small images that beats cutting each
+  image into tiles over the cores (hand-offs, idle tails) several times over.
+- A large image (from :data:`LARGE` values) is filtered and written with every
+  thread, one at a time; the next input is decoded meanwhile.
+- One thread (this one) puts finished outputs in place in input order: fsync, then
+  rename (:class:`~convcli.images.outputs.Staged`), while the workers go on. So
+  messages and report records come in input order, and after an input fails with
+  ``fail_fast`` no later output appears.
+- An image refused or out of memory while others were in flight runs again alone.
 
 Examples
 --------
@@ -24,34 +38,34 @@ no-such.png: no such file
 
 from __future__ import annotations
 
-import os
-import time
+import concurrent.futures
+import contextlib
+import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Protocol
 
-import numpy as np
-
-from convcli.conv import memory
-from convcli.errors import ConvcliError, ParameterError, ResourceError
-from convcli.images import reading, writing
-from convcli.images.inputs import is_stream
-from convcli.images.outputs import output_format_for
+from convcli.conv.engines import thread_count, tiles
+from convcli.conv.engines.blas import blas_threads
+from convcli.errors import ConvcliError
 from convcli.jobs import batch, pipeline, report
+from convcli.jobs.one_file import (  # noqa: F401 - the command line's names for them
+    JobOptions,
+    Outcome,
+    format_of,
+    read_input,
+    real_paths,
+    run_file,
+    shown,
+)
 
-
-@dataclass(frozen=True)
-class JobOptions:
-    """How results become files: what ``apply`` and ``upsample`` take besides the steps."""
-
-    value_range: str | None = None  # None: clip, or raw values for .npy
-    depth: int | None = None  # None: the input's
-    fmt: str | None = None  # None: from the output's extension
-    compress_level: int = 1
-    quality: int = 95
-    max_pixels: int = reading.DEFAULT_MAX_PIXELS
-    fail_fast: bool = False
+# Values (N*C*H*W) from which an image is filtered with every thread, one image at a
+# time: below it, images side by side; above it, two at once would also double the
+# memory of a batch of large images.
+LARGE = 1 << 24
+_SYNC_THREADS = 4  # outputs being fsynced at once
 
 
 class Events(Protocol):
@@ -66,46 +80,13 @@ class Events(Protocol):
     def progress(self, count: int) -> None: ...
 
 
-@dataclass
-class Loaded:
-    path: str
-    target: str
-    image: reading.Image
-    output_shape: tuple[int, ...] = ()
-    depth: int = 8
-
-    @property
-    def batch_key(self) -> tuple:
-        """Images with equal keys can run as one (N, C, H, W) batch."""
-        return self.image.pixels.shape[1:], self.image.has_alpha, self.image.depth
-
-
-_BATCH_PIXELS = 1 << 27  # values per batch: keeps a batch's memory in hand
-OUT_OF_MEMORY = "ran out of memory"
-SMALLER = "use smaller images, or fewer at once"
-
-
 def kernel_files(steps: Sequence[pipeline.Step]) -> list[str]:
     """The files the kernels were read from (outputs and --report must never overwrite them)."""
     return list(dict.fromkeys(path for step in steps for path in step.filter.files))
 
 
-def format_of(target: str, fmt: str | None) -> str:
-    """The format ``target`` (maybe holding ``{frame}``) is written in."""
-    return output_format_for(batch.frame_path(target, 0), fmt)
-
-
-def shown(path: str) -> str:
-    """How an input is named in messages."""
-    return "<stdin>" if path == "-" else path
-
-
-def size_text(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
-
-
 class _Stop(Exception):
-    """--fail-fast: an input failed; nothing more is read or written."""
+    """--fail-fast: an input failed; nothing more is written."""
 
 
 def run_batch(
@@ -123,218 +104,140 @@ def run_batch(
     ``protected`` are files that no output may overwrite (kernel files); ``taken`` real
     paths that outputs known only once an image is read (``{frame}``) must not take.
     """
-    job = _Job(list(steps), options, list(inputs), list(protected), taken or set(), events)
+    taken = set() if taken is None else taken
+    job = partial(
+        run_file, steps=steps, options=options, inputs=inputs, protected=protected, taken=taken
+    )
+    batch_run = _Batch(inputs, targets, job, options, events, protected, taken)
+    workers = min(thread_count(), len(inputs))
     try:
-        group: list[Loaded] = []
-        for path, target, outcome in read_ahead(inputs, targets, options.max_pixels):
-            if isinstance(outcome, reading.Image):
-                events.warn(outcome.warnings)
-                item = Loaded(path, target, outcome)
-                try:
-                    job.plan(item)
-                except ConvcliError as err:
-                    outcome = err
-            if isinstance(outcome, ConvcliError):
-                if group:  # keep messages in input order
-                    job.run(group)
-                    group = []
-                job.failed(outcome, path, target)
-                events.progress(1)
-                continue
-            size = sum(i.image.pixels.size for i in group) + outcome.pixels.size
-            if group and (item.batch_key != group[0].batch_key or size > _BATCH_PIXELS):
-                job.run(group)
-                group = []
-            group.append(item)
-        if group:
-            job.run(group)
+        if workers <= 1:
+            for path, target in zip(inputs, targets, strict=True):
+                batch_run.finish(job(path, target))
+        else:
+            # BLAS is set to one thread for the whole run: its setting is process-wide,
+            # and workers saving and restoring it around each call would race.
+            with blas_threads(1):
+                batch_run.run_side_by_side(workers)
     except _Stop:
         pass
-    return job.worst
+    return batch_run.worst
 
 
-def read_ahead(
-    inputs: Sequence[str], targets: Sequence[str], max_pixels: int
-) -> Iterator[tuple[str, str, reading.Image | ConvcliError]]:
-    """Yield (path, target, Image or the ConvcliError reading it), in input order,
-    decoding the next input on a background thread while the caller works on this one."""
+class _Batch:
+    """The inputs' outcomes, finished in input order: warnings, outputs put in place,
+    then the record or the error."""
 
-    def read(path: str) -> reading.Image | ConvcliError:
-        try:
-            return reading.read_image(path, max_pixels=max_pixels)
-        except ConvcliError as err:
-            return err
-        except MemoryError:
-            return ResourceError(f"{shown(path)}: {OUT_OF_MEMORY} reading it; {SMALLER}")
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="convcli-read") as reader:
-
-        def start(index: int):
-            # Standard input and named pipes are read in the foreground: a blocked read
-            # (or a pipe's open, waiting for a writer) in a worker thread would keep
-            # Ctrl-C or SIGTERM from ending the process.
-            if index >= len(inputs) or is_stream(inputs[index]):
-                return None
-            return reader.submit(read, inputs[index])
-
-        pending = start(0)
-        for index, (path, target) in enumerate(zip(inputs, targets, strict=True)):
-            outcome = read(path) if pending is None else pending.result()
-            pending = start(index + 1)
-            yield path, target, outcome
-
-
-def frame_paths(target: str, frames: int) -> list[str]:
-    if "{frame}" in target:
-        return [batch.frame_path(target, n) for n in range(frames)]
-    return [target]
-
-
-class _Job:
-    """Planning, filtering and writing groups of same-shaped images; a failure of one
-    item is reported for that item only."""
-
-    def __init__(
-        self,
-        steps: list[pipeline.Step],
-        options: JobOptions,
-        inputs: list[str],
-        protected: list[str],
-        taken: set[str],
-        events: Events,
-    ) -> None:
-        self.steps = steps
+    def __init__(self, inputs, targets, job, options, events, protected, taken) -> None:
+        self.inputs, self.targets = list(inputs), list(targets)
+        self.job = job
         self.options = options
-        self.inputs = inputs
-        self.protected = protected  # kernel files
-        self.taken = taken
         self.events = events
+        self.protected = protected
+        self.taken = taken
         self.worst = 0
+        self.large = threading.Lock()
+        self.stop = threading.Event()
 
-    def failed(self, err: ConvcliError, path: str, target: str | None) -> None:
-        self.worst = max(self.worst, err.exit_code)
-        self.events.failed(err, path, target)
-        if self.options.fail_fast:
+    def run_side_by_side(self, workers: int) -> None:
+        """Keep ``workers`` images in flight (and one more queued), finish them in order."""
+        pending: deque[Future] = deque()  # each gives (outcome, its outputs' fsync)
+        submitted = 0
+        with (
+            ThreadPoolExecutor(workers, thread_name_prefix="convcli-image") as pool,
+            ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="convcli-sync") as syncer,
+        ):
+
+            def job(path: str, target: str, **given) -> tuple[Outcome, Future]:
+                outcome = self.job(path, target, filtering=self._lane, **given)
+                # fsync waits for the disk: on threads of its own, several at a time
+                # (the file system joins them into one journal commit).
+                return outcome, syncer.submit(outcome.sync)
+
+            def fill() -> None:
+                nonlocal submitted
+                while submitted < len(self.inputs) and len(pending) <= workers:
+                    path, target = self.inputs[submitted], self.targets[submitted]
+                    submitted += 1
+                    pending.append(self._read_here(pool, job, path, target))
+
+            outcome = None  # the one being finished; what is left of it goes if interrupted
+            try:
+                fill()
+                while pending:
+                    outcome, synced = pending[0].result()
+                    pending.popleft()
+                    synced.result()
+                    if outcome.short_of_memory and outcome.path != "-":
+                        # Others were in flight: let them end, then try this one alone.
+                        concurrent.futures.wait(pending)
+                        outcome = self.job(outcome.path, outcome.target)
+                    fill()
+                    self.finish(outcome)
+            finally:
+                self.stop.set()
+                if outcome is not None:
+                    outcome.discard()
+                for future in pending:
+                    future.cancel()
+                concurrent.futures.wait(pending)
+                for future in pending:
+                    if not future.cancelled() and future.exception() is None:
+                        future.result()[0].discard()
+
+    def _read_here(self, pool: ThreadPoolExecutor, job, path: str, target: str) -> Future:
+        """Submit ``job`` for an input; standard input is read here first, in the
+        foreground: a blocked read in a worker thread would keep Ctrl-C from ending
+        the process."""
+        if path != "-":
+            return pool.submit(job, path, target)
+        try:
+            image = read_input(path, self.options.max_pixels)
+        except ConvcliError as err:
+            synced: Future = Future()
+            synced.set_result(None)
+            done: Future = Future()
+            done.set_result((Outcome(path, target, error=err), synced))
+            return done
+        return pool.submit(job, path, target, image=image)
+
+    @contextlib.contextmanager
+    def _lane(self, values: int) -> Iterator[None]:
+        """How a worker filters and writes an image of ``values`` values: large ones
+        one at a time with every thread, others on the worker's thread alone."""
+        if self.stop.is_set():
+            raise _Cancelled
+        if values >= LARGE:
+            with self.large:
+                yield
+        else:
+            with tiles.single_thread():
+                yield
+
+    def finish(self, outcome: Outcome) -> None:
+        """Report an outcome and put its outputs in place, or say why not."""
+        self.events.warn(outcome.warnings)
+        error = outcome.error
+        if error is None:
+            try:
+                if "{frame}" in outcome.target:  # another input's frames may have come first
+                    batch.check_frame_paths(
+                        outcome.record.outputs, self.inputs, self.taken, kernels=self.protected
+                    )
+                outcome.commit()
+                self.taken.update(real_paths(outcome))
+            except ConvcliError as err:
+                outcome.discard()
+                error = err
+        if error is None:
+            self.events.done(outcome.record)
+        else:
+            self.worst = max(self.worst, error.exit_code)
+            self.events.failed(error, outcome.path, outcome.target)
+        self.events.progress(1)
+        if error is not None and self.options.fail_fast:
             raise _Stop
 
-    def plan(self, item: Loaded) -> None:
-        """Before filtering: the output shape (from the geometry), the depth, and whether
-        the output format can hold them; frame outputs are checked against the inputs."""
-        image, options = item.image, self.options
-        item.output_shape = pipeline.output_shape(
-            image.pixels.shape, self.steps, has_alpha=image.has_alpha
-        )
-        fmt = format_of(item.target, options.fmt)
-        depth = options.depth or (16 if image.depth >= 16 else 8)
-        if depth == 16 and image.depth == 32 and not options.depth:
-            depth = 16 if fmt in ("PNG", "TIFF") else 8
-        item.depth = depth
-        frames, channels = item.output_shape[:2]
-        paths = frame_paths(item.target, frames)
-        if "{frame}" in item.target:
-            batch.check_frame_paths(paths, self.inputs, self.taken, kernels=self.protected)
-        writing.check_encodable(
-            paths[0],
-            fmt,
-            depth=depth,
-            channels=channels,
-            frames=1 if "{frame}" in item.target else frames,
-            fmt_name=options.fmt,
-            error=ParameterError,
-        )
 
-    def run(self, group: list[Loaded]) -> None:
-        try:
-            self._run(group)
-        except (ConvcliError, MemoryError) as err:
-            if len(group) > 1 and isinstance(err, (MemoryError, ResourceError)):
-                for item in group:  # one at a time may fit
-                    self.run([item])
-                return
-            if isinstance(err, MemoryError):
-                err = ResourceError(f"{OUT_OF_MEMORY} filtering it; {SMALLER}")
-            for item in group:
-                self.failed(err, item.path, item.target)
-        self.events.progress(len(group))
-
-    def _run(self, group: list[Loaded]) -> None:
-        first = group[0].image
-        shape = (sum(item.image.pixels.shape[0] for item in group), *first.pixels.shape[1:])
-        needed = pipeline.estimate_bytes(shape, self.steps, has_alpha=first.has_alpha)
-        available = memory.available_bytes()
-        if available is not None and needed > available:
-            raise ResourceError(
-                f"this job needs about {size_text(needed)} and {size_text(available)} is "
-                f"available to this process; {SMALLER}, or a smaller output (--stride)"
-            )
-        x = (
-            np.concatenate([item.image.pixels for item in group])
-            if len(group) > 1
-            else group[0].image.pixels
-        )
-        start = time.perf_counter()
-        result = pipeline.apply_steps(x, self.steps, has_alpha=group[0].image.has_alpha)
-        del x
-        seconds = (time.perf_counter() - start) / len(group)
-        # A batch's warnings concern all of its images: name them.
-        names = ", ".join(shown(item.path) for item in group)
-        self.events.warn([f"{names}: {warning}" for warning in result.warnings])
-        offset = 0
-        for item in group:
-            frames = item.image.pixels.shape[0]
-            sl = slice(offset, offset + frames)
-            offset += frames
-            try:
-                self._write_item(item, result, sl, seconds)
-            except ConvcliError as err:
-                self.failed(err, item.path, item.target)
-            except MemoryError:
-                error = ResourceError(f"{OUT_OF_MEMORY} writing it; {SMALLER}")
-                self.failed(error, item.path, item.target)
-
-    def _write_item(self, item: Loaded, result: pipeline.Result, sl: slice, seconds: float):
-        options = self.options
-        fmt = format_of(item.target, options.fmt)
-        # .npy keeps raw values unless a --range was asked for.
-        value_range = options.value_range or (None if fmt == "NPY" else "clip")
-        pixels, clipped_low, clipped_high = pipeline.map_range(
-            result.values[sl], value_range, bounds=(result.minimum[sl], result.maximum[sl])
-        )
-        written = self._write(pixels, item.target, item.depth, alpha=result.has_alpha)
-        self.events.done(
-            report.ImageReport(
-                item.path,
-                written[0] if len(written) == 1 else item.target,
-                item.image.pixels.shape,
-                pixels.shape,
-                list(zip(result.weight_shapes, result.geometries, strict=True)),
-                float(result.minimum[sl].min()),
-                float(result.maximum[sl].max()),
-                int(clipped_low.sum()),
-                int(clipped_high.sum()),
-                seconds,
-                outputs=tuple(written),
-            )
-        )
-
-    def _write(self, pixels: np.ndarray, target: str, depth: int, *, alpha: bool) -> list[str]:
-        """Write one image's frames (one file each when the target names {frame});
-        return the paths written."""
-        options = self.options
-        kwargs = {
-            "alpha": alpha,
-            "depth": depth,
-            "fmt": options.fmt,
-            "compress_level": options.compress_level,
-            "quality": options.quality,
-        }
-        if "{frame}" in target:
-            paths = frame_paths(target, len(pixels))
-            # Checked when the image was read; again here, in case the frame count changed.
-            batch.check_frame_paths(paths, self.inputs, self.taken, kernels=self.protected)
-            for n, path in enumerate(paths):
-                self.events.warn(writing.write_image(pixels[n], path, **kwargs))
-                self.taken.add(os.path.realpath(path))
-            return paths
-        self.events.warn(writing.write_image(pixels, target, **kwargs))
-        return [target]
+class _Cancelled(Exception):
+    """The batch stopped (--fail-fast, Ctrl-C) before this image was filtered."""

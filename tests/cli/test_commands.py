@@ -415,18 +415,18 @@ def test_command_line_choices_match_the_library():
 # Warnings name what they concern ---------------------------------------------------------------
 
 
-def test_batch_warnings_name_their_inputs(tmp_path):
-    for name in ("a.png", "b.png"):  # same size: one batch; RGBA into luma drops alpha
+def test_batch_warnings_name_their_inputs_in_input_order(tmp_path):
+    for name in ("a.png", "b.png"):  # RGBA into luma drops alpha; 2x2 is too small to mirror
         PILImage.new("RGBA", (2, 2), (1, 2, 3, 200)).save(tmp_path / name)
     a, b = str(tmp_path / "a.png"), str(tmp_path / "b.png")
     luma = str(FILTERS / "luma.toml")
     out = str(tmp_path / "{stem}-o.png")
-    result = run("apply", a, b, "-k", luma, "-k", "box:5", "-o", out)
+    result = run("apply", a, b, "-k", luma, "-k", "box:5", "-o", out, "--threads", "2")
     assert result.exit_code == 0, result.output
-    warnings = [line for line in result.output.splitlines() if line.startswith("Warning:")]
-    assert len(warnings) == 2
-    assert all(line.startswith(f"Warning: {a}, {b}: ") for line in warnings), warnings
-    assert "alpha dropped" in warnings[0] and "too small to mirror" in warnings[1]
+    lines = [line for line in result.output.splitlines() if line.startswith("Warning:")]
+    assert [line.split(": ")[1] for line in lines] == [a, a, b, b]
+    assert ["alpha dropped" in line for line in lines] == [True, False, True, False]
+    assert ["too small to mirror" in line for line in lines] == [False, True, False, True]
 
 
 def warning_lines(result) -> list[str]:

@@ -9,8 +9,9 @@ preallocated result, so no whole-image temporary is ever made.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -66,7 +67,7 @@ def plan_tiles(
         # thread) one per thread costs less in hand-offs: 512x512 RGB 3x3 ran 1.48
         # ns/px against 2.30, 1024x1024 1.25 against 1.39 the other way round.
         work = height * block_w * per_pixel
-        bands = thread_count() * (2 if work >= 1 << 23 else 1)
+        bands = threads_here() * (2 if work >= 1 << 23 else 1)
         if height // bands >= 8 and work >= bands << 16:
             rows = min(rows, -(-height // bands))
     # Whole images that fit several times in the budget go together (small batches).
@@ -88,7 +89,7 @@ def run_parallel(work: Callable[[Tile], T], tiles: Iterable[Tile]) -> list[T]:
     neither oversubscribe the cores nor pay OpenBLAS's thread start-up per product.
     """
     tiles = list(tiles)
-    threads = thread_count()
+    threads = threads_here()
 
     def quiet(tile: Tile) -> T:
         # NaN and Inf in, NaN and Inf out, as in torch: not a warning per tile.
@@ -115,6 +116,28 @@ def _executor(threads: int) -> ThreadPoolExecutor:
 
 
 _local = threading.local()
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run every tile of the calls made inside the block on the calling thread.
+
+    For callers that are themselves one of several workers (a batch filtering
+    images side by side): handing small images' tiles to the shared pool costs
+    more in hand-offs than it gains, and the cores are busy anyway.
+    """
+    previous = getattr(_local, "single", False)
+    _local.single = True
+    try:
+        yield
+    finally:
+        _local.single = previous
+
+
+def threads_here() -> int:
+    """Threads the tiles of a call made on this thread may use: 1 inside
+    :func:`single_thread`, else :func:`thread_count`."""
+    return 1 if getattr(_local, "single", False) else thread_count()
 
 
 def scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:

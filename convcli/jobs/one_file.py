@@ -1,0 +1,276 @@
+"""The per-file job of ``apply`` and ``upsample``: read one input, plan and check its
+output, filter it, write it and describe it, without touching anything shared.
+
+:func:`run_file` returns an :class:`Outcome`: the warnings, then the report record or
+the error, and the outputs written but not yet in place (:class:`Staged`). The caller
+commits them (fsync, then rename) when it decides: a batch does it in input order
+(:func:`convcli.jobs.run.run_batch`), a worker elsewhere right away. Nothing is
+printed, and the only shared state it reads is ``taken`` (frame outputs already
+written by the run).
+
+Examples
+--------
+>>> from convcli.jobs.pipeline import Step
+>>> from convcli.kernels import load_filter
+>>> outcome = run_file("no-such.png", "out.png", [Step(load_filter("box:3"))], JobOptions())
+>>> print(outcome.error), outcome.record, outcome.staged
+no-such.png: no such file
+(None, None, [])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+from convcli.conv import memory
+from convcli.errors import ConvcliError, ParameterError, ResourceError
+from convcli.images import reading, writing
+from convcli.images.outputs import Staged, output_format_for
+from convcli.jobs import batch, pipeline, report
+
+OUT_OF_MEMORY = "ran out of memory"
+SMALLER = "use smaller images, or fewer at once"
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How results become files: what ``apply`` and ``upsample`` take besides the steps."""
+
+    value_range: str | None = None  # None: clip, or raw values for .npy
+    depth: int | None = None  # None: the input's
+    fmt: str | None = None  # None: from the output's extension
+    compress_level: int = 1
+    quality: int = 95
+    max_pixels: int = reading.DEFAULT_MAX_PIXELS
+    fail_fast: bool = False
+
+
+@dataclass
+class Outcome:
+    """What became of one input: warnings (in order), then a record or an error, and
+    its outputs, complete but not yet in place until :meth:`commit`."""
+
+    path: str
+    target: str
+    warnings: list[str] = field(default_factory=list)
+    record: report.ImageReport | None = None
+    error: ConvcliError | None = None
+    staged: list[Staged] = field(default_factory=list)
+    short_of_memory: bool = False  # it may fit with nothing else running
+
+    def sync(self) -> None:
+        """fsync every output (on any thread, ahead of :meth:`commit`); if one fails, the
+        outputs are discarded and its error becomes the outcome's."""
+        try:
+            for output in self.staged:
+                output.sync()
+        except ConvcliError as err:
+            self.discard()
+            self.error, self.record = err, None
+
+    def commit(self) -> None:
+        """Put every output in place (fsync unless :meth:`sync` did, then rename); if one
+        fails, the rest are discarded and its :class:`~convcli.errors.OutputError` is
+        raised."""
+        staged, self.staged = self.staged, []
+        for index, output in enumerate(staged):
+            try:
+                output.commit()
+            except BaseException:
+                for rest in staged[index + 1 :]:
+                    rest.discard()
+                raise
+
+    def discard(self) -> None:
+        """Remove the outputs not yet in place."""
+        staged, self.staged = self.staged, []
+        for output in staged:
+            output.discard()
+
+
+def format_of(target: str, fmt: str | None) -> str:
+    """The format ``target`` (maybe holding ``{frame}``) is written in."""
+    return output_format_for(batch.frame_path(target, 0), fmt)
+
+
+def shown(path: str) -> str:
+    """How an input is named in messages."""
+    return "<stdin>" if path == "-" else path
+
+
+def frame_paths(target: str, frames: int) -> list[str]:
+    if "{frame}" in target:
+        return [batch.frame_path(target, n) for n in range(frames)]
+    return [target]
+
+
+def size_text(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def read_input(path: str, max_pixels: int) -> reading.Image:
+    """The decoded input; running out of memory is a :class:`ResourceError`."""
+    try:
+        return reading.read_image(path, max_pixels=max_pixels)
+    except MemoryError:
+        raise ResourceError(f"{shown(path)}: {OUT_OF_MEMORY} reading it; {SMALLER}") from None
+
+
+def run_file(
+    path: str,
+    target: str,
+    steps: Sequence[pipeline.Step],
+    options: JobOptions,
+    *,
+    inputs: Sequence[str] = (),
+    protected: Sequence[str] = (),
+    taken: Collection[str] = frozenset(),
+    image: reading.Image | None = None,
+    filtering: Callable[[int], AbstractContextManager] = lambda values: contextlib.nullcontext(),
+) -> Outcome:
+    """Read ``path`` (unless ``image`` is given), filter it by ``steps`` and write it to
+    ``target`` (staged); never raises a :class:`ConvcliError`, which becomes the outcome's.
+
+    ``inputs`` and ``protected`` (kernel files) are what no output may overwrite, and
+    ``taken`` the real paths that ``{frame}`` outputs must not take. ``filtering`` wraps
+    the filtering and writing of an image of that many values (a batch uses it to
+    choose the threads and to run large images one at a time).
+    """
+    outcome = Outcome(path, target)
+    stage = "filtering"
+    try:
+        if image is None:
+            image = read_input(path, options.max_pixels)
+        outcome.warnings += image.warnings
+        depth, paths, output_shape = plan(image, target, steps, options, inputs, protected, taken)
+        with filtering(max(image.pixels.size, math.prod(output_shape))):
+            check_memory(image, steps)
+            start = time.perf_counter()
+            result = pipeline.apply_steps(image.pixels, list(steps), has_alpha=image.has_alpha)
+            seconds = time.perf_counter() - start
+            outcome.warnings += [f"{shown(path)}: {warning}" for warning in result.warnings]
+            stage = "writing"
+            outcome.record = _write(outcome, image, result, paths, depth, seconds, options)
+    except ConvcliError as err:
+        outcome.error = err
+    except MemoryError:
+        outcome.error = ResourceError(f"{OUT_OF_MEMORY} {stage} it; {SMALLER}")
+    except BaseException:  # Ctrl-C, a closed pipe: no output of this input stays half done
+        outcome.discard()
+        raise
+    # Every ResourceError is a shortage of memory: alone, the job may fit.
+    outcome.short_of_memory = isinstance(outcome.error, ResourceError)
+    if outcome.error is not None:
+        outcome.discard()
+        outcome.record = None
+    return outcome
+
+
+def plan(
+    image: reading.Image,
+    target: str,
+    steps: Sequence[pipeline.Step],
+    options: JobOptions,
+    inputs: Sequence[str],
+    protected: Sequence[str],
+    taken: Collection[str],
+) -> tuple[int, list[str], tuple[int, ...]]:
+    """Before filtering: the output depth, paths and shape (from the geometry), once the
+    format is known to hold them; frame outputs are checked against the inputs."""
+    output_shape = pipeline.output_shape(image.pixels.shape, list(steps), has_alpha=image.has_alpha)
+    fmt = format_of(target, options.fmt)
+    depth = options.depth or (16 if image.depth >= 16 else 8)
+    if depth == 16 and image.depth == 32 and not options.depth:
+        depth = 16 if fmt in ("PNG", "TIFF") else 8
+    frames, channels = output_shape[:2]
+    paths = frame_paths(target, frames)
+    if "{frame}" in target:
+        batch.check_frame_paths(paths, inputs, taken, kernels=protected)
+    writing.check_encodable(
+        paths[0],
+        fmt,
+        depth=depth,
+        channels=channels,
+        frames=1 if "{frame}" in target else frames,
+        fmt_name=options.fmt,
+        error=ParameterError,
+    )
+    return depth, paths, output_shape
+
+
+def check_memory(image: reading.Image, steps: Sequence[pipeline.Step]) -> None:
+    """Refuse a job that cannot fit in the memory this process may still use."""
+    needed = pipeline.estimate_bytes(image.pixels.shape, list(steps), has_alpha=image.has_alpha)
+    available = memory.available_bytes()
+    if available is not None and needed > available:
+        raise ResourceError(
+            f"this job needs about {size_text(needed)} and {size_text(available)} is "
+            f"available to this process; {SMALLER}, or a smaller output (--stride)"
+        )
+
+
+def _write(
+    outcome: Outcome,
+    image: reading.Image,
+    result: pipeline.Result,
+    paths: list[str],
+    depth: int,
+    seconds: float,
+    options: JobOptions,
+) -> report.ImageReport:
+    """Write the result (one file per frame when the target names ``{frame}``), staged;
+    clipped values are counted as the floats become the file's integers."""
+    fmt = format_of(outcome.target, options.fmt)
+    # .npy keeps raw values unless a --range was asked for.
+    value_range = options.value_range or (None if fmt == "NPY" else "clip")
+    kwargs = {
+        "alpha": result.has_alpha,
+        "depth": depth,
+        "fmt": options.fmt,
+        "compress_level": options.compress_level,
+        "quality": options.quality,
+        "staged": outcome.staged,
+    }
+    values = result.values
+    if "{frame}" not in outcome.target:
+        parts = [(outcome.target, slice(None))]
+    else:
+        if len(paths) != len(values):  # planned from the geometry; it cannot differ
+            paths = frame_paths(outcome.target, len(values))
+        parts = [(path, slice(n, n + 1)) for n, path in enumerate(paths)]
+    clipped_low = clipped_high = 0
+    for path, part in parts:
+        if value_range == "clip" and fmt != "NPY":
+            pixels = writing.quantize(values[part], depth)  # counts as it clips
+            low, high = pixels.below, pixels.above
+        else:
+            bounds = (result.minimum[part], result.maximum[part])
+            pixels, low, high = pipeline.map_range(values[part], value_range, bounds=bounds)
+        clipped_low, clipped_high = clipped_low + int(low.sum()), clipped_high + int(high.sum())
+        outcome.warnings += writing.write_image(pixels, path, **kwargs)
+    return report.ImageReport(
+        outcome.path,
+        paths[0] if len(paths) == 1 else outcome.target,
+        image.pixels.shape,
+        values.shape,
+        list(zip(result.weight_shapes, result.geometries, strict=True)),
+        float(result.minimum.min()),
+        float(result.maximum.max()),
+        clipped_low,
+        clipped_high,
+        seconds,
+        outputs=tuple(paths),
+    )
+
+
+def real_paths(outcome: Outcome) -> list[str]:
+    """The real paths of an outcome's frame outputs (what later frames must not take)."""
+    if outcome.record is None or "{frame}" not in outcome.target:
+        return []
+    return [os.path.realpath(path) for path in outcome.record.outputs]
