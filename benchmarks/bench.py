@@ -27,13 +27,15 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from common import ROOT, Row, find_command
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from commands import COMMAND_CASES  # noqa: E402
 
 from convcli import conv2d, conv2d_backward, conv_transpose2d  # noqa: E402
 
@@ -52,17 +54,6 @@ try:
     torch.set_num_threads(os.cpu_count() or 1)
 except ImportError:
     torch = None
-
-
-@dataclass
-class Row:
-    case: str
-    ours_ms: float
-    peers: dict[str, float] = field(default_factory=dict)  # peer -> ms
-    target: str = ""
-    ratio: float | None = None  # the ratio the target is about
-    met: bool | None = None
-    note: str = ""
 
 
 def best_ms(func: Callable[[], object], repeat: int) -> float:
@@ -370,22 +361,6 @@ def case_memory(repeat: int, quick: bool) -> list[Row]:
     ]
 
 
-def _command(*names: str) -> str | None:
-    """The first of ``names`` on PATH that really is the tool (an ImageMagick
-    ``convert`` says ``Version: ImageMagick`` in ``-version``; stand-ins do not)."""
-    for name in names:
-        for directory in os.environ.get("PATH", "").split(os.pathsep):
-            path = shutil.which(name, path=directory)
-            if not path:
-                continue
-            if name not in ("convert", "magick"):
-                return path
-            out = subprocess.run([path, "-version"], capture_output=True, text=True)
-            if "Version: ImageMagick" in out.stdout:
-                return path
-    return None
-
-
 def _wall_ms(args: list[str], repeat: int) -> float:
     subprocess.run(args, check=True, capture_output=True)
     times = []
@@ -426,7 +401,7 @@ def case_end_to_end(repeat: int, quick: bool) -> list[Row]:
         repeat,
     )
     peers = {}
-    vips = _command("vips")
+    vips = find_command("vips")
     if vips:
         (tmp / "box.mat").write_text("3 3 9 0\n1 1 1\n1 1 1\n1 1 1\n")
         peers["vips"] = _wall_ms(
@@ -441,7 +416,7 @@ def case_end_to_end(repeat: int, quick: bool) -> list[Row]:
             ],
             repeat,
         )
-    magick = _command("magick", "convert")
+    magick = find_command("magick", "convert")
     if magick:
         peers["imagemagick"] = _wall_ms(
             [
@@ -488,6 +463,7 @@ CASES = {
     "memory": case_memory,
     "e2e": case_end_to_end,
     "startup": case_startup,
+    **COMMAND_CASES,
 }
 
 

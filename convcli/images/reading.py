@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import ImageError
-from convcli.images import inputs, npy, pillow, png, pnm, tiff_reading
+from convcli.images import fast_codecs, inputs, npy, pillow, png, pnm, tiff_reading
 from convcli.images.limits import (
     ICO_MAGIC,
     check_frame,
@@ -186,6 +186,10 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
         except _DECODE_ERRORS as err:
             raise ImageError(f"{source}: damaged image header ({err})") from None
         _check_pixels(source, im.width, im.height, frames, max_pixels)
+        fast = fast_codecs.decode(data, im)  # the same pixels, when it applies
+        if fast is not None:
+            pixels = _scaled_planes(_upright(*fast), 255)[None]
+            return Image(pixels, 8, im.mode == "RGBA", source, im.format)
         notes: list[str] = []
         arrays = []
         first_size = im.size
@@ -314,20 +318,29 @@ def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
 
 
 def _scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
-    """(H, W[, C]) integers -> (C, H, W) float32 / top, one channel at a time.
+    """(H, W[, C]) integers -> (C, H, W) float32 / top, a channel of a band of rows at a
+    time, the bands spread over the tile threads.
 
     Converting the interleaved array in one go is several times slower (a strided
     read through a temporary); per-channel divisions into one result are not.
     Floats (``top`` 1) are copied as they are: dividing a signalling NaN warns.
     """
+    from convcli.conv.engines.tiles import run_parallel
+
     if array.ndim == 2:
         array = array[..., None]
     out = np.empty((array.shape[2], *array.shape[:2]), np.float32)
-    for c in range(array.shape[2]):
-        if top == 1:
-            out[c] = array[..., c]
-        else:
-            np.divide(array[..., c], np.float32(top), out=out[c], dtype=np.float32)
+    rows = max(1, (1 << 18) // max(1, array.shape[1]))
+
+    def scale(r0: int) -> None:
+        for c in range(array.shape[2]):
+            band, into = array[r0 : r0 + rows, :, c], out[c, r0 : r0 + rows]
+            if top == 1:
+                into[...] = band
+            else:
+                np.divide(band, np.float32(top), out=into, dtype=np.float32)
+
+    run_parallel(scale, range(0, array.shape[0], rows))
     return out
 
 

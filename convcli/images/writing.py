@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import ConvcliError, OutputError
-from convcli.images import npy, pillow, png, pnm, tiff
+from convcli.images import fast_codecs, npy, pillow, png, pnm, tiff
 from convcli.images.outputs import Staged, atomic_output, output_format_for
 
 _ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY"}
@@ -209,12 +209,25 @@ def write_image(
         with atomic_output(path, staged=staged) as stream:
             writers[fmt](stream)
         return notes
-    options = {"JPEG": {"quality": quality}, "WEBP": {"quality": quality}}.get(fmt, {})
-    encoded = io.BytesIO()  # a failed encode must not leave a partial file
-    _to_pil(planes_last[0]).save(encoded, format=fmt, **options)
+    # Encoded in memory first: a failed encode must not leave a partial file.
+    encoded = _encode_in_memory(planes_last[0], fmt, quality)
     with atomic_output(path, staged=staged) as stream:
-        stream.write(encoded.getbuffer())
+        stream.write(encoded)
     return notes
+
+
+def _encode_in_memory(values: np.ndarray, fmt: str, quality: int):
+    """(H, W, C) uint8 as a file of ``fmt`` (JPEG, WebP, BMP) by Pillow; JPEG through
+    :mod:`convcli.images.fast_codecs` when it can (the same bytes, faster)."""
+    plain = values[..., 0] if values.shape[-1] == 1 else values
+    if fmt == "JPEG":
+        encoded = fast_codecs.encode_jpeg(plain, quality=quality)
+        if encoded is not None:
+            return encoded
+    options = {"JPEG": {"quality": quality}, "WEBP": {"quality": quality}}.get(fmt, {})
+    stream = io.BytesIO()
+    pillow.image_module().fromarray(plain).save(stream, format=fmt, **options)
+    return stream.getbuffer()
 
 
 def check_encodable(
@@ -269,8 +282,3 @@ def check_encodable(
 def _pnm_name(path: str, fmt: str | None) -> str:
     """pgm, ppm or pnm: which the user asked for, by --format or the extension."""
     return (fmt or Path(path).suffix).lower().lstrip(".")
-
-
-def _to_pil(values: np.ndarray):
-    # 8-bit (H, W, C) only here; Pillow infers L, LA, RGB or RGBA from the array's shape.
-    return pillow.image_module().fromarray(values[..., 0] if values.shape[-1] == 1 else values)

@@ -20,6 +20,7 @@ from convcli.conv.engines import thread_count
 from convcli.conv.engines.blas import blas_threads
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -82,8 +83,9 @@ def plan_tiles(
     ]
 
 
-def run_parallel(work: Callable[[Tile], T], tiles: Iterable[Tile]) -> list[T]:
-    """Run ``work`` on every tile, on the shared pool when it pays; keep the order.
+def run_parallel(work: Callable[[Item], T], tiles: Iterable[Item]) -> list[T]:
+    """Run ``work`` on every tile (or other item), on the shared pool when it pays;
+    keep the order.
 
     BLAS is held to one thread meanwhile, so that matrix products inside tiles
     neither oversubscribe the cores nor pay OpenBLAS's thread start-up per product.
@@ -91,7 +93,7 @@ def run_parallel(work: Callable[[Tile], T], tiles: Iterable[Tile]) -> list[T]:
     tiles = list(tiles)
     threads = threads_here()
 
-    def quiet(tile: Tile) -> T:
+    def quiet(tile: Item) -> T:
         # NaN and Inf in, NaN and Inf out, as in torch: not a warning per tile.
         # (NumPy's error state is per thread, so it is set here, in the worker.)
         with np.errstate(all="ignore"):
