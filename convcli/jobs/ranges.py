@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from convcli.conv.engines.tiles import reduce_parallel
 from convcli.errors import ParameterError
 
 RANGES = ("clip", "abs", "normalize")
@@ -18,7 +19,7 @@ def extreme(x: np.ndarray, reduce: np.ufunc) -> np.ndarray:
     """
     if x.size == 0:
         return np.zeros(len(x))
-    return reduce.reduce(x.reshape(len(x), -1), axis=1)
+    return reduce_parallel(reduce, x)
 
 
 def map_range(

@@ -6,7 +6,7 @@ import numpy as np
 
 from convcli.conv.engines import forced_path, tile_budget
 from convcli.conv.engines.algorithms import ENGINES, FFT, kernel_rank
-from convcli.conv.engines.tiles import plan_tiles, run_parallel, scratch
+from convcli.conv.engines.tiles import plan_tiles, reduce_parallel, run_parallel, scratch
 from convcli.conv.padding import PaddedSource
 
 Pair = tuple[int, int]
@@ -40,8 +40,14 @@ def choose_path(weight: np.ndarray, groups: int, dtype, stride: Pair = (1, 1)) -
 
 
 def _finite(x: np.ndarray) -> bool:
-    """No NaN or Inf in ``x``: its min and max are finite (two passes, no temporary)."""
-    return x.size == 0 or bool(np.isfinite(x.min()) and np.isfinite(x.max()))
+    """No NaN or Inf in ``x``: its min and max are finite (two passes, no temporary,
+    spread over the tile threads)."""
+    if x.size == 0:
+        return True
+    return bool(
+        np.isfinite(reduce_parallel(np.minimum, x[None]))
+        & np.isfinite(reduce_parallel(np.maximum, x[None]))
+    )
 
 
 def correlate(

@@ -107,6 +107,25 @@ def run_parallel(work: Callable[[Item], T], tiles: Iterable[Item]) -> list[T]:
         return list(_executor(threads).map(quiet, tiles))
 
 
+def reduce_parallel(reduce: np.ufunc, x: np.ndarray) -> np.ndarray:
+    """``reduce.reduce`` of (N, ...) ``x`` over all but its first axis -> (N,), in
+    blocks spread over the tile threads (for min and max alike: exact whatever the
+    order). A 4096x4096 RGB image is 200 MB: a pass over it on one core is tens of ms.
+
+    Examples
+    --------
+    >>> reduce_parallel(np.fmax, np.array([[[1.0, np.nan]], [[3.0, -2.0]]])).tolist()
+    [1.0, 3.0]
+    """
+    block = 1 << 20
+    if not x.flags.c_contiguous or x[:1].size <= block:  # (a reshape would copy a view)
+        return reduce.reduce(x, axis=tuple(range(1, x.ndim)))
+    flat = x.reshape(len(x), -1)
+    starts = range(0, flat.shape[1], block)
+    parts = run_parallel(lambda c0: reduce.reduce(flat[:, c0 : c0 + block], axis=1), starts)
+    return reduce.reduce(np.stack(parts), axis=0)
+
+
 def _executor(threads: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     if _pool is None or _pool_size != threads:
