@@ -10,8 +10,8 @@ How the cores are used (measured on 2 cores; see docs/design.md):
 
 - Images run side by side, one per worker thread (``--threads``, else every core),
   each decoded, filtered, encoded and written on its own thread, its tiles not
-  handed to the shared tile pool: for many small images that beats cutting each
-  image into tiles over the cores (hand-offs, idle tails) several times over.
+  handed to the shared tile pool (``tiles.thread_limit``): for many small images
+  that beats cutting each image into tiles over the cores (hand-offs, idle tails).
 - A large image (from :data:`LARGE` values) is filtered and written with every
   thread, one at a time; the next input is decoded meanwhile.
 - One thread (this one) puts finished outputs in place in input order: fsync, then
@@ -149,7 +149,8 @@ class _Batch:
         ):
 
             def job(path: str, target: str, **given) -> tuple[Outcome, Future]:
-                outcome = self.job(path, target, filtering=self._lane, **given)
+                with tiles.thread_limit(1):  # decoding included; large images lift it
+                    outcome = self.job(path, target, filtering=self._lane, **given)
                 # fsync waits for the disk: on threads of its own, several at a time
                 # (the file system joins them into one journal commit).
                 return outcome, syncer.submit(outcome.sync)
@@ -204,15 +205,15 @@ class _Batch:
     @contextlib.contextmanager
     def _lane(self, values: int) -> Iterator[None]:
         """How a worker filters and writes an image of ``values`` values: large ones
-        one at a time with every thread, others on the worker's thread alone."""
+        one at a time with every thread, others on the worker's thread alone (as it
+        decoded them)."""
         if self.stop.is_set():
             raise _Cancelled
         if values >= LARGE:
-            with self.large:
+            with self.large, tiles.thread_limit(None):
                 yield
         else:
-            with tiles.single_thread():
-                yield
+            yield
 
     def finish(self, outcome: Outcome) -> None:
         """Report an outcome and put its outputs in place, or say why not."""

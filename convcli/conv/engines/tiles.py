@@ -140,25 +140,27 @@ _local = threading.local()
 
 
 @contextmanager
-def single_thread() -> Iterator[None]:
-    """Run every tile of the calls made inside the block on the calling thread.
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Let the calls made on this thread inside the block use at most ``threads`` threads
+    for their tiles (1: all on the calling thread; None: the pool again).
 
     For callers that are themselves one of several workers (a batch filtering
     images side by side): handing small images' tiles to the shared pool costs
     more in hand-offs than it gains, and the cores are busy anyway.
     """
-    previous = getattr(_local, "single", False)
-    _local.single = True
+    previous = getattr(_local, "limit", None)
+    _local.limit = threads
     try:
         yield
     finally:
-        _local.single = previous
+        _local.limit = previous
 
 
 def threads_here() -> int:
-    """Threads the tiles of a call made on this thread may use: 1 inside
-    :func:`single_thread`, else :func:`thread_count`."""
-    return 1 if getattr(_local, "single", False) else thread_count()
+    """Threads the tiles of a call made on this thread may use: :func:`thread_count`,
+    at most the :func:`thread_limit` in force."""
+    limit = getattr(_local, "limit", None)
+    return thread_count() if limit is None else min(limit, thread_count())
 
 
 def scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
