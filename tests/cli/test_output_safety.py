@@ -254,22 +254,6 @@ def test_memory_error_is_one_line_and_the_batch_goes_on(work, monkeypatch):
     assert (work / "small-o.png").exists() and not (work / "big-o.png").exists()
 
 
-def test_a_batch_out_of_memory_runs_its_images_one_by_one(work, monkeypatch):
-    for name in ("a.png", "b.png"):
-        gray(work / name)
-    real = pipeline.apply_steps
-
-    def one_at_a_time(x, steps, **kwargs):
-        if len(x) > 1:
-            raise MemoryError
-        return real(x, steps, **kwargs)
-
-    monkeypatch.setattr(pipeline, "apply_steps", one_at_a_time)
-    result = run("apply", "a.png", "b.png", "-k", "box:3", "-o", "out-{stem}.png")
-    assert result.exit_code == 0, result.output
-    assert (work / "out-a.png").exists() and (work / "out-b.png").exists()
-
-
 def test_address_space_limit_counts_in_the_estimate(work):
     gray(work / "s.png", 200, 200)
     limit = 3 << 30

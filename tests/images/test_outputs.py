@@ -16,6 +16,7 @@ from convcli.images.outputs import (
     atomic_output,
     check_output_name,
     check_output_path,
+    file_identities,
     output_format_for,
 )
 from convcli.images.writing import write_image
@@ -206,3 +207,66 @@ def test_stdout_closed_is_an_output_error(monkeypatch):
     monkeypatch.setattr(sys, "stdout", None)
     with pytest.raises(OutputError, match="standard output is closed"), atomic_output("-"):
         pass
+
+
+# Staged outputs: complete but not in place until committed ---------------------------------
+
+
+def test_staged_output_is_in_place_only_once_committed(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    staged = []
+    with atomic_output(str(target), staged=staged) as stream:
+        stream.write(b"new")
+    assert target.read_bytes() == b"old" and len(staged) == 1
+    assert staged[0].temporary.read_bytes() == b"new"
+    staged[0].sync()
+    staged[0].commit()
+    assert target.read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["out.png"]
+
+
+def test_discarded_or_failing_staged_outputs_leave_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    for fail in (False, True):
+        staged = []
+        with atomic_output(str(target), staged=staged) as stream:
+            stream.write(b"new")
+        if not fail:
+            staged[0].discard()
+        else:
+            monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "EIO")))
+            with pytest.raises(OutputError, match="out.png: cannot write"):
+                staged[0].commit()
+        assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["out.png"]
+
+
+def test_special_targets_are_written_at_once_even_when_staging(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", f"print(len(open({str(fifo)!r}, 'rb').read()))"],
+        stdout=subprocess.PIPE,
+    )
+    staged = []
+    with atomic_output(str(fifo), staged=staged) as stream:
+        stream.write(b"12345")
+    assert reader.communicate(timeout=10)[0].strip() == b"5" and staged == []
+
+
+def test_output_identities_are_looked_up_once(tmp_path):
+    inputs = []
+    for index in range(3):
+        path = tmp_path / f"in{index}.png"
+        path.write_bytes(b"x")
+        inputs.append(str(path))
+    kernel = tmp_path / "k.npy"
+    kernel.write_bytes(b"k")
+    link = tmp_path / "link.png"
+    link.symlink_to(inputs[2])
+    known = file_identities(inputs, [str(kernel)])
+    assert sorted(kind for kind, _ in known.values()) == ["input", "input", "input", "kernel"]
+    with pytest.raises(ParameterError, match=r"is the input '.*in2\.png'"):
+        check_output_path(str(link), inputs, known=known)
+    with pytest.raises(ParameterError, match="kernel file"):
+        check_output_path(str(kernel), inputs, kernels=[str(kernel)], known=known)
