@@ -48,10 +48,6 @@ def _codecs():
     return imagecodecs
 
 
-def available() -> bool:
-    return _codecs() is not None
-
-
 def decode(data: bytes, im) -> tuple[np.ndarray, int] | None:
     """The pixels of ``data`` as stored, (H, W) or (H, W, C) uint8, exactly as Pillow
     would decode them, and the EXIF orientation Pillow would turn them by; None when
