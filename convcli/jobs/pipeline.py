@@ -325,9 +325,10 @@ def output_shape(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool) 
 
 
 def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool = False) -> int:
-    """Working set of a job in bytes (float32): the batch's images and their joined copy,
-    every step's output (a transposed step also its edge-padded input and a cropped
-    copy), copies made by alpha handling and range mapping, and tile buffers.
+    """Working set of a job in bytes (float32): the images as read and as much again (the
+    decoded bytes, or the next input decoded meanwhile), every step's output (a transposed
+    step also its edge-padded input and a cropped copy), copies made by alpha handling and
+    range mapping, and tile buffers.
 
     Examples
     --------
@@ -338,7 +339,7 @@ def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool
     if drops_alpha(steps, shape[1], has_alpha=has_alpha):
         shape = (shape[0], shape[1] - 1, *shape[2:])
     size = 4 * math.prod(shape)
-    total = 2 * size  # the images as read, and the batch joined into one array
+    total = 2 * size  # the images as read, and as much again decoded beside them
     largest = size
     for step in steps:
         before = shape

@@ -14,9 +14,10 @@ How the cores are used (measured on 2 cores; see docs/design.md):
   that beats cutting each image into tiles over the cores (hand-offs, idle tails).
 - A large image (from :data:`LARGE` values) is filtered and written with every
   thread, one at a time; the next input is decoded meanwhile.
-- One thread (this one) puts finished outputs in place in input order: fsync, then
-  rename (:class:`~convcli.images.outputs.Staged`), while the workers go on. So
-  messages and report records come in input order, and after an input fails with
+- Finished outputs are fsynced on a small I/O pool as soon as their worker is done,
+  and renamed into place by one thread (this one) in input order
+  (:class:`~convcli.images.outputs.Staged`), while the workers go on. So messages,
+  report records and outputs come in input order, and after an input fails with
   ``fail_fast`` no later output appears.
 - An image refused or out of memory while others were in flight runs again alone.
 
