@@ -261,7 +261,8 @@ def case_batch_scaling(tmp: Path, repeat: int, quick: bool) -> list[Row]:
     commands = {
         str(n): _batch_commands(tmp, inputs[:n], peers=False)["convcli"] for n in [1, *counts]
     }
-    runs = timed_rounds(commands, max(1, repeat // 2))
+    # (wall(10) - wall(1)) / 9 magnifies the start-up's noise: every round counts.
+    runs = timed_rounds(commands, repeat)
     wall = {n: statistics.median(run[0] for run in runs[str(n)]) for n in [1, *counts]}
     per_file = {f"{n} files ms/file": 1000 * (wall[n] - wall[1]) / (n - 1) for n in counts}
     spread = max(per_file.values()) / min(per_file.values())

@@ -232,8 +232,10 @@ def _run_one(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple
     padded = source.window(0, source.shape[-2], 0, source.shape[-1])
     y = conv_transpose2d(padded, weight, bias, **transposed)
     (sh, sw), (oh, ow) = geo.stride, geo.output_shape[2:]
+    # A view: the padded result is only the margin's rows and columns larger, and a
+    # contiguous copy of a 4096x4096 RGB result cost 0.14 s and 200 MB more at its peak.
     y = y[:, :, margin[0] * sh : margin[0] * sh + oh, margin[1] * sw : margin[1] * sw + ow]
-    return np.ascontiguousarray(y), geo, weight.shape
+    return y, geo, weight.shape
 
 
 def _transpose_margin(kernel, stride, dilation) -> tuple[int, int]:
@@ -327,7 +329,7 @@ def output_shape(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool) 
 def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool = False) -> int:
     """Working set of a job in bytes (float32): the images as read and as much again (the
     decoded bytes, or the next input decoded meanwhile), every step's output (a transposed
-    step also its edge-padded input and a cropped copy), copies made by alpha handling and
+    step also its edge-padded input), copies made by alpha handling and
     range mapping, and tile buffers.
 
     Examples
@@ -347,7 +349,7 @@ def estimate_bytes(shape: tuple[int, ...], steps: list[Step], *, has_alpha: bool
         size = 4 * math.prod(shape)
         total += size * (len(step.filter.bank) + 1)  # a bank: every response, and the sum
         if step.transpose and step.pad_mode != "zeros":
-            total += 4 * math.prod(before) + size  # the edge-padded input, the cropped copy
+            total += 4 * math.prod(before)  # the edge-padded input (the crop is a view)
         largest = max(largest, size)
     # alpha handling and range mapping make up to two more copies of the largest array
     return total + 2 * largest + (64 << 20)
