@@ -1,4 +1,4 @@
-"""Faster decoding and JPEG encoding, with the optional ``fast`` extra (imagecodecs).
+"""Faster decoding and JPEG encoding of the common files, through imagecodecs.
 
 Pillow decodes JPEG with libjpeg-turbo and PNG with zlib, into its own layout (RGB
 as 4 bytes a pixel), which NumPy then copies out. imagecodecs (libjpeg-turbo,
@@ -6,13 +6,13 @@ libspng) decodes straight into an array: on 2 cores, a 1024x768 JPEG took 2.2 ms
 against Pillow's 5.3, a 4096x4096 PNG 0.32 s against 0.76 (same run, loaded machine).
 
 It is used only where its pixels are exactly Pillow's (``tests/images/
-test_fast_decode.py`` compares them): 8-bit gray, RGB and RGBA PNG, interlaced or
+test_fast_codecs.py`` compares them): 8-bit gray, RGB and RGBA PNG, interlaced or
 not, and JPEG that Pillow reads as gray or RGB (every chroma subsampling,
 progressive, restart markers), upright by the same EXIF orientation. Everything
 else goes to Pillow: palette, 1-bit, gray+alpha and 16-bit PNG, APNG, PNG with
 EXIF or XMP metadata, CMYK JPEG, MPO, JPEG with data after its end marker; so does
-any file that imagecodecs refuses, and a JPEG cut short (which libjpeg would pad
-with gray), so that damaged files get Pillow's errors (see
+any file that imagecodecs refuses or finds odd (a warning logged), and a JPEG cut
+short (which libjpeg would pad with gray), so that damaged files get Pillow's errors (see
 :mod:`convcli.images.reading`).
 
 JPEG output (8-bit gray or RGB) is encoded by the same libjpeg-turbo with the same
@@ -23,12 +23,11 @@ into its own layout first.
 
 from __future__ import annotations
 
-import functools
 import struct
 
 import numpy as np
 
-from convcli.images import png
+from convcli.images import codecs, png
 
 # PNG chunks that make Pillow's pixels or orientation differ from the plain decode:
 # animation, EXIF (eXIf, or a text chunk holding it) and XMP (which may hold an
@@ -38,14 +37,12 @@ _PNG_TEXT = {b"tEXt", b"zTXt", b"iTXt"}
 _PNG_KEYWORDS = {b"Raw profile type exif", b"XML:com.adobe.xmp"}
 
 
-@functools.cache
 def _codecs():
-    """imagecodecs, or None when it is not installed."""
+    """imagecodecs (its log caught, see :mod:`convcli.images.codecs`), or None."""
     try:
-        import imagecodecs
+        return codecs.imagecodecs()
     except ImportError:
         return None
-    return imagecodecs
 
 
 def decode(data: bytes, im) -> tuple[np.ndarray, int] | None:
@@ -56,19 +53,25 @@ def decode(data: bytes, im) -> tuple[np.ndarray, int] | None:
     ``im`` is Pillow's lazily opened image of ``data`` (its header read, nothing
     decoded): it says the format, mode, frames and orientation.
     """
-    codecs = _codecs()
-    if codecs is None or getattr(im, "n_frames", 1) != 1:
+    module = _codecs()
+    if module is None or getattr(im, "n_frames", 1) != 1:
         return None
     try:
-        if im.format == "PNG" and im.mode in ("L", "RGB", "RGBA") and _plain_png(data):
-            return codecs.spng_decode(data), 1
-        # libjpeg pads a cut file with gray where Pillow refuses it; a whole one ends
-        # with the EOI marker (0xFFD9 never occurs inside the coded data).
-        if im.format == "JPEG" and im.mode in ("L", "RGB") and data.endswith(b"\xff\xd9"):
-            orientation = im.getexif().get(0x0112, 1)
-            return codecs.jpeg8_decode(data), orientation
+        with codecs.logged() as records:
+            decoded = _decoded(module, data, im)
     except Exception:  # refused or damaged: Pillow decodes it (and words the error)
         return None
+    # Whatever the codec found odd (libjpeg's "corrupt data" warnings) Pillow decides.
+    return None if records else decoded
+
+
+def _decoded(module, data: bytes, im) -> tuple[np.ndarray, int] | None:
+    if im.format == "PNG" and im.mode in ("L", "RGB", "RGBA") and _plain_png(data):
+        return module.spng_decode(data), 1
+    # libjpeg pads a cut file with gray where Pillow refuses it; a whole one ends with
+    # the EOI marker (0xFFD9 never occurs inside the coded data).
+    if im.format == "JPEG" and im.mode in ("L", "RGB") and data.endswith(b"\xff\xd9"):
+        return module.jpeg8_decode(data), im.getexif().get(0x0112, 1)
     return None
 
 
@@ -93,9 +96,9 @@ def _plain_png(data: bytes) -> bool:
 def encode_jpeg(values: np.ndarray, *, quality: int) -> bytes | None:
     """(H, W) or (H, W, 3) uint8 as the JPEG file Pillow would write at ``quality``
     (4:2:0, baseline, JFIF); None when the fast encoder does not apply."""
-    codecs = _codecs()
+    module = _codecs()
     gray_or_rgb = values.ndim == 2 or values.ndim == 3 and values.shape[2] == 3
-    if codecs is None or values.dtype != np.uint8 or not gray_or_rgb or 0 in values.shape:
+    if module is None or values.dtype != np.uint8 or not gray_or_rgb or 0 in values.shape:
         return None
     try:
         data = np.ascontiguousarray(values)
@@ -103,6 +106,6 @@ def encode_jpeg(values: np.ndarray, *, quality: int) -> bytes | None:
             # NumPy calls a view with a dimension of 1 contiguous whatever its strides,
             # which imagecodecs refuses: a copy has the plain ones.
             data = data.copy()
-        return bytes(codecs.jpeg8_encode(data, level=quality))
+        return bytes(module.jpeg8_encode(data, level=quality))
     except Exception:  # Pillow encodes it (and words any error)
         return None

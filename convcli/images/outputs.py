@@ -14,6 +14,7 @@ import errno
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -251,6 +252,34 @@ class CompleteWrites:
         return getattr(self.raw, name)
 
 
+# Temporaries created and not yet renamed into place nor removed, by any thread: what a
+# batch abandoned mid-way (a signal) removes while its workers may still be writing.
+_unplaced: set[Path] = set()
+_unplaced_lock = threading.Lock()
+
+
+def _track(temporary: Path, *, placed: bool = False) -> None:
+    with _unplaced_lock:
+        if placed:
+            _unplaced.discard(temporary)
+        else:
+            _unplaced.add(temporary)
+
+
+def remove_unplaced() -> None:
+    """Remove every temporary output not yet in place: those being written on threads
+    that a signal does not stop, and those staged but not committed. For a process
+    that is about to end (a batch interrupted); a concurrent batch in the same process
+    would lose its staged outputs too (they would fail to commit, never appear half
+    written)."""
+    with _unplaced_lock:
+        temporaries = list(_unplaced)
+        _unplaced.clear()
+    for temporary in temporaries:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
 class Staged:
     """A complete output in a temporary file beside its target, not yet in place.
 
@@ -291,6 +320,7 @@ class Staged:
             os.replace(self.temporary, self.target)
         except BaseException as err:
             self._failed(err)
+        _track(self.temporary, placed=True)
 
     def _failed(self, err: BaseException):
         self.discard()
@@ -301,6 +331,7 @@ class Staged:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self.temporary)
+        _track(self.temporary, placed=True)
 
 
 @contextlib.contextmanager
@@ -345,6 +376,7 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
     try:
         # O_EXCL: never an existing file; mode 0o666 less the umask, as any new output.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        _track(temporary)
         with os.fdopen(fd, "wb") as stream:
             yield CompleteWrites(stream)
             stream.flush()
@@ -352,12 +384,14 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
                 os.fsync(stream.fileno())
         if staged is None:
             os.replace(temporary, target)
+            _track(temporary, placed=True)
         else:
             staged.append(Staged(temporary, path))
     except BaseException as err:
         if not isinstance(err, FileExistsError):
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+            _track(temporary, placed=True)
         if isinstance(err, OSError) and not isinstance(err, BrokenPipeError):
             raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
         raise

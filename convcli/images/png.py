@@ -116,13 +116,7 @@ def deflate_bands(rows: np.ndarray, level: int) -> list[bytes]:
         r1 = min(r0 + band, height)
         primer = filtered(max(0, r0 - primer_rows), r0).reshape(-1)[-_WINDOW:].tobytes()
         data = filtered(r0, r1).reshape(-1)
-        packer = zlib.compressobj(
-            level, zlib.DEFLATED, -15, **({"zdict": primer} if primer else {})
-        )
-        body = packer.compress(data)
-        body += packer.flush(zlib.Z_FINISH if r1 >= height else zlib.Z_SYNC_FLUSH)
-        if r0 == 0:
-            body = b"\x78\x01" + body  # zlib header: deflate, 32 KiB window
+        body = _deflated(data, primer, level, first=r0 == 0, last=r1 >= height)
         return _chunk(b"IDAT", body), zlib.adler32(data), len(data)
 
     chunks, adler = [], 1
@@ -131,6 +125,40 @@ def deflate_bands(rows: np.ndarray, level: int) -> list[bytes]:
         adler = adler32_combine(adler, band_adler, length)
     chunks.append(_chunk(b"IDAT", struct.pack(">I", adler)))
     return chunks
+
+
+def deflate_pieces(data: np.ndarray, level: int) -> list[bytes]:
+    """A zlib stream of ``data`` (1-D uint8, already filtered) in pieces, compressed on
+    every core, each primed with the 32 KiB before it (see :func:`deflate_bands`).
+
+    Examples
+    --------
+    >>> payload = np.frombuffer(b"convolution " * 200_000, np.uint8)
+    >>> zlib.decompress(b"".join(deflate_pieces(payload, 1))) == payload.tobytes()
+    True
+    """
+    from convcli.conv.engines.tiles import run_parallel
+
+    view = memoryview(data)
+    starts = range(0, max(len(view), 1), _PIECE)
+
+    def piece(start: int) -> bytes:
+        primer = view[max(0, start - _WINDOW) : start].tobytes()
+        last = start + _PIECE >= len(view)
+        return _deflated(view[start : start + _PIECE], primer, level, first=start == 0, last=last)
+
+    pieces = run_parallel(piece, starts)
+    pieces[-1] += struct.pack(">I", zlib.adler32(view))
+    return pieces
+
+
+def _deflated(data, primer: bytes, level: int, *, first: bool, last: bool) -> bytes:
+    """Raw deflate of ``data`` primed with ``primer``, ended on a byte boundary (or
+    finished, when ``last``), so that pieces join into one stream; the zlib header
+    leads the ``first``."""
+    packer = zlib.compressobj(level, zlib.DEFLATED, -15, **({"zdict": primer} if primer else {}))
+    body = packer.compress(data) + packer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return b"\x78\x01" + body if first else body  # deflate, 32 KiB window
 
 
 def adler32_combine(first: int, second: int, length: int) -> int:

@@ -10,7 +10,7 @@ How the cores are used (measured on 2 cores; see docs/design.md):
 
 - Images run side by side, one per worker thread (``--threads``, else every core),
   each decoded, filtered, encoded and written on its own thread, its tiles not
-  handed to the shared tile pool (``tiles.thread_limit``): for many small images
+  handed to the shared tile pool (``engines.using``): for many small images
   that beats cutting each image into tiles over the cores (hand-offs, idle tails).
 - A large image (from :data:`LARGE` values) is filtered and written with every
   thread, one at a time; the next input is decoded meanwhile.
@@ -41,16 +41,21 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import queue
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import replace
 from functools import partial
 from typing import Protocol
 
-from convcli.conv.engines import thread_count, tiles
+from convcli.conv import engines
+from convcli.conv.engines import thread_count
 from convcli.conv.engines.blas import blas_threads
 from convcli.errors import ConvcliError
+from convcli.images import outputs
+from convcli.images.inputs import is_stream
 from convcli.jobs import batch, pipeline, report
 from convcli.jobs.one_file import (  # noqa: F401 - the command line's names for them
     JobOptions,
@@ -67,6 +72,7 @@ from convcli.jobs.one_file import (  # noqa: F401 - the command line's names for
 # memory of a batch of large images.
 LARGE = 1 << 24
 _SYNC_THREADS = 4  # outputs being fsynced at once
+_GRACE = 1.0  # seconds an interrupted batch waits for the images in flight
 
 
 class Events(Protocol):
@@ -144,13 +150,10 @@ class _Batch:
         """Keep ``workers`` images in flight (and one more queued), finish them in order."""
         pending: deque[Future] = deque()  # each gives (outcome, its outputs' fsync)
         submitted = 0
-        with (
-            ThreadPoolExecutor(workers, thread_name_prefix="convcli-image") as pool,
-            ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="convcli-sync") as syncer,
-        ):
+        with _Threads(workers, "convcli-image") as pool, _Threads(_SYNC_THREADS, "sync") as syncer:
 
             def job(path: str, target: str, **given) -> tuple[Outcome, Future]:
-                with tiles.thread_limit(1):  # decoding included; large images lift it
+                with engines.using(replace(engines.settings(), threads=1)):  # large lift it
                     outcome = self.job(path, target, filtering=self._lane, **given)
                 # fsync waits for the disk: on threads of its own, several at a time
                 # (the file system joins them into one journal commit).
@@ -164,34 +167,51 @@ class _Batch:
                     pending.append(self._read_here(pool, job, path, target))
 
             outcome = None  # the one being finished; what is left of it goes if interrupted
+            aborted = False
             try:
                 fill()
                 while pending:
                     outcome, synced = pending[0].result()
                     pending.popleft()
                     synced.result()
-                    if outcome.short_of_memory and outcome.path != "-":
+                    if outcome.short_of_memory and not is_stream(outcome.path):
                         # Others were in flight: let them end, then try this one alone.
                         concurrent.futures.wait(pending)
                         outcome = self.job(outcome.path, outcome.target)
                     fill()
                     self.finish(outcome)
+            except _Stop:
+                raise
+            except BaseException:  # Ctrl-C, a signal, a closed pipe
+                aborted = True
+                raise
             finally:
-                self.stop.set()
-                if outcome is not None:
-                    outcome.discard()
-                for future in pending:
-                    future.cancel()
-                concurrent.futures.wait(pending)
-                for future in pending:
-                    if not future.cancelled() and future.exception() is None:
-                        future.result()[0].discard()
+                self._wind_down(pending, outcome, aborted)
 
-    def _read_here(self, pool: ThreadPoolExecutor, job, path: str, target: str) -> Future:
-        """Submit ``job`` for an input; standard input is read here first, in the
-        foreground: a blocked read in a worker thread would keep Ctrl-C from ending
-        the process."""
-        if path != "-":
+    def _wind_down(self, pending: deque[Future], outcome: Outcome | None, aborted: bool) -> None:
+        """Stop the batch: nothing more starts, and what the images in flight wrote goes.
+
+        After ``--fail-fast`` the images in flight end first. Interrupted, the process is
+        about to end and a worker may be blocked in a write (a slow disk, a pipe) that no
+        signal breaks: it gets a moment, then every temporary not in place is removed.
+        """
+        self.stop.set()
+        if outcome is not None:
+            outcome.discard()
+        for future in pending:
+            future.cancel()
+        done, _ = concurrent.futures.wait(pending, timeout=_GRACE if aborted else None)
+        for future in done:
+            if not future.cancelled() and future.exception() is None:
+                future.result()[0].discard()
+        if aborted:
+            outputs.remove_unplaced()
+
+    def _read_here(self, pool: _Threads, job, path: str, target: str) -> Future:
+        """Submit ``job`` for an input; standard input and named pipes are read here
+        first, in the foreground: a blocked read (or a pipe's open, waiting for a
+        writer) in a worker thread would keep Ctrl-C or SIGTERM from ending the process."""
+        if not is_stream(path):
             return pool.submit(job, path, target)
         try:
             image = read_input(path, self.options.max_pixels)
@@ -211,7 +231,7 @@ class _Batch:
         if self.stop.is_set():
             raise _Cancelled
         if values >= LARGE:
-            with self.large, tiles.thread_limit(None):
+            with self.large, engines.using(replace(engines.settings(), threads=None)):
                 yield
         else:
             yield
@@ -239,6 +259,40 @@ class _Batch:
         self.events.progress(1)
         if error is not None and self.options.fail_fast:
             raise _Stop
+
+
+class _Threads:
+    """A fixed set of daemon threads running submitted calls. Unlike a
+    ThreadPoolExecutor's, they never hold the process at its exit: a worker blocked in
+    a write must not keep a signal from ending it."""
+
+    def __init__(self, count: int, name: str) -> None:
+        self.calls: queue.SimpleQueue = queue.SimpleQueue()
+        self.count = count
+        for index in range(count):
+            threading.Thread(target=self._serve, name=f"{name}-{index}", daemon=True).start()
+
+    def submit(self, function, *args, **kwargs) -> Future:
+        future: Future = Future()
+        self.calls.put((future, function, args, kwargs))
+        return future
+
+    def _serve(self) -> None:
+        while (call := self.calls.get()) is not None:
+            future, function, args, kwargs = call
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function(*args, **kwargs))
+            except BaseException as err:  # handed to whoever waits for the result
+                future.set_exception(err)
+
+    def __enter__(self) -> _Threads:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for _ in range(self.count):
+            self.calls.put(None)
 
 
 class _Cancelled(Exception):

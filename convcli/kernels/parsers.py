@@ -389,6 +389,7 @@ def read_config(path: Path) -> dict:
         raise KernelError(f"{path}: cannot read it ({err})") from None
     if path.suffix.lower() == ".toml":
         import tomllib
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:

@@ -18,6 +18,7 @@ from convcli.images.outputs import (
     check_output_path,
     file_identities,
     output_format_for,
+    remove_unplaced,
 )
 from convcli.images.writing import write_image
 from tests.paths import SAMPLES
@@ -270,3 +271,16 @@ def test_output_identities_are_looked_up_once(tmp_path):
         check_output_path(str(link), inputs, known=known)
     with pytest.raises(ParameterError, match="kernel file"):
         check_output_path(str(kernel), inputs, kernels=[str(kernel)], known=known)
+
+
+def test_an_abandoned_batch_removes_every_temporary_not_in_place(tmp_path):
+    staged = []
+    with atomic_output(str(tmp_path / "staged.png"), staged=staged) as stream:
+        stream.write(b"complete")
+    with atomic_output(str(tmp_path / "writing.png"), staged=[]) as stream:
+        stream.write(b"half")
+        remove_unplaced()  # another thread, say, while this one is still writing
+    with atomic_output(str(tmp_path / "placed.png")) as stream:
+        stream.write(b"in place")
+    remove_unplaced()
+    assert sorted(os.listdir(tmp_path)) == ["placed.png"]

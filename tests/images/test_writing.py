@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from convcli.conv.engines import tiles
+from convcli.conv import engines
 from convcli.images import png
 from convcli.images.writing import quantize
 
@@ -38,7 +38,7 @@ def test_quantize_is_the_definition_band_by_band(depth, threads):
     x[0, 1, 3, :5] = np.nan
     x[1, :, 40:] = 0.5  # bands inside [0, 1] skip counting and clipping
     x[1, 2, 7, 7] = (2 * 17 + 1) / 510  # exactly half-way: rounds to even
-    with tiles.thread_limit(threads):
+    with engines.using(engines.Settings(threads=threads)):
         q = quantize(x, depth)
     values, below, above, nan = _plain_quantize(x, 65535 if depth == 16 else 255)
     assert q.values.dtype == (np.uint16 if depth == 16 else np.uint8)

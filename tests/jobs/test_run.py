@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from convcli.conv.engines import thread_count, tiles
+from convcli.conv.engines import thread_count
 from convcli.jobs import pipeline, run
 from convcli.jobs.pipeline import Step
 from convcli.kernels import load_filter
@@ -169,7 +169,7 @@ def test_small_images_filter_on_their_worker_large_ones_on_every_thread(images, 
     threads: dict[int, int] = {}
 
     def apply_steps(x, steps, **kwargs):
-        threads[x.shape[1]] = max(threads.get(x.shape[1], 0), tiles.threads_here())
+        threads[x.shape[1]] = max(threads.get(x.shape[1], 0), thread_count())
         return real(x, steps, **kwargs)
 
     monkeypatch.setattr(pipeline, "apply_steps", apply_steps)

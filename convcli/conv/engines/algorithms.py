@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcli.conv.engines import banded
 from convcli.conv.engines.tiles import scratch
 
 Pair = tuple[int, int]
@@ -156,9 +155,6 @@ class Separable(Engine):
         return 4 * self.f + self.groups
 
     def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        if self.stride == (1, 1) and self.dilation == (1, 1):
-            self._banded(win, out)
-            return
         planes = Planes(win, self.stride, self.dilation, out.shape[-2:], (self.kh, self.kw))
         (sh, sw), (dh, dw) = self.stride, self.dilation
         plane_len = next(iter(planes.planes.values())).shape[-1]
@@ -197,17 +193,6 @@ class Separable(Engine):
         if first:  # an all-zero kernel
             head[...] = 0
         store(acc, out, self.groups, planes.pitch)
-
-    def _banded(self, win: np.ndarray, out: np.ndarray) -> None:
-        """Stride 1, dilation 1: each pass one matrix product per block (:mod:`banded`)."""
-        n, _, h_in, _ = win.shape
-        ho, wo = out.shape[-2:]
-        source = split_groups(win, self.groups)[:, :, 0]  # (n, G, h_in, w_in): one channel each
-        band = scratch("band", (n, self.groups, self.fg, h_in, wo), self.dtype)
-        og = split_groups(out, self.groups)  # (n, G, F/G, ho, wo), a view of the block
-        for q, (u, v) in enumerate(zip(self.u, self.v, strict=True)):
-            banded.row_pass(source, v, band)
-            banded.column_pass(band, u, og, add=q > 0)
 
 
 def next_fast_len(n: int) -> int:

@@ -9,9 +9,8 @@ preallocated result, so no whole-image temporary is ever made.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -68,7 +67,7 @@ def plan_tiles(
         # thread) one per thread costs less in hand-offs: 512x512 RGB 3x3 ran 1.48
         # ns/px against 2.30, 1024x1024 1.25 against 1.39 the other way round.
         work = height * block_w * per_pixel
-        bands = threads_here() * (2 if work >= 1 << 23 else 1)
+        bands = thread_count() * (2 if work >= 1 << 23 else 1)
         if height // bands >= 8 and work >= bands << 16:
             rows = min(rows, -(-height // bands))
     # Whole images that fit several times in the budget go together (small batches).
@@ -91,7 +90,7 @@ def run_parallel(work: Callable[[Item], T], tiles: Iterable[Item]) -> list[T]:
     neither oversubscribe the cores nor pay OpenBLAS's thread start-up per product.
     """
     tiles = list(tiles)
-    threads = threads_here()
+    threads = thread_count()
 
     def quiet(tile: Item) -> T:
         # NaN and Inf in, NaN and Inf out, as in torch: not a warning per tile.
@@ -139,30 +138,6 @@ def _executor(threads: int) -> ThreadPoolExecutor:
 
 
 _local = threading.local()
-
-
-@contextmanager
-def thread_limit(threads: int | None) -> Iterator[None]:
-    """Let the calls made on this thread inside the block use at most ``threads`` threads
-    for their tiles (1: all on the calling thread; None: the pool again).
-
-    For callers that are themselves one of several workers (a batch filtering
-    images side by side): handing small images' tiles to the shared pool costs
-    more in hand-offs than it gains, and the cores are busy anyway.
-    """
-    previous = getattr(_local, "limit", None)
-    _local.limit = threads
-    try:
-        yield
-    finally:
-        _local.limit = previous
-
-
-def threads_here() -> int:
-    """Threads the tiles of a call made on this thread may use: :func:`thread_count`,
-    at most the :func:`thread_limit` in force."""
-    limit = getattr(_local, "limit", None)
-    return thread_count() if limit is None else min(limit, thread_count())
 
 
 def scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
