@@ -122,8 +122,8 @@ def run_batch(
             for path, target in zip(inputs, targets, strict=True):
                 batch_run.finish(job(path, target))
         else:
-            # BLAS is set to one thread for the whole run: its setting is process-wide,
-            # and workers saving and restoring it around each call would race.
+            # BLAS at one thread for the whole run (the workers are the parallelism),
+            # set once rather than around every call.
             with blas_threads(1):
                 batch_run.run_side_by_side(workers)
     except _Stop:
