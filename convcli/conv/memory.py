@@ -114,10 +114,23 @@ def allocate(shape: tuple[int, ...], dtype, what: str) -> np.ndarray:
         raise ResourceError(f"{message}, which cannot be allocated") from None
 
 
-# mallopt parameters (glibc's malloc.h) and what a command sets them to.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+# mallopt's parameter numbers (glibc's malloc.h).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 _KEEP_BELOW = 32 << 20  # arrays smaller than this come from the heap, and are reused
 _TRIM_ABOVE = 128 << 20  # free heap kept for the next image, at most
+
+
+def mallopt(parameter: int, value: int) -> bool:
+    """glibc's ``mallopt`` for the whole process; False where there is none (musl,
+    macOS) or it refused."""
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    function.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(function(parameter, value))
 
 
 def reuse_freed_memory() -> bool:
@@ -129,14 +142,7 @@ def reuse_freed_memory() -> bool:
     again when first written. A batch of 120 1024x768 JPEGs made 66,000-200,000 page
     faults and spent a third of its CPU time in the kernel; with this, 16,000. Larger
     arrays are still mapped and returned at once, so a batch's peak memory is unchanged.
-    Not for a library to call: it changes the allocator of the whole process.
+    Not for a library to call: it changes the allocator of the whole process (a Dask
+    worker wants the opposite, see ``convcli.scale.blocks.return_freed_memory``).
     """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to set
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW) and mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE))
+    return mallopt(M_MMAP_THRESHOLD, _KEEP_BELOW) and mallopt(M_TRIM_THRESHOLD, _TRIM_ABOVE)

@@ -20,7 +20,6 @@ path and tile budget are those in force where the graph was built.
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +39,6 @@ from convcli.scale.sources import RegionSource, read_window
 # which block-sized arrays come from per-thread heaps that keep their pages: a worker's
 # memory then grows with every thread that ever ran a block.
 MMAP_THRESHOLD = 4 << 20
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
 _malloc_set = threading.Event()
 
 
@@ -51,11 +49,7 @@ def return_freed_memory() -> None:
     if _malloc_set.is_set():
         return
     _malloc_set.set()
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    memory.mallopt(memory.M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 @contextmanager
