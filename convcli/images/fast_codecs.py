@@ -28,6 +28,8 @@ import struct
 import numpy as np
 
 from convcli.images import codecs, png
+from convcli.images import metadata as metadata_module
+from convcli.images.metadata import Metadata
 
 # PNG chunks that make Pillow's pixels or orientation differ from the plain decode:
 # animation, EXIF (eXIf, or a text chunk holding it) and XMP (which may hold an
@@ -93,9 +95,12 @@ def _plain_png(data: bytes) -> bool:
     return False
 
 
-def encode_jpeg(values: np.ndarray, *, quality: int) -> bytes | None:
+def encode_jpeg(
+    values: np.ndarray, *, quality: int, metadata: Metadata = metadata_module.NONE
+) -> bytes | None:
     """(H, W) or (H, W, 3) uint8 as the JPEG file Pillow would write at ``quality``
-    (4:2:0, baseline, JFIF); None when the fast encoder does not apply."""
+    (4:2:0, baseline, JFIF), with ``metadata``'s EXIF and ICC profile where Pillow puts
+    them (:func:`with_markers`); None when the fast encoder does not apply."""
     module = _codecs()
     gray_or_rgb = values.ndim == 2 or values.ndim == 3 and values.shape[2] == 3
     if module is None or values.dtype != np.uint8 or not gray_or_rgb or 0 in values.shape:
@@ -106,6 +111,31 @@ def encode_jpeg(values: np.ndarray, *, quality: int) -> bytes | None:
             # NumPy calls a view with a dimension of 1 contiguous whatever its strides,
             # which imagecodecs refuses: a copy has the plain ones.
             data = data.copy()
-        return bytes(module.jpeg8_encode(data, level=quality))
+        encoded = bytes(module.jpeg8_encode(data, level=quality))
     except Exception:  # Pillow encodes it (and words any error)
         return None
+    return with_markers(encoded, metadata)
+
+
+_ICC_CHUNK = metadata_module.JPEG_MARKER_BYTES - 14  # after "ICC_PROFILE\0", index, count
+
+
+def with_markers(encoded: bytes, metadata: Metadata) -> bytes | None:
+    """JPEG bytes with the EXIF (APP1) and ICC profile (APP2, in as many markers as it
+    takes) inserted after the JFIF segment, in Pillow's order and layout; None when the
+    file does not start as libjpeg writes it (SOI, then APP0)."""
+    if metadata.exif is None and metadata.icc_profile is None:
+        return encoded
+    if encoded[:4] != b"\xff\xd8\xff\xe0":
+        return None
+    after_jfif = 4 + struct.unpack_from(">H", encoded, 4)[0]
+    markers = []
+    if metadata.exif is not None:
+        payload = metadata_module.EXIF_HEADER + metadata.exif
+        markers.append(b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload)
+    icc = metadata.icc_profile or b""
+    pieces = [icc[i : i + _ICC_CHUNK] for i in range(0, len(icc), _ICC_CHUNK)]
+    for index, piece in enumerate(pieces, 1):
+        payload = b"ICC_PROFILE\0" + bytes([index, len(pieces)]) + piece
+        markers.append(b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload)
+    return encoded[:after_jfif] + b"".join(markers) + encoded[after_jfif:]

@@ -23,6 +23,7 @@ import numpy as np
 
 from convcli.errors import ImageError
 from convcli.images import codecs
+from convcli.images.metadata import png_profile_name
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # PNG colour type -> channels
@@ -47,8 +48,17 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
-def write_png(pixels: np.ndarray, stream: BinaryIO, *, compress_level: int = 1) -> None:
-    """Write (H, W, C) uint8 or uint16 pixels (C = 1 to 4) as an 8- or 16-bit PNG.
+def write_png(
+    pixels: np.ndarray,
+    stream: BinaryIO,
+    *,
+    compress_level: int = 1,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+) -> None:
+    """Write (H, W, C) uint8 or uint16 pixels (C = 1 to 4) as an 8- or 16-bit PNG, with
+    an ICC profile (an iCCP chunk named by the profile's description) and EXIF (an eXIf
+    chunk, its TIFF structure) before the image data, if given.
 
     Rows use the "Up" filter (one subtraction, vectorized), which on photographs
     compresses within a few per cent of adaptive filtering at a fraction of its
@@ -73,6 +83,11 @@ def write_png(pixels: np.ndarray, stream: BinaryIO, *, compress_level: int = 1) 
     ihdr = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPE[channels], 0, 0, 0)
     stream.write(SIGNATURE)
     stream.write(_chunk(b"IHDR", ihdr))
+    if icc_profile is not None:
+        name = png_profile_name(icc_profile)
+        stream.write(_chunk(b"iCCP", name + b"\0\0" + zlib.compress(icc_profile, 9)))
+    if exif is not None:
+        stream.write(_chunk(b"eXIf", exif))
     # Decoders read consecutive IDAT chunks as one zlib stream.
     for chunk in deflate_bands(rows, compress_level):
         stream.write(chunk)
@@ -214,6 +229,24 @@ def exif(data: bytes, source: str) -> bytes | None:
     """The payload of a PNG's eXIf chunk, if it has one."""
     found = _chunks(data, source).get(b"eXIf")
     return bytes(found[0]) if found else None
+
+
+_PROFILE_BYTES = 1 << 24  # an ICC profile past this is no profile (Pillow's bound is 1 MiB)
+
+
+def icc_profile(data: bytes, source: str) -> bytes | None:
+    """The ICC profile of a PNG's iCCP chunk, if it has one; one that cannot be
+    inflated (or inflates past 16 MiB) is left out (libpng warns about a damaged one)."""
+    found = _chunks(data, source).get(b"iCCP")
+    if not found:
+        return None
+    _, _, compressed = bytes(found[0]).partition(b"\0")
+    inflater = zlib.decompressobj()
+    try:
+        profile = inflater.decompress(compressed[1:], _PROFILE_BYTES)
+    except zlib.error:
+        profile = b""
+    return profile if profile and inflater.eof else None
 
 
 def _chunks(data: bytes, source: str) -> dict[bytes, list[memoryview]]:

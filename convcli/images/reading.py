@@ -34,6 +34,7 @@ from convcli.images.limits import (
     check_samples,
 )
 from convcli.images.limits import check_pixels as _check_pixels
+from convcli.images.metadata import NONE, Metadata, exif_payload, from_pillow
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit
 
@@ -81,6 +82,7 @@ class Image:
     source: str
     format: str | None
     warnings: list[str] = field(default_factory=list)
+    metadata: Metadata = NONE  # its ICC profile and EXIF
 
 
 def _raster_formats(pil) -> list[str]:
@@ -154,9 +156,11 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         _check_pixels(source, width, height, 1, max_pixels)
         notes = []
         pixels = png.read_png16(data, source, notes)
-        pixels = _upright(pixels, _exif_orientation(png.exif(data, source), source, notes))
+        exif = png.exif(data, source)
+        pixels = _upright(pixels, _exif_orientation(exif, source, notes))
         planes = _scaled_planes(pixels, 65535)[None]
-        return Image(planes, 16, colour in (4, 6), source, "PNG", notes)
+        found = Metadata(png.icc_profile(data, source), exif_payload(exif))
+        return Image(planes, 16, colour in (4, 6), source, "PNG", notes, found)
     # Pillow reports oddities (corrupt EXIF, odd chunks) as Python warnings; they
     # become the user's warnings, never noise on stderr or exceptions. (This runs on
     # the command line's read-ahead thread; catch_warnings' state is process-wide, so
@@ -187,9 +191,10 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
             raise ImageError(f"{source}: damaged image header ({err})") from None
         _check_pixels(source, im.width, im.height, frames, max_pixels)
         fast = fast_codecs.decode(data, im)  # the same pixels, when it applies
-        if fast is not None:
+        if fast is not None:  # (and the metadata in the header it read)
             pixels = _scaled_planes(_upright(*fast), 255)[None]
-            return Image(pixels, 8, im.mode == "RGBA", source, im.format)
+            found = from_pillow(im)
+            return Image(pixels, 8, im.mode == "RGBA", source, im.format, metadata=found)
         notes: list[str] = []
         arrays = []
         first_size = im.size
@@ -202,6 +207,8 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
                 # Decoded here, where a decoder's error is the input's error; EXIF
                 # and every later step only ever see complete pixels.
                 im.load()
+                if index == 0:  # the first frame's: others may have their own
+                    found = from_pillow(im)
                 frame, frame_warnings = _oriented(im, source)
                 array, depth, has_alpha = _to_array(frame, source)
             except ImageError:
@@ -216,7 +223,7 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
             raise ImageError(f"{source}: its frames differ in size or channels; split them first")
         # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
         pixels = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
-        return Image(pixels, depth, has_alpha, source, im.format, notes)
+        return Image(pixels, depth, has_alpha, source, im.format, notes, found)
 
 
 def _unreadable(source: str) -> str:
@@ -245,7 +252,8 @@ def _read_tiff(data: bytes, source: str, max_pixels: int) -> Image:
     planes = [_scaled_planes(_upright(f, page.orientation), page.top) for f in decoded.frames]
     # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
     pixels = planes[0][None] if len(planes) == 1 else np.stack(planes)
-    return Image(pixels, page.depth, page.has_alpha, source, "TIFF", decoded.warnings)
+    found = Metadata(icc_profile=decoded.icc_profile)
+    return Image(pixels, page.depth, page.has_alpha, source, "TIFF", decoded.warnings, found)
 
 
 # EXIF and TIFF orientation -> the turn that makes (H, W, C) pixels upright, as Pillow's

@@ -57,13 +57,15 @@ def write_tiff(
     *,
     compress_level: int = 1,
     tile: tuple[int, int] | None = None,
+    icc_profile: bytes | None = None,
 ) -> None:
     """Write (N, H, W, C) uint8 or uint16 frames as an N-page little-endian TIFF.
 
     Chunky samples, photometric by :func:`photometric`; strips of about 256 KiB
     (many, to compress on every core) or ``tile``-sized tiles. ``compress_level``
     1 to 9 is deflate after the horizontal predictor; 0 writes the pixels
-    uncompressed. Past 4 GiB of pixels the file is a BigTIFF.
+    uncompressed. Past 4 GiB of pixels the file is a BigTIFF. ``icc_profile`` is
+    every page's InterColorProfile tag.
 
     Examples
     --------
@@ -73,7 +75,7 @@ def write_tiff(
     b'II*\\x00'
     """
     _, height, width, channels = frames.shape
-    options = _page_options(channels, frames.dtype, width, compress_level, tile)
+    options = _page_options(channels, frames.dtype, width, compress_level, tile, icc_profile)
     with _writer(stream, bigtiff=frames.nbytes > _CLASSIC_BYTES) as writer:
         for frame in frames:
             writer.write(frame if channels > 1 else frame[..., 0], **options)
@@ -87,6 +89,7 @@ def write_tiled(
     dtype,
     tile: tuple[int, int] = (512, 512),
     compress_level: int = 1,
+    icc_profile: bytes | None = None,
 ) -> None:
     """Write one (H, W, C) image, given as row bands or as tiles, as a tiled TIFF.
 
@@ -95,7 +98,7 @@ def write_tiled(
     rows of tiles, left to right, each ``tile`` or less at the right and bottom
     edges. Memory holds one row of tiles from bands (tiles from tiles), plus
     what tifffile compresses at once; so a 100k x 100k image is never whole.
-    Same tags as :func:`write_tiff`; BigTIFF past 4 GiB of pixels.
+    Same tags as :func:`write_tiff` (``icc_profile`` too); BigTIFF past 4 GiB of pixels.
 
     Examples
     --------
@@ -111,7 +114,7 @@ def write_tiled(
     if len(tile) != 2 or any(t < 16 or t % 16 for t in tile):
         raise ParameterError(f"tile={tile!r}: TIFF tiles are multiples of 16 pixels a side")
     tiles = _tiles(iter(pieces), shape, dtype, tile)
-    options = _page_options(channels, dtype, width, compress_level, tile)
+    options = _page_options(channels, dtype, width, compress_level, tile, icc_profile)
     with _writer(stream, bigtiff=height * width * channels * dtype.itemsize > _CLASSIC_BYTES) as w:
         gray = channels == 1  # tifffile takes gray as (H, W), without a samples axis
         w.write(
@@ -189,7 +192,9 @@ def _next_piece(pieces, shape, dtype, row: int, width: int | None = None) -> np.
     return piece
 
 
-def _page_options(channels: int, dtype, width: int, level: int, tile) -> dict:
+def _page_options(
+    channels: int, dtype, width: int, level: int, tile, icc_profile: bytes | None = None
+) -> dict:
     """tifffile's ``write`` arguments for one page."""
     from convcli.conv.engines import thread_count
 
@@ -204,6 +209,7 @@ def _page_options(channels: int, dtype, width: int, level: int, tile) -> dict:
         # Pixels handed to the compressing threads at once: tifffile's default, 512 MiB,
         # made write_tiled's peak 670 MB for a 20000x20000 RGB image (90 MB with this).
         "buffersize": _BATCH_BYTES,
+        "iccprofile": icc_profile,
     }
     if level:
         options.update(compression="zlib", compressionargs={"level": level}, predictor=True)

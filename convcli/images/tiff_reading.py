@@ -70,6 +70,7 @@ class Decoded:
     frames: list[np.ndarray]
     page: Page
     warnings: list[str] = field(default_factory=list)
+    icc_profile: bytes | None = None  # the first page's InterColorProfile
 
 
 def tiff_pages(data: bytes, source: str) -> list[Page]:
@@ -104,7 +105,8 @@ def read_tiff(
         for page, header in zip(pages, found, strict=True):
             segments.check_segments(page, data, source)
             frames.extend(_converted(f, page, header, source) for f in _decoded(page))
-        return Decoded(frames, first, logged())
+        icc = pages[0].tags.valueof(34675)
+        return Decoded(frames, first, logged(), bytes(icc) if icc else None)
 
 
 @contextlib.contextmanager

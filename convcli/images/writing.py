@@ -18,10 +18,14 @@ import numpy as np
 
 from convcli.errors import ConvcliError, OutputError
 from convcli.images import fast_codecs, npy, pillow, png, pnm, tiff
+from convcli.images import metadata as metadata_module
+from convcli.images.flatten import WHITE, Colour, colour_text, flatten
+from convcli.images.metadata import Metadata
 from convcli.images.outputs import Staged, atomic_output, output_format_for
 
 _ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY"}
 _DEPTH16_FORMATS = {"PNG", "TIFF", "PPM", "NPY"}
+_COLOURS = {1: 1, 2: 1, 3: 3, 4: 3}  # colour channels (alpha aside) of what is stored
 
 
 def to_integers(pixels: np.ndarray, depth: int, *, channels_last: bool = False) -> np.ndarray:
@@ -54,18 +58,22 @@ class Integers:
 
     ``values`` are (N, H, W, C) uint8 or uint16, channels interleaved; ``below`` and
     ``above`` count, per sample, the values under 0 and over 1 (clipped to the ends);
-    ``nan``, per channel, the NaN values (written as 0).
+    ``nan``, per channel, the NaN values (written as 0). ``background`` is the colour the
+    alpha channel was flattened over (then ``values`` have one channel less), or None.
     """
 
     values: np.ndarray
     below: np.ndarray
     above: np.ndarray
     nan: np.ndarray
+    background: Colour | None = None
 
 
-def quantize(pixels: np.ndarray, depth: int) -> Integers:
+def quantize(pixels: np.ndarray, depth: int, *, background: Colour | None = None) -> Integers:
     """(N, C, H, W) floats in [0, 1] -> :class:`Integers`: scaled to 8 or 16 bits,
-    clipped, rounded half to even, NaN -> 0, and the clipped values counted.
+    clipped, rounded half to even, NaN -> 0, and the clipped values counted; with a
+    ``background``, the last channel (alpha) is flattened over it once clipped
+    (:func:`convcli.images.flatten.flatten`), the clipped values counted before.
 
     One pass over the image, a band of rows (a few hundred KiB) at a time, the bands
     spread over the tile threads: scaling, counting, clipping and rounding whole
@@ -84,7 +92,8 @@ def quantize(pixels: np.ndarray, depth: int) -> Integers:
     x = np.asarray(pixels)
     n, channels, height, width = x.shape
     top = np.float32(65535 if depth == 16 else 255)
-    out = np.empty((n, height, width, channels), np.uint16 if depth == 16 else np.uint8)
+    stored = channels - (background is not None)
+    out = np.empty((n, height, width, stored), np.uint16 if depth == 16 else np.uint8)
     rows = max(1, (1 << 16) // max(1, channels * width))
 
     def band(item: tuple[int, int]) -> tuple[int, int, int, list[int] | None]:
@@ -101,6 +110,8 @@ def quantize(pixels: np.ndarray, depth: int) -> Integers:
                 nan = [int(np.count_nonzero(np.isnan(plane))) for plane in scaled]
                 np.fmax(scaled, 0, out=scaled)  # fmax drops NaN: NaN becomes 0
             np.clip(scaled, 0, top, out=scaled)
+        if background is not None:
+            scaled = flatten(scaled[None], background, top=top)[0]
         np.rint(scaled, out=scaled)
         # Rounded in the planar layout (contiguous), interleaved by the final copy.
         for c, plane in enumerate(scaled):
@@ -116,7 +127,26 @@ def quantize(pixels: np.ndarray, depth: int) -> Integers:
         above[i] += high_count
         if nan_count is not None:
             nan += nan_count
-    return Integers(out, below, above, nan)
+    return Integers(out, below, above, nan, background)
+
+
+def flattening(fmt: str, channels: int, *, alpha: bool, background: Colour | None) -> Colour | None:
+    """The colour a result of ``channels`` is flattened over when written as ``fmt``, or
+    None when its last channel is written as it is: with ``alpha`` (2 or 4 channels that
+    are gray or colour + alpha), over ``background`` if one was asked for in any format,
+    else over white in a format without alpha (JPEG, BMP, PNM).
+
+    Examples
+    --------
+    >>> flattening("JPEG", 4, alpha=True, background=None), flattening("PNG", 4, alpha=True,
+    ...                                                              background=None)
+    ((1.0, 1.0, 1.0), None)
+    """
+    if not alpha or channels not in (2, 4):
+        return None
+    if background is not None:
+        return background
+    return None if fmt in _ALPHA_FORMATS else WHITE
 
 
 def write_image(
@@ -128,6 +158,8 @@ def write_image(
     compress_level: int = 1,
     quality: int = 95,
     alpha: bool = True,
+    background: Colour | None = None,
+    metadata: Metadata = metadata_module.NONE,
     staged: list[Staged] | None = None,
 ) -> list[str]:
     """Write (N, C, H, W) or (C, H, W) pixels in [0, 1], or :class:`Integers` already
@@ -136,10 +168,14 @@ def write_image(
     With ``staged``, a regular file is left complete but not yet in place: see
     :func:`convcli.images.outputs.atomic_output`.
 
-    ``alpha=False`` says that 2 or 4 channels are not gray+alpha or RGBA (feature maps
-    of a 4-D weight): written to an image format, the last one becomes transparency,
-    or is dropped, and a warning says so. NaN values become 0 in integer formats,
-    with a warning that counts them.
+    Alpha (the last of 2 or 4 channels) is flattened over ``background`` when one is
+    given, in every format; without one, a format that holds no alpha (JPEG, BMP, PNM)
+    flattens it over white, with a warning (:func:`flattening`). ``alpha=False`` says
+    that 2 or 4 channels are not gray+alpha or RGBA (feature maps of a 4-D weight):
+    written to an image format, the last one becomes transparency, or is dropped, and a
+    warning says so. NaN values become 0 in integer formats, with a warning that counts
+    them. ``metadata`` (the input's ICC profile and EXIF) is written where the format
+    and the result's colours take it (:func:`convcli.images.metadata.for_output`).
 
     ``.npy`` keeps the raw floats (no scaling, no clipping; N = 1 is written as
     (C, H, W)). Several samples (frames) need TIFF, and so do channel counts
@@ -164,45 +200,56 @@ def write_image(
     fmt_name = fmt
     fmt = output_format_for(path, fmt)
     integers = pixels if isinstance(pixels, Integers) else None
-    if integers is not None:
-        n, channels = integers.values.shape[0], integers.values.shape[-1]
+    if integers is not None and integers.background is not None:  # flattened already
+        n, channels = integers.values.shape[0], integers.values.shape[-1] + 1
+        over = integers.background
     else:
-        pixels = np.asarray(pixels)
-        if pixels.ndim == 3:
-            pixels = pixels[None]
-        n, channels = pixels.shape[:2]
-        if fmt == "NPY":
-            with atomic_output(path, staged=staged) as stream:
-                npy.write_npy(pixels[0] if n == 1 else pixels, stream)
-            return []
-    check_encodable(path, fmt, depth=depth, channels=channels, frames=n, fmt_name=fmt_name)
-    notes: list[str] = []
-    keep = channels
-    if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
-        keep = channels - 1
-        if alpha:
-            notes.append(f"{path}: {fmt} has no alpha channel; alpha dropped")
+        if integers is not None:
+            n, channels = integers.values.shape[0], integers.values.shape[-1]
         else:
-            notes.append(
-                f"{path}: {fmt} holds {channels - 1} of the result's {channels} channels; the "
-                f"last one is dropped (write .npy or .tif to keep every channel)"
-            )
-    elif channels in (2, 4) and not alpha:
-        kind = "gray+alpha" if channels == 2 else "RGBA"
-        notes.append(
-            f"{path}: the result has {channels} channels, which {fmt} stores as {kind}: channel "
-            f"{channels} becomes transparency; write .npy to keep {channels} plain channels"
-        )
+            pixels = np.asarray(pixels)
+            pixels = pixels[None] if pixels.ndim == 3 else pixels
+            n, channels = pixels.shape[:2]
+        over = flattening(fmt, channels, alpha=alpha, background=background)
+        if integers is not None and over is not None:  # made unflattened: flatten its values
+            top = np.float32(np.iinfo(integers.values.dtype).max)
+            pixels, integers = integers.values.transpose(0, 3, 1, 2) / top, None
+    if fmt == "NPY" and integers is None:
+        if over is not None:
+            pixels = flatten(pixels, over)
+        with atomic_output(path, staged=staged) as stream:
+            npy.write_npy(pixels[0] if len(pixels) == 1 else pixels, stream)
+        return []
+    check_encodable(path, fmt, depth=depth, channels=channels, frames=n, fmt_name=fmt_name)
+    notes = _channel_notes(path, fmt, channels, alpha=alpha, flattened=over, asked=background)
+    dropped = over is None and not alpha and channels in (2, 4) and fmt not in _ALPHA_FORMATS
+    keep = channels - 1 if over is not None or dropped else channels
     if integers is None:
-        integers = quantize(pixels[:, :keep], depth)
+        integers = quantize(
+            pixels if over is not None else pixels[:, :keep], depth, background=over
+        )
     nan = int(integers.nan[:keep].sum())
     if nan:
         were = "value was" if nan == 1 else "values were"
         notes.append(f"{path}: {nan} {were} NaN; written as 0")
-    planes_last = integers.values if keep == channels else integers.values[..., :keep].copy()
+    stored = integers.values
+    planes_last = stored if stored.shape[-1] == keep else stored[..., :keep].copy()
+    height, width = planes_last.shape[1:3]
+    kept, metadata_notes = metadata_module.for_output(
+        metadata, path, fmt, colours=_COLOURS.get(keep, 0), width=width, height=height
+    )
+    notes += metadata_notes
     writers = {
-        "PNG": lambda out: png.write_png(planes_last[0], out, compress_level=compress_level),
-        "TIFF": lambda out: tiff.write_tiff(planes_last, out, compress_level=compress_level),
+        "PNG": lambda out: png.write_png(
+            planes_last[0],
+            out,
+            compress_level=compress_level,
+            icc_profile=kept.icc_profile,
+            exif=kept.exif,
+        ),
+        "TIFF": lambda out: tiff.write_tiff(
+            planes_last, out, compress_level=compress_level, icc_profile=kept.icc_profile
+        ),
         "PPM": lambda out: pnm.write_pnm(planes_last[0], out),  # P5 even in a .ppm: see Notes
     }
     if fmt in writers:
@@ -210,21 +257,65 @@ def write_image(
             writers[fmt](stream)
         return notes
     # Encoded in memory first: a failed encode must not leave a partial file.
-    encoded = _encode_in_memory(planes_last[0], fmt, quality)
+    encoded = _encode_in_memory(planes_last[0], fmt, quality, kept)
     with atomic_output(path, staged=staged) as stream:
         stream.write(encoded)
     return notes
 
 
-def _encode_in_memory(values: np.ndarray, fmt: str, quality: int):
-    """(H, W, C) uint8 as a file of ``fmt`` (JPEG, WebP, BMP) by Pillow; JPEG through
-    :mod:`convcli.images.fast_codecs` when it can (the same bytes, faster)."""
+def _channel_notes(
+    path: str,
+    fmt: str,
+    channels: int,
+    *,
+    alpha: bool,
+    flattened: Colour | None,
+    asked: Colour | None,
+) -> list[str]:
+    """What to say about the last of 2 or 4 channels: flattened over white for want of
+    alpha in ``fmt`` (the user named no background); dropped (``alpha=False``: not
+    alpha) from a format without alpha; or stored as transparency in one with it."""
+    if channels not in (2, 4):
+        return []
+    if flattened is not None:
+        if asked is not None:
+            return []
+        return [
+            f"{path}: {fmt} has no alpha channel; flattened over {_named(flattened)} "
+            f"(--background to choose)"
+        ]
+    if alpha:
+        return []
+    if fmt not in _ALPHA_FORMATS:
+        return [
+            f"{path}: {fmt} holds {channels - 1} of the result's {channels} channels; the "
+            f"last one is dropped (write .npy or .tif to keep every channel)"
+        ]
+    kind = "gray+alpha" if channels == 2 else "RGBA"
+    return [
+        f"{path}: the result has {channels} channels, which {fmt} stores as {kind}: channel "
+        f"{channels} becomes transparency; write .npy to keep {channels} plain channels"
+    ]
+
+
+def _named(colour: Colour) -> str:
+    return "white" if colour == WHITE else colour_text(colour)
+
+
+def _encode_in_memory(values: np.ndarray, fmt: str, quality: int, metadata: Metadata):
+    """(H, W, C) uint8 as a file of ``fmt`` (JPEG, WebP, BMP) by Pillow, with the ICC
+    profile and EXIF of ``metadata``; JPEG through :mod:`convcli.images.fast_codecs`
+    when it can (the same bytes, faster)."""
     plain = values[..., 0] if values.shape[-1] == 1 else values
     if fmt == "JPEG":
-        encoded = fast_codecs.encode_jpeg(plain, quality=quality)
+        encoded = fast_codecs.encode_jpeg(plain, quality=quality, metadata=metadata)
         if encoded is not None:
             return encoded
     options = {"JPEG": {"quality": quality}, "WEBP": {"quality": quality}}.get(fmt, {})
+    if metadata.icc_profile is not None:
+        options["icc_profile"] = metadata.icc_profile
+    if metadata.exif is not None:  # Pillow writes JPEG's APP1 as given, header included
+        options["exif"] = metadata_module.EXIF_HEADER + metadata.exif
     stream = io.BytesIO()
     pillow.image_module().fromarray(plain).save(stream, format=fmt, **options)
     return stream.getbuffer()

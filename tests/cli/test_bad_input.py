@@ -213,11 +213,15 @@ def test_sharpening_overshoot_clips_and_is_counted(tmp_path):
     assert record["clipped_high"] > 0 and record["clipped_low"] > 0
 
 
-def test_rgba_to_jpeg_drops_alpha_with_a_warning(tmp_path):
+def test_rgba_to_jpeg_is_flattened_over_white_with_a_warning(tmp_path):
     src = tmp_path / "a.png"
     PILImage.new("RGBA", (6, 6), (10, 20, 30, 128)).save(src)
     result = run("apply", src, "-k", "box:3", "-o", tmp_path / "a.jpg")
-    assert result.exit_code == 0 and "alpha dropped" in result.output
+    assert result.exit_code == 0, result.output
+    assert "flattened over white (--background to choose)" in result.output
+    flat = [round(c * 128 / 255 + 255 * 127 / 255) for c in (10, 20, 30)]  # 133, 138, 143
+    with PILImage.open(tmp_path / "a.jpg") as im:
+        np.testing.assert_allclose(np.asarray(im), np.broadcast_to(flat, (6, 6, 3)), atol=2)
 
 
 def test_sixteen_bit_to_jpeg_is_refused_not_cut(tmp_path):

@@ -37,14 +37,18 @@ def test_sixteen_bit_rgb_ppm_and_its_alpha(tmp_path):
     rgba = _values((4, 6, 8), seed=1)
     path = tmp_path / "c.ppm"
     notes = write_image(rgba / 65535, str(path), depth=16)
-    assert notes == [f"{path}: PPM has no alpha channel; alpha dropped"]
+    assert notes == [
+        f"{path}: PPM has no alpha channel; flattened over white (--background to choose)"
+    ]
     assert path.read_bytes().startswith(b"P6\n8 6\n65535\n")
+    alpha = rgba[3] / 65535
+    flat = np.rint(rgba[:3] * alpha + 65535 * (1 - alpha))  # over white, at 16 bits
     img = read_image(str(path))  # Pillow alone scales 16-bit P6 into 8 bits
     assert img.depth == 16
-    np.testing.assert_array_equal(to_integers(img.pixels[0], 16), rgba[:3])
+    np.testing.assert_allclose(to_integers(img.pixels[0], 16), flat, atol=1)
     cv2 = pytest.importorskip("cv2")
     bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    np.testing.assert_array_equal(bgr[..., ::-1].transpose(2, 0, 1), rgba[:3])
+    np.testing.assert_allclose(bgr[..., ::-1].transpose(2, 0, 1), flat, atol=1)
 
 
 def test_sixteen_bit_ppm_from_opencv_and_other_maxvals(tmp_path):

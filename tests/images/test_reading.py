@@ -265,10 +265,17 @@ def test_values_clip_and_never_wrap(tmp_path):
     assert np.asarray(PILImage.open(path)).tolist() == [[0, 128, 255, 0]]
 
 
-def test_rgba_to_jpeg_drops_alpha_with_a_warning(tmp_path):
-    warnings = write_image(np.ones((4, 3, 3)), str(tmp_path / "a.jpg"))
-    assert "alpha dropped" in warnings[0]
-    assert read_image(str(tmp_path / "a.jpg")).pixels.shape[1] == 3
+def test_rgba_to_jpeg_is_flattened_over_white_with_a_warning(tmp_path):
+    rgba = np.zeros((4, 8, 8), np.float32)
+    rgba[3, :, 4:] = 1  # black, transparent on the left half, opaque on the right
+    warnings = write_image(rgba, str(tmp_path / "a.jpg"))
+    assert warnings == [
+        f"{tmp_path / 'a.jpg'}: JPEG has no alpha channel; flattened over white "
+        f"(--background to choose)"
+    ]
+    pixels = read_image(str(tmp_path / "a.jpg")).pixels
+    assert pixels.shape[1] == 3
+    assert pixels[..., :3].min() > 0.95 and pixels[..., 5:].max() < 0.05
 
 
 @pytest.mark.parametrize(
