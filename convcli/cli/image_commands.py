@@ -92,6 +92,18 @@ output_options = _options(
         help="JPEG and WebP quality (100 is best).",
     ),
     click.option(
+        "--background",
+        metavar="COLOR",
+        help="Flatten transparency over COLOR (a CSS name or #rrggbb; gray images over its "
+        "luma).  [default: white, for formats without alpha (JPEG, BMP, PNM); others keep "
+        "alpha]",
+    ),
+    click.option(
+        "--strip",
+        is_flag=True,
+        help="Write no metadata: the input's ICC profile and EXIF are kept otherwise.",
+    ),
+    click.option(
         "--compress-level",
         type=click.IntRange(0, 9),
         default=1,

@@ -15,7 +15,7 @@ from convcli.cli import options as options_text
 from convcli.cli.failures import fail
 from convcli.conv import memory
 from convcli.errors import ConvcliError, OutputError, ParameterError
-from convcli.images import writing
+from convcli.images import flatten, writing
 from convcli.images.reading import DEFAULT_MAX_PIXELS
 from convcli.jobs import advice, batch, report, run
 
@@ -31,6 +31,8 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
     inputs = list(options["inputs"])
     try:
         _check_threads(options["threads"])
+        colour = options["background"]
+        background = None if colour is None else flatten.parse_colour(colour)
         steps = options_text.steps(ctx, options, transpose=transpose)
         protected = run.kernel_files(steps)
         targets = batch.plan_outputs(
@@ -49,6 +51,8 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         quality=options["quality"],
         max_pixels=options["max_pixels"] or DEFAULT_MAX_PIXELS,
         fail_fast=options["fail_fast"],
+        background=background,
+        strip=options["strip"],
     )
     memory.reuse_freed_memory()  # image after image: no fresh page faults for each
     report_stream = report.ReportStream(options["report_path"])

@@ -26,11 +26,13 @@ import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from convcli.conv import memory
 from convcli.errors import ConvcliError, ParameterError, ResourceError
 from convcli.images import reading, writing
+from convcli.images.flatten import Colour
+from convcli.images.metadata import NONE
 from convcli.images.outputs import Staged, output_format_for
 from convcli.jobs import batch, pipeline, report
 
@@ -49,6 +51,8 @@ class JobOptions:
     quality: int = 95
     max_pixels: int = reading.DEFAULT_MAX_PIXELS
     fail_fast: bool = False
+    background: Colour | None = None  # flatten alpha over it (None: white, where needed)
+    strip: bool = False  # write no ICC profile or EXIF
 
 
 @dataclass
@@ -132,6 +136,7 @@ def run_file(
     protected: Sequence[str] = (),
     taken: Collection[str] = frozenset(),
     image: reading.Image | None = None,
+    started: float | None = None,
     filtering: Callable[[int], AbstractContextManager] = lambda values: contextlib.nullcontext(),
 ) -> Outcome:
     """Read ``path`` (unless ``image`` is given), filter it by ``steps`` and write it to
@@ -140,8 +145,11 @@ def run_file(
     ``inputs`` and ``protected`` (kernel files) are what no output may overwrite, and
     ``taken`` the real paths that ``{frame}`` outputs must not take. ``filtering`` wraps
     the filtering and writing of an image of that many values (a batch uses it to
-    choose the threads and to run large images one at a time).
+    choose the threads and to run large images one at a time). ``started`` is when
+    reading a given ``image`` began (``time.perf_counter()``): the record's ``seconds``
+    run from there (or from this call) to the outputs written.
     """
+    started = time.perf_counter() if started is None else started
     outcome = Outcome(path, target)
     stage = "filtering"
     try:
@@ -153,10 +161,15 @@ def run_file(
             check_memory(image, steps)
             start = time.perf_counter()
             result = pipeline.apply_steps(image.pixels, list(steps), has_alpha=image.has_alpha)
-            seconds = time.perf_counter() - start
+            filter_seconds = time.perf_counter() - start
             outcome.warnings += [f"{shown(path)}: {warning}" for warning in result.warnings]
             stage = "writing"
-            outcome.record = _write(outcome, image, result, paths, depth, seconds, options)
+            record = _write(outcome, image, result, paths, depth, steps, options)
+            outcome.record = replace(
+                record,
+                seconds=time.perf_counter() - started,
+                filter_seconds=filter_seconds,
+            )
     except ConvcliError as err:
         outcome.error = err
     except MemoryError:
@@ -221,23 +234,28 @@ def _write(
     result: pipeline.Result,
     paths: list[str],
     depth: int,
-    seconds: float,
+    steps: Sequence[pipeline.Step],
     options: JobOptions,
 ) -> report.ImageReport:
-    """Write the result (one file per frame when the target names ``{frame}``), staged;
-    clipped values are counted as the floats become the file's integers."""
+    """Write the result (one file per frame when the target names ``{frame}``), staged,
+    and describe it (timings left to the caller); clipped values are counted as the
+    floats become the file's integers."""
     fmt = format_of(outcome.target, options.fmt)
     # .npy keeps raw values unless a --range was asked for.
     value_range = options.value_range or (None if fmt == "NPY" else "clip")
+    values = result.values
+    alpha, channels = result.has_alpha, values.shape[1]
+    background = writing.flattening(fmt, channels, alpha=alpha, background=options.background)
     kwargs = {
-        "alpha": result.has_alpha,
+        "alpha": alpha,
         "depth": depth,
         "fmt": options.fmt,
         "compress_level": options.compress_level,
         "quality": options.quality,
+        "background": options.background,
+        "metadata": NONE if options.strip else image.metadata,
         "staged": outcome.staged,
     }
-    values = result.values
     if "{frame}" not in outcome.target:
         parts = [(outcome.target, slice(None))]
     else:
@@ -245,15 +263,18 @@ def _write(
             paths = frame_paths(outcome.target, len(values))
         parts = [(path, slice(n, n + 1)) for n, path in enumerate(paths)]
     clipped_low = clipped_high = 0
+    notes = []
     for path, part in parts:
         if value_range == "clip" and fmt != "NPY":
-            pixels = writing.quantize(values[part], depth)  # counts as it clips
+            # counts as it clips (and flattens where the format wants it)
+            pixels = writing.quantize(values[part], depth, background=background)
             low, high = pixels.below, pixels.above
         else:
             bounds = (result.minimum[part], result.maximum[part])
             pixels, low, high = pipeline.map_range(values[part], value_range, bounds=bounds)
         clipped_low, clipped_high = clipped_low + int(low.sum()), clipped_high + int(high.sum())
-        outcome.warnings += writing.write_image(pixels, path, **kwargs)
+        notes.append(writing.write_image(pixels, path, **kwargs))
+    outcome.warnings += frame_notes(notes, paths, outcome.target)
     return report.ImageReport(
         outcome.path,
         paths[0] if len(paths) == 1 else outcome.target,
@@ -264,9 +285,40 @@ def _write(
         float(result.maximum.max()),
         clipped_low,
         clipped_high,
-        seconds,
+        0.0,
         outputs=tuple(paths),
+        kernels=tuple(steps),
+        value_range=value_range,
+        depth=32 if fmt == "NPY" else depth,
+        format=fmt,
+        background=background,
+        quality=options.quality if fmt in ("JPEG", "WEBP") else None,
     )
+
+
+def frame_notes(notes: list[list[str]], paths: list[str], target: str) -> list[str]:
+    """The writer's warnings about each frame's output: one that every frame gave alike
+    (a format without alpha) is said once, of ``target``, not once per file.
+
+    Examples
+    --------
+    >>> frame_notes([["a-0.jpg: no alpha"], ["a-1.jpg: no alpha", "a-1.jpg: 2 NaN"]],
+    ...             ["a-0.jpg", "a-1.jpg"], "a-{frame}.jpg")
+    ['a-{frame}.jpg: no alpha', 'a-1.jpg: 2 NaN']
+    """
+    if len(paths) < 2:
+        return [note for frame in notes for note in frame]
+    tails = [
+        [note[len(path) :] for note in frame] for frame, path in zip(notes, paths, strict=True)
+    ]
+    common = set(tails[0]).intersection(*tails[1:])
+    said = [target + tail for tail in tails[0] if tail in common]
+    return said + [
+        path + tail
+        for frame, path in zip(tails, paths, strict=True)
+        for tail in frame
+        if tail not in common
+    ]
 
 
 def real_paths(outcome: Outcome) -> list[str]:

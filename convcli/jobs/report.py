@@ -8,11 +8,18 @@ from dataclasses import dataclass, field
 
 from convcli.conv.geometry import ConvGeometry
 from convcli.errors import ConvcliError, OutputError
+from convcli.images.flatten import Colour, colour_text
+from convcli.jobs.step import Step
 
 
 @dataclass
 class ImageReport:
-    """What happened to one image (one sample of a batch)."""
+    """What happened to one image (one sample of a batch), and what it takes to do it
+    again: the steps as given, how values became pixels, what was written.
+
+    Every path that filters an image builds its record with this class, so that the
+    record (:func:`json_record`) is the same whichever way it ran.
+    """
 
     input: str
     output: str
@@ -24,15 +31,32 @@ class ImageReport:
     maximum: float
     clipped_low: int
     clipped_high: int
-    seconds: float
+    seconds: float  # wall time from the start of reading to the outputs written
     outputs: tuple[str, ...] = field(default=())  # the files written (one per {frame})
+    filter_seconds: float | None = None  # the steps alone
+    kernels: tuple[Step, ...] = ()  # the steps run, in order (their specs and options)
+    value_range: str | None = None  # clip, abs, normalize; None: raw values (.npy)
+    depth: int | None = None  # bits per value written: 8, 16, or 32 (.npy floats)
+    format: str | None = None  # PNG, JPEG, TIFF, WEBP, BMP, PPM, NPY
+    background: Colour | None = None  # what alpha was flattened over, if it was
+    quality: int | None = None  # JPEG and WebP
 
     @property
-    def clipped_share(self) -> float:
+    def values(self) -> int:
+        """How many values the output holds (every channel, alpha included)."""
         size = 1
         for d in self.output_shape:
             size *= d
+        return size
+
+    @property
+    def clipped_share(self) -> float:
+        size = self.values
         return (self.clipped_low + self.clipped_high) / size if size else 0.0
+
+    def fraction(self, count: int) -> float:
+        """``count`` as a share of the output's values."""
+        return count / self.values if self.values else 0.0
 
 
 def _shape(shape) -> str:
@@ -50,7 +74,8 @@ def text_line(r: ImageReport) -> str:
     >>> g = conv2d_geometry((1, 1, 8, 8), (1, 1, 3, 3), padding="same")
     >>> print(text_line(ImageReport("a", "b", (1, 1, 8, 8), (1, 1, 8, 8),
     ...                             [((1, 1, 3, 3), g)], 0.0, 1.0, 0, 2, 0.01)))
-    a -> b: (1,1,8,8) -> (1,1,8,8) weight (1,1,3,3) stride (1,1) padding (1,1,1,1) clipped 3.12%
+    ... # doctest: +ELLIPSIS
+    a -> b: (1,1,8,8) -> (1,1,8,8) weight (1,1,3,3) stride (1,1) ... clipped 3.12% in 0.01 s
     """
     parts = []
     for weight, geo in r.steps:
@@ -65,7 +90,7 @@ def text_line(r: ImageReport) -> str:
         output = f"{r.outputs[0]} .. {r.outputs[-1]} ({len(r.outputs)} files)"
     return (
         f"{r.input} -> {output}: {_shape(r.input_shape)} -> {_shape(r.output_shape)} "
-        f"{'; '.join(parts)} clipped {100 * r.clipped_share:.2f}%"
+        f"{'; '.join(parts)} clipped {100 * r.clipped_share:.2f}% in {r.seconds:.2f} s"
     )
 
 
@@ -76,10 +101,14 @@ def json_record(r: ImageReport) -> str:
     ``groups`` describe the first and ``steps`` lists them all. Shapes are this image's
     (its own N), also when it was filtered in a batch with others. A filter bank's step
     also has ``bank``: its K weights, each of ``weight_shape``, whose responses combine.
+    A step's ``kernel`` is its spec as given (``-k``), with the options that change its
+    weight (``flip``, ``normalize``, ``bias``) and the border (``pad_mode``) as run.
     """
     frames = r.input_shape[0]
+    kernels = [step_fields(step) for step in r.kernels] or [{}] * len(r.steps)
     steps = [
         {
+            **given,
             "weight_shape": list(weight[-4:]),
             **({"bank": weight[0]} if len(weight) == 5 else {}),
             "stride": list(geo.stride),
@@ -89,8 +118,9 @@ def json_record(r: ImageReport) -> str:
             "transpose": geo.transpose,
             "output_padding": list(geo.output_padding),
             "output_shape": [frames, *geo.output_shape[1:]],
+            "pad_mode": geo.padding_mode,
         }
-        for weight, geo in r.steps
+        for (weight, geo), given in zip(r.steps, kernels, strict=True)
     ]
     first = steps[0]
     record = {
@@ -109,8 +139,35 @@ def json_record(r: ImageReport) -> str:
         "clipped_high": r.clipped_high,
         "seconds": round(r.seconds, 6),
         "steps": steps,
+        "filter_seconds": None if r.filter_seconds is None else round(r.filter_seconds, 6),
+        "clipped_low_fraction": r.fraction(r.clipped_low),
+        "clipped_high_fraction": r.fraction(r.clipped_high),
+        "range": r.value_range,
+        "depth": r.depth,
+        "format": r.format,
+        "background": None if r.background is None else colour_text(r.background),
+        "quality": r.quality,
     }
     return json.dumps(record)
+
+
+def step_fields(step: Step) -> dict:
+    """What a record says of a step besides its geometry: the spec as given, and the
+    options that change the weight it ran.
+
+    Examples
+    --------
+    >>> from convcli.kernels import load_filter
+    >>> step_fields(Step(load_filter("box:3"), normalize=True))
+    {'kernel': 'box:3', 'flip': False, 'normalize': True, 'bias': None}
+    """
+    bias = step.bias if step.bias is not None else step.filter.bias
+    return {
+        "kernel": step.filter.source or None,
+        "flip": step.flip,
+        "normalize": step.normalize,
+        "bias": None if bias is None else [float(b) for b in bias],
+    }
 
 
 def error_record(input: str, output: str | None, error: str) -> str:

@@ -43,6 +43,7 @@ import concurrent.futures
 import contextlib
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -213,6 +214,7 @@ class _Batch:
         writer) in a worker thread would keep Ctrl-C or SIGTERM from ending the process."""
         if not is_stream(path):
             return pool.submit(job, path, target)
+        started = time.perf_counter()  # the record's seconds count the read made here
         try:
             image = read_input(path, self.options.max_pixels)
         except ConvcliError as err:
@@ -221,7 +223,7 @@ class _Batch:
             done: Future = Future()
             done.set_result((Outcome(path, target, error=err), synced))
             return done
-        return pool.submit(job, path, target, image=image)
+        return pool.submit(job, path, target, image=image, started=started)
 
     @contextlib.contextmanager
     def _lane(self, values: int) -> Iterator[None]:
