@@ -85,7 +85,7 @@ def write_png(
     stream.write(_chunk(b"IHDR", ihdr))
     if icc_profile is not None:
         name = png_profile_name(icc_profile)
-        stream.write(_chunk(b"iCCP", name + b"\0\0" + zlib.compress(icc_profile, 9)))
+        stream.write(_chunk(b"iCCP", name + b"\0\0" + zlib.compress(icc_profile)))
     if exif is not None:
         stream.write(_chunk(b"eXIf", exif))
     # Decoders read consecutive IDAT chunks as one zlib stream.

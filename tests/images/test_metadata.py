@@ -20,12 +20,15 @@ SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # an 
 
 
 def icc_v2(description: str, space: bytes = b"RGB ") -> bytes:
-    """A minimal ICC v2 profile: header, a tag table with 'desc' (textDescriptionType)."""
+    """A minimal ICC v2 profile as libpng accepts one (a length that is a multiple of 4,
+    D50 illuminant): header, a tag table with 'desc' (textDescriptionType)."""
     text = description.encode("latin-1") + b"\0"
     desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(79)
+    desc += bytes(-len(desc) % 4)
     header = bytearray(128)
     header[8:12] = b"\x02\x10\x00\x00"
     header[12:16], header[16:20], header[20:24], header[36:40] = b"mntr", space, b"XYZ ", b"acsp"
+    header[68:80] = struct.pack(">3i", 0xF6D6, 0x10000, 0xD32D)  # D50
     table = struct.pack(">I4sII", 1, b"desc", 128 + 16, len(desc))
     profile = bytes(header) + table + desc
     return struct.pack(">I", len(profile)) + profile[4:]

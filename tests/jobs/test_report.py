@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from convcli.conv.geometry import conv2d_geometry, conv_transpose2d_geometry
 from convcli.jobs.report import ImageReport, json_record, text_line
 
@@ -120,3 +122,119 @@ def test_a_filter_banks_step_says_how_many_kernels_it_combined():
     assert record["weight_shape"] == [3, 1, 3, 3] and record["steps"][0]["bank"] == 2
     plain = json.loads(json_record(_report([((3, 1, 3, 3), geo)])))
     assert "bank" not in plain["steps"][0]
+
+
+# What reproduces a run (issue 14, item 6) ---------------------------------------------------
+
+
+def _run_report(tmp_path, *args: str) -> dict:
+    from click.testing import CliRunner
+
+    from convcli.cli.app import cli
+
+    report = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(cli, [*args, "--report", str(report), "-q"])
+    assert result.exit_code == 0, result.output
+    (line,) = report.read_text().splitlines()
+    return json.loads(line)
+
+
+def _image(tmp_path, name: str, size=(24, 16)) -> str:
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(len(name))
+    path = tmp_path / name
+    PILImage.fromarray(rng.integers(0, 256, (size[1], size[0], 3), np.uint8)).save(path)
+    return str(path)
+
+
+def test_each_step_says_its_kernel_as_given_and_its_options(tmp_path):
+    src = _image(tmp_path, "a.png")
+    sharpen = "0 -1 0; -1 5 -1; 0 -1 0"
+    record = _run_report(
+        tmp_path, "apply", src, "-k", "gaussian:5", "-k", sharpen, "--flip", "--bias", "0.1",
+        "--pad-mode", "replicate", "--stride", "2", "-o", str(tmp_path / "o.png"),
+    )  # fmt: skip
+    first, second = record["steps"]
+    assert (first["kernel"], second["kernel"]) == ("gaussian:5", sharpen)
+    for step in (first, second):
+        assert (
+            step["flip"] is True and step["normalize"] is False and step["bias"] == [0.1]
+        )  # as given
+        assert step["pad_mode"] == "replicate" and step["stride"] == [2, 2]
+    assert first["weight_shape"] == [3, 1, 5, 5] and second["weight_shape"] == [3, 1, 3, 3]
+    assert record["range"] == "clip" and record["depth"] == 8 and record["format"] == "PNG"
+    assert record["background"] is None and record["quality"] is None
+
+
+def test_a_filter_files_path_and_the_small_image_fallback(tmp_path):
+    from tests.paths import FILTERS
+
+    src = _image(tmp_path, "tiny.png", size=(2, 2))
+    record = _run_report(
+        tmp_path, "apply", src, "-k", str(FILTERS / "binomial5.txt"), "--normalize",
+        "-o", str(tmp_path / "o.png"),
+    )  # fmt: skip
+    (step,) = record["steps"]
+    assert step["kernel"] == str(FILTERS / "binomial5.txt") and step["normalize"] is True
+    assert step["pad_mode"] == "symmetric"  # 2x2 is too small to mirror 2 pixels
+
+
+def test_upsamplings_kernel_names_its_factor(tmp_path):
+    src = _image(tmp_path, "s.png")
+    record = _run_report(
+        tmp_path, "upsample", src, "--factor", "3", "-k", "bicubic", "-o", str(tmp_path / "o.jpg")
+    )
+    (step,) = record["steps"]
+    assert step["kernel"] == "bicubic:3" and step["pad_mode"] == "replicate"
+    assert step["transpose"] is True and step["stride"] == [3, 3]
+    assert record["format"] == "JPEG" and record["quality"] == 95 and record["depth"] == 8
+
+
+def test_range_depth_and_format_are_what_was_written(tmp_path):
+    src = _image(tmp_path, "r.png")
+    raw = _run_report(tmp_path, "apply", src, "-k", "sobel-x", "-o", str(tmp_path / "o.npy"))
+    assert (raw["range"], raw["depth"], raw["format"]) == (None, 32, "NPY")
+    assert raw["clipped_low"] == raw["clipped_high"] == 0  # raw values: nothing clipped
+    stretched = _run_report(
+        tmp_path, "apply", src, "-k", "sobel-x", "--range", "normalize", "--depth", "16",
+        "-o", str(tmp_path / "o.tif"),
+    )  # fmt: skip
+    assert (stretched["range"], stretched["depth"], stretched["format"]) == (
+        "normalize",
+        16,
+        "TIFF",
+    )
+
+
+def test_clipped_fractions_and_the_two_times(tmp_path):
+    src = _image(tmp_path, "c.png", size=(40, 30))
+    record = _run_report(tmp_path, "apply", src, "-k", "sharpen", "-o", str(tmp_path / "o.png"))
+    values = 1 * 3 * 30 * 40
+    assert record["clipped_low"] > 0 and record["clipped_high"] > 0
+    assert record["clipped_low_fraction"] == record["clipped_low"] / values
+    assert record["clipped_high_fraction"] == record["clipped_high"] / values
+    # seconds: from reading to written, so never less than the filtering alone
+    assert 0 < record["filter_seconds"] <= record["seconds"]
+
+
+def test_the_builder_takes_what_the_record_says():
+    from convcli.images.flatten import WHITE
+    from convcli.jobs.step import Step
+    from convcli.kernels import load_filter
+
+    geo = conv2d_geometry((1, 3, 10, 10), (3, 1, 3, 3), padding="same", groups=3,
+                          padding_mode="circular")  # fmt: skip
+    r = ImageReport(
+        "in.png", "out.jpg", (1, 4, 10, 10), (1, 4, 10, 10), [((3, 1, 3, 3), geo)],
+        0.0, 1.0, 40, 0, 0.5, filter_seconds=0.25,
+        kernels=(Step(load_filter("box:3"), bias=(0.5,)),), value_range="abs", depth=8,
+        format="JPEG", background=WHITE, quality=80,
+    )  # fmt: skip
+    record = json.loads(json_record(r))
+    assert record["steps"][0]["kernel"] == "box:3" and record["steps"][0]["bias"] == [0.5]
+    assert record["steps"][0]["pad_mode"] == "circular"
+    assert record["clipped_low_fraction"] == 0.1 and record["clipped_high_fraction"] == 0.0
+    assert (record["seconds"], record["filter_seconds"]) == (0.5, 0.25)
+    assert (record["range"], record["background"], record["quality"]) == ("abs", "#ffffff", 80)
+    assert text_line(r).endswith("clipped 10.00% in 0.50 s")

@@ -208,3 +208,31 @@ def test_a_failed_fsync_fails_that_input_only(images, monkeypatch):
     assert len(failed) == 1 and "No space left" in failed[0][2]
     out = Path(images[0]).parent / "out"
     assert leftovers(out) == [] and len(os.listdir(out)) == 5
+
+
+def test_each_records_seconds_run_from_its_own_read_to_its_outputs(images, monkeypatch):
+    """Side by side, every image's wall time counts its read (also a stream's, read on
+    the calling thread before its job starts) and its filtering."""
+    from convcli.jobs import one_file
+
+    real_read = one_file.read_input
+
+    def slow_read(path, max_pixels):
+        time.sleep(0.2)
+        return real_read(path, max_pixels)
+
+    monkeypatch.setattr(one_file, "read_input", slow_read)
+    monkeypatch.setattr(run, "read_input", slow_read)
+    monkeypatch.setattr(run, "is_stream", lambda path: path == images[1])  # read here
+    slow_first(monkeypatch, 0.3)
+    records = []
+
+    class Kept(Recorded):
+        def done(self, record):
+            records.append(record)
+
+    assert run.run_batch(images[:3], targets(images[:3]), STEPS, run.JobOptions(), Kept()) == 0
+    assert [Path(r.input).name for r in records] == ["in0.png", "in1.png", "in2.png"]
+    assert records[0].filter_seconds >= 0.3 and records[0].seconds >= 0.5
+    for record in records[1:]:  # in1.png's read happened before its job began
+        assert record.seconds >= 0.2 + record.filter_seconds
