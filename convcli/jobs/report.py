@@ -105,7 +105,7 @@ def json_record(r: ImageReport) -> str:
     weight (``flip``, ``normalize``, ``bias``) and the border (``pad_mode``) as run.
     """
     frames = r.input_shape[0]
-    kernels = [step_fields(step) for step in r.kernels] or [{}] * len(r.steps)
+    kernels = [step_fields(step) for step in r.kernels] or [step_fields(None)] * len(r.steps)
     steps = [
         {
             **given,
@@ -151,9 +151,9 @@ def json_record(r: ImageReport) -> str:
     return json.dumps(record)
 
 
-def step_fields(step: Step) -> dict:
+def step_fields(step: Step | None) -> dict:
     """What a record says of a step besides its geometry: the spec as given, and the
-    options that change the weight it ran.
+    options that change the weight it ran (all None when the step is not known).
 
     Examples
     --------
@@ -161,6 +161,8 @@ def step_fields(step: Step) -> dict:
     >>> step_fields(Step(load_filter("box:3"), normalize=True))
     {'kernel': 'box:3', 'flip': False, 'normalize': True, 'bias': None}
     """
+    if step is None:
+        return dict.fromkeys(("kernel", "flip", "normalize", "bias"))
     bias = step.bias if step.bias is not None else step.filter.bias
     return {
         "kernel": step.filter.source or None,

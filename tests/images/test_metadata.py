@@ -136,6 +136,16 @@ def test_pillows_formats_give_profile_and_exif(tmp_path, monkeypatch, fmt, fast)
     assert img.metadata.icc_profile == P3 and img.metadata.exif == exif
 
 
+def test_a_png_with_a_profile_alone_is_decoded_fast_and_keeps_it(tmp_path):
+    pytest.importorskip("imagecodecs")
+    path = tmp_path / "p3.png"
+    PILImage.fromarray(RGB).save(path, icc_profile=P3)
+    data = path.read_bytes()
+    with PILImage.open(io.BytesIO(data)) as im:
+        assert fast_codecs.decode(data, im) is not None  # iCCP does not send it to Pillow
+    assert read_image(str(path)).metadata == Metadata(P3, None)
+
+
 def test_sixteen_bit_png_and_tiff_give_their_profiles(tmp_path):
     import tifffile
 
