@@ -28,8 +28,7 @@ import struct
 import numpy as np
 
 from convcli.images import codecs, png
-from convcli.images import metadata as metadata_module
-from convcli.images.metadata import Metadata
+from convcli.images.metadata import EXIF_HEADER, JPEG_MARKER_BYTES, NONE, Metadata
 
 # PNG chunks that make Pillow's pixels or orientation differ from the plain decode:
 # animation, EXIF (eXIf, or a text chunk holding it) and XMP (which may hold an
@@ -95,9 +94,7 @@ def _plain_png(data: bytes) -> bool:
     return False
 
 
-def encode_jpeg(
-    values: np.ndarray, *, quality: int, metadata: Metadata = metadata_module.NONE
-) -> bytes | None:
+def encode_jpeg(values: np.ndarray, *, quality: int, metadata: Metadata = NONE) -> bytes | None:
     """(H, W) or (H, W, 3) uint8 as the JPEG file Pillow would write at ``quality``
     (4:2:0, baseline, JFIF), with ``metadata``'s EXIF and ICC profile where Pillow puts
     them (:func:`with_markers`); None when the fast encoder does not apply."""
@@ -117,7 +114,7 @@ def encode_jpeg(
     return with_markers(encoded, metadata)
 
 
-_ICC_CHUNK = metadata_module.JPEG_MARKER_BYTES - 14  # after "ICC_PROFILE\0", index, count
+_ICC_CHUNK = JPEG_MARKER_BYTES - 14  # after "ICC_PROFILE\0", index, count
 
 
 def with_markers(encoded: bytes, metadata: Metadata) -> bytes | None:
@@ -131,7 +128,7 @@ def with_markers(encoded: bytes, metadata: Metadata) -> bytes | None:
     after_jfif = 4 + struct.unpack_from(">H", encoded, 4)[0]
     markers = []
     if metadata.exif is not None:
-        payload = metadata_module.EXIF_HEADER + metadata.exif
+        payload = EXIF_HEADER + metadata.exif
         markers.append(b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload)
     icc = metadata.icc_profile or b""
     pieces = [icc[i : i + _ICC_CHUNK] for i in range(0, len(icc), _ICC_CHUNK)]

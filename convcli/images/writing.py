@@ -18,9 +18,8 @@ import numpy as np
 
 from convcli.errors import ConvcliError, OutputError
 from convcli.images import fast_codecs, npy, pillow, png, pnm, tiff
-from convcli.images import metadata as metadata_module
-from convcli.images.flatten import WHITE, Colour, colour_text, flatten
-from convcli.images.metadata import Metadata
+from convcli.images.flatten import WHITE, Colour, flatten
+from convcli.images.metadata import EXIF_HEADER, NONE, Metadata, for_output
 from convcli.images.outputs import Staged, atomic_output, output_format_for
 
 _ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY"}
@@ -159,7 +158,7 @@ def write_image(
     quality: int = 95,
     alpha: bool = True,
     background: Colour | None = None,
-    metadata: Metadata = metadata_module.NONE,
+    metadata: Metadata = NONE,
     staged: list[Staged] | None = None,
 ) -> list[str]:
     """Write (N, C, H, W) or (C, H, W) pixels in [0, 1], or :class:`Integers` already
@@ -235,7 +234,7 @@ def write_image(
     stored = integers.values
     planes_last = stored if stored.shape[-1] == keep else stored[..., :keep].copy()
     height, width = planes_last.shape[1:3]
-    kept, metadata_notes = metadata_module.for_output(
+    kept, metadata_notes = for_output(
         metadata, path, fmt, colours=_COLOURS.get(keep, 0), width=width, height=height
     )
     notes += metadata_notes
@@ -273,16 +272,16 @@ def _channel_notes(
     asked: Colour | None,
 ) -> list[str]:
     """What to say about the last of 2 or 4 channels: flattened over white for want of
-    alpha in ``fmt`` (the user named no background); dropped (``alpha=False``: not
-    alpha) from a format without alpha; or stored as transparency in one with it."""
+    alpha in ``fmt`` (the user named no background: see :func:`flattening`); dropped
+    (``alpha=False``: not alpha) from a format without alpha; or stored as transparency
+    in one with it."""
     if channels not in (2, 4):
         return []
     if flattened is not None:
         if asked is not None:
             return []
         return [
-            f"{path}: {fmt} has no alpha channel; flattened over {_named(flattened)} "
-            f"(--background to choose)"
+            f"{path}: {fmt} has no alpha channel; flattened over white (--background to choose)"
         ]
     if alpha:
         return []
@@ -298,10 +297,6 @@ def _channel_notes(
     ]
 
 
-def _named(colour: Colour) -> str:
-    return "white" if colour == WHITE else colour_text(colour)
-
-
 def _encode_in_memory(values: np.ndarray, fmt: str, quality: int, metadata: Metadata):
     """(H, W, C) uint8 as a file of ``fmt`` (JPEG, WebP, BMP) by Pillow, with the ICC
     profile and EXIF of ``metadata``; JPEG through :mod:`convcli.images.fast_codecs`
@@ -315,7 +310,7 @@ def _encode_in_memory(values: np.ndarray, fmt: str, quality: int, metadata: Meta
     if metadata.icc_profile is not None:
         options["icc_profile"] = metadata.icc_profile
     if metadata.exif is not None:  # Pillow writes JPEG's APP1 as given, header included
-        options["exif"] = metadata_module.EXIF_HEADER + metadata.exif
+        options["exif"] = EXIF_HEADER + metadata.exif
     stream = io.BytesIO()
     pillow.image_module().fromarray(plain).save(stream, format=fmt, **options)
     return stream.getbuffer()

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from convcli.conv import memory
 from convcli.errors import ConvcliError, ParameterError, ResourceError
@@ -164,12 +164,8 @@ def run_file(
             filter_seconds = time.perf_counter() - start
             outcome.warnings += [f"{shown(path)}: {warning}" for warning in result.warnings]
             stage = "writing"
-            record = _write(outcome, image, result, paths, depth, steps, options)
-            outcome.record = replace(
-                record,
-                seconds=time.perf_counter() - started,
-                filter_seconds=filter_seconds,
-            )
+            timing = (started, filter_seconds)
+            outcome.record = _write(outcome, image, result, paths, depth, steps, options, timing)
     except ConvcliError as err:
         outcome.error = err
     except MemoryError:
@@ -236,10 +232,11 @@ def _write(
     depth: int,
     steps: Sequence[pipeline.Step],
     options: JobOptions,
+    timing: tuple[float, float],
 ) -> report.ImageReport:
     """Write the result (one file per frame when the target names ``{frame}``), staged,
-    and describe it (timings left to the caller); clipped values are counted as the
-    floats become the file's integers."""
+    and describe it; clipped values are counted as the floats become the file's
+    integers. ``timing``: when reading began, and the seconds the steps took."""
     fmt = format_of(outcome.target, options.fmt)
     # .npy keeps raw values unless a --range was asked for.
     value_range = options.value_range or (None if fmt == "NPY" else "clip")
@@ -285,8 +282,9 @@ def _write(
         float(result.maximum.max()),
         clipped_low,
         clipped_high,
-        0.0,
+        time.perf_counter() - timing[0],  # every output written
         outputs=tuple(paths),
+        filter_seconds=timing[1],
         kernels=tuple(steps),
         value_range=value_range,
         depth=32 if fmt == "NPY" else depth,
