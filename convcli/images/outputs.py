@@ -256,23 +256,37 @@ class CompleteWrites:
 # batch abandoned mid-way (a signal) removes while its workers may still be writing.
 _unplaced: set[Path] = set()
 _unplaced_lock = threading.Lock()
+_closed = False  # set by remove_unplaced: no new temporary may appear after it ran
 
 
-def _track(temporary: Path, *, placed: bool = False) -> None:
+def _create(temporary: Path) -> int:
+    """Create ``temporary`` (O_EXCL) and track it, in one step under the lock, so that a
+    worker still running after :func:`remove_unplaced` cannot leave a new one behind."""
     with _unplaced_lock:
-        if placed:
-            _unplaced.discard(temporary)
-        else:
-            _unplaced.add(temporary)
+        if _closed:
+            raise OutputError(f"{temporary.parent}: not written, the command was interrupted")
+        # O_EXCL: never an existing file; mode 0o666 less the umask, as any new output.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        _unplaced.add(temporary)
+        return fd
 
 
-def remove_unplaced() -> None:
+def _placed(temporary: Path) -> None:
+    """``temporary`` was renamed into place or removed: nothing left to clean up."""
+    with _unplaced_lock:
+        _unplaced.discard(temporary)
+
+
+def remove_unplaced(*, final: bool = False) -> None:
     """Remove every temporary output not yet in place: those being written on threads
     that a signal does not stop, and those staged but not committed. For a process
-    that is about to end (a batch interrupted); a concurrent batch in the same process
-    would lose its staged outputs too (they would fail to commit, never appear half
-    written)."""
+    that is about to end (a batch interrupted): with ``final``, no new temporary can be
+    created afterwards either, so that a worker still running cannot leave one behind.
+    A concurrent batch in the same process would lose its staged outputs too (they
+    would fail to commit, never appear half written)."""
+    global _closed
     with _unplaced_lock:
+        _closed = _closed or final
         temporaries = list(_unplaced)
         _unplaced.clear()
     for temporary in temporaries:
@@ -320,7 +334,7 @@ class Staged:
             os.replace(self.temporary, self.target)
         except BaseException as err:
             self._failed(err)
-        _track(self.temporary, placed=True)
+        _placed(self.temporary)
 
     def _failed(self, err: BaseException):
         self.discard()
@@ -331,7 +345,7 @@ class Staged:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self.temporary)
-        _track(self.temporary, placed=True)
+        _placed(self.temporary)
 
 
 @contextlib.contextmanager
@@ -374,9 +388,7 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
     # (even by a Ctrl-C between creating the file and using it) cleanup knows it.
     temporary = directory / _temporary_name(directory, target.name)
     try:
-        # O_EXCL: never an existing file; mode 0o666 less the umask, as any new output.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        _track(temporary)
+        fd = _create(temporary)
         with os.fdopen(fd, "wb") as stream:
             yield CompleteWrites(stream)
             stream.flush()
@@ -384,14 +396,14 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
                 os.fsync(stream.fileno())
         if staged is None:
             os.replace(temporary, target)
-            _track(temporary, placed=True)
+            _placed(temporary)
         else:
             staged.append(Staged(temporary, path))
     except BaseException as err:
         if not isinstance(err, FileExistsError):
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-            _track(temporary, placed=True)
+            _placed(temporary)
         if isinstance(err, OSError) and not isinstance(err, BrokenPipeError):
             raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
         raise

@@ -206,7 +206,7 @@ class _Batch:
             if not future.cancelled() and future.exception() is None:
                 future.result()[0].discard()
         if aborted:
-            outputs.remove_unplaced()
+            outputs.remove_unplaced(final=True)
 
     def _read_here(self, pool: _Threads, job, path: str, target: str) -> Future:
         """Submit ``job`` for an input; standard input and named pipes are read here

@@ -284,3 +284,17 @@ def test_an_abandoned_batch_removes_every_temporary_not_in_place(tmp_path):
         stream.write(b"in place")
     remove_unplaced()
     assert sorted(os.listdir(tmp_path)) == ["placed.png"]
+
+
+def test_no_temporary_appears_after_an_interrupted_batch_cleaned_up(tmp_path, monkeypatch):
+    # A worker thread still running after the signal's cleanup must not leave a new
+    # temporary behind: creating one is refused from then on.
+    from convcli.images import outputs
+
+    monkeypatch.setattr(outputs, "_closed", False)
+    with atomic_output(str(tmp_path / "before.png")) as stream:
+        stream.write(b"complete")
+    outputs.remove_unplaced(final=True)
+    with pytest.raises(OutputError, match="interrupted"), atomic_output(str(tmp_path / "x.png")):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["before.png"]
