@@ -37,6 +37,7 @@ import numpy as np
 from convcli.errors import ImageError, ParameterError
 from convcli.images import npy, tiff_reading
 from convcli.images.inputs import shown
+from convcli.images.metadata import NONE
 
 
 class Regions:
@@ -57,6 +58,7 @@ class Regions:
         self.depth = 32  # 8, 16, or 32 for float data: what read_image would say
         self.has_alpha = False
         self.warnings: list[str] = []
+        self.metadata = NONE  # the ICC profile and EXIF read_image would carry
         self._lock = threading.Lock()
         self._opened = None
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from convcli.errors import ImageError
 from convcli.images import segments, tiff_reading
+from convcli.images.metadata import Metadata
 from convcli.images.reading import scaled_planes, upright
 from convcli.images.regions import NotByRegion, Regions
 
@@ -42,6 +43,7 @@ class _Layout:
     offsets: tuple[np.ndarray, ...]
     counts: tuple[np.ndarray, ...]
     warnings: tuple[str, ...]
+    icc_profile: bytes | None
 
 
 class TiffRegions(Regions):
@@ -71,6 +73,7 @@ class TiffRegions(Regions):
         self.shape = (len(layout.pages), first.channels, height, width)
         self.depth, self.has_alpha = first.depth, first.has_alpha
         self.warnings = list(layout.warnings)
+        self.metadata = Metadata(icc_profile=layout.icc_profile)
 
     def _open(self) -> _Layout:
         return _layout(self.path, self.stamp, self.source)
@@ -205,9 +208,17 @@ def _layout(path: str, stamp: tuple[int, int], source: str) -> _Layout:
                 whole_only = f"strips of {size:,} bytes each"
             page.decode  # noqa: B018 - built (and cached by tifffile) while the file is open
             _ = page.jpegtables, page.colormap, page.extrasamples  # tag values, loaded now
+        icc = pages[0].tags.valueof(34675)  # InterColorProfile, as read_tiff reads it
     if whole_only is not None:
         raise NotByRegion(f"{source}: {whole_only}")
-    return _Layout(tuple(pages), tuple(headers), tuple(offsets), tuple(counts), tuple(notes))
+    return _Layout(
+        tuple(pages),
+        tuple(headers),
+        tuple(offsets),
+        tuple(counts),
+        tuple(notes),
+        bytes(icc) if icc else None,
+    )
 
 
 def _stored_span(header: tiff_reading.Page, rows: tuple[int, int], cols: tuple[int, int]):

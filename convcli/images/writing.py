@@ -27,7 +27,7 @@ BIG_TIFF_BYTES = 2**32
 RAW_FORMATS = ("NPY", "ZARR")  # the float values themselves, any shape
 _ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY", "ZARR"}
 _DEPTH16_FORMATS = {"PNG", "TIFF", "PPM", "NPY"}
-_COLOURS = {1: 1, 2: 1, 3: 3, 4: 3}  # colour channels (alpha aside) of what is stored
+COLOURS = {1: 1, 2: 1, 3: 3, 4: 3}  # colour channels (alpha aside) of what is stored
 
 
 def to_integers(pixels: np.ndarray, depth: int, *, channels_last: bool = False) -> np.ndarray:
@@ -244,7 +244,7 @@ def write_image(
     planes_last = stored if stored.shape[-1] == keep else stored[..., :keep].copy()
     height, width = planes_last.shape[1:3]
     kept, metadata_notes = for_output(
-        metadata, path, fmt, colours=_COLOURS.get(keep, 0), width=width, height=height
+        metadata, path, fmt, colours=COLOURS.get(keep, 0), width=width, height=height
     )
     notes += metadata_notes
     writers = {

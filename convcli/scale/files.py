@@ -20,10 +20,13 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 
 from convcli.conv import memory
 from convcli.errors import OutputError, ResourceError
+from convcli.images import writing
+from convcli.images.metadata import NONE
 from convcli.images.regions import Regions, open_regions
 from convcli.jobs import one_file, pipeline, report
 from convcli.jobs.one_file import size_text
@@ -90,12 +93,13 @@ class FileBlocks:
         *,
         depth: int,
         paths: list[str],
+        started: float,
     ) -> report.ImageReport:
         if isinstance(source, Regions):
             read, runner = source, self.runner
         else:  # a decoded image
             read, runner = ArraySource(source.pixels), self.local
-        has_alpha = source.has_alpha
+        has_alpha, metadata = source.has_alpha, NONE if options.strip else source.metadata
         fmt = one_file.format_of(outcome.target, options.fmt)
         value_range = options.value_range or (None if fmt in sinks.RAW else "clip")
         frames = [(read, paths[0])]
@@ -111,12 +115,18 @@ class FileBlocks:
                 depth,
                 compressed=compressed,
             )
-        done = []
+        done, made = [], []
         for frame, path in frames:
+            make = self._sink_for(fmt, path, depth, options, metadata, outcome.staged)
+
+            def sink_for(shape, alpha, make=make):
+                made.append(make(shape, alpha))
+                return made[-1]
+
             done.append(
                 streaming.run_blocks(
                     frame,
-                    self._sink_for(fmt, path, depth, options, outcome.staged),
+                    sink_for,
                     list(steps),
                     has_alpha=has_alpha,
                     value_range=value_range,
@@ -125,9 +135,9 @@ class FileBlocks:
                     progress=self.progress,
                 )
             )
-            name = one_file.shown(outcome.path)
-            outcome.warnings += [f"{name}: {w}" for w in done[-1].built.warnings]
-            outcome.warnings += done[-1].warnings
+        name = one_file.shown(outcome.path)
+        outcome.warnings += [f"{name}: {w}" for w in done[0].built.warnings]
+        outcome.warnings += one_file.frame_notes([d.warnings for d in done], paths, outcome.target)
         built = done[0].built
         return report.ImageReport(
             outcome.path,
@@ -139,12 +149,22 @@ class FileBlocks:
             max(d.maximum for d in done),
             sum(d.clipped_low for d in done),
             sum(d.clipped_high for d in done),
-            sum(d.seconds for d in done),
+            time.perf_counter() - started,  # every output written
             outputs=tuple(paths),
+            filter_seconds=sum(d.seconds for d in done),
+            kernels=tuple(steps),
+            value_range=value_range,
+            depth=32 if fmt in sinks.RAW else depth,
+            format=fmt,
+            background=writing.flattening(
+                fmt, output_shape[1], alpha=built.has_alpha, background=options.background
+            ),
+            quality=options.quality if fmt in ("JPEG", "WEBP") else None,
         )
 
-    def _sink_for(self, fmt: str, target: str, depth: int, options, staged: list):
+    def _sink_for(self, fmt: str, target: str, depth: int, options, metadata, staged: list):
         tile = options.tile or TILE
+        background = options.background
 
         def make(shape: tuple[int, ...], alpha: bool) -> sinks.Sink:
             if fmt == "TIFF":
@@ -155,13 +175,19 @@ class FileBlocks:
                     tile=tile,
                     compress_level=options.compress_level,
                     alpha=alpha,
+                    background=background,
+                    metadata=metadata,
                     staged=staged,
                 )
             if fmt == "ZARR":  # chunks as the blocks given, else tiles
                 chunk = self.chunks or (tile, tile)
-                return sinks.ZarrSink(target, shape, chunk=chunk, staged=staged)
+                return sinks.ZarrSink(
+                    target, shape, chunk=chunk, alpha=alpha, background=background, staged=staged
+                )
             if fmt == "NPY" and _regular(target):
-                return sinks.NpySink(target, shape, staged=staged)
+                return sinks.NpySink(
+                    target, shape, alpha=alpha, background=background, staged=staged
+                )
             return sinks.GatherSink(
                 target,
                 shape,
@@ -171,6 +197,8 @@ class FileBlocks:
                 fmt=options.fmt,
                 compress_level=options.compress_level,
                 quality=options.quality,
+                background=background,
+                metadata=metadata,
             )
 
         return make

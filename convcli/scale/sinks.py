@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from convcli.images import outputs, tiff, writing, zarr_arrays
+from convcli.images.flatten import Colour
+from convcli.images.metadata import NONE, Metadata, for_output
 
 RAW = writing.RAW_FORMATS  # formats that hold the float values themselves
 TILE = 512
@@ -34,6 +36,7 @@ class Sink:
     part = None  # what a worker writes its block with (None: the result carries it back)
     payload = "integers"  # what a block's result carries: "integers", "floats" or None
     depth: int | None = None
+    background: Colour | None = None  # what the blocks flatten alpha over, if anything
 
     def __init__(self, target: str, staged: list[outputs.Staged] | None) -> None:
         self.target, self.staged, self.notes = target, staged, []
@@ -56,7 +59,8 @@ class Sink:
 
 
 class TiffSink(Sink):
-    """A tiled TIFF written band by band, page after page."""
+    """A tiled TIFF written band by band, page after page; alpha flattened over
+    ``background`` when one was asked for, the input's ICC profile kept when it fits."""
 
     def __init__(
         self,
@@ -67,11 +71,25 @@ class TiffSink(Sink):
         tile: int,
         compress_level: int,
         alpha: bool,
+        background: Colour | None = None,
+        metadata: Metadata = NONE,
         staged: list | None = None,
     ) -> None:
         super().__init__(target, staged)
-        self.shape, self.depth, self.tile, self.compress_level = shape, depth, tile, compress_level
-        self.notes += writing.channel_notes(target, "TIFF", shape[1], alpha=alpha)[1]
+        self.depth, self.tile, self.compress_level = depth, tile, compress_level
+        n, channels, height, width = shape
+        self.background = writing.flattening("TIFF", channels, alpha=alpha, background=background)
+        self.notes += writing.channel_notes(
+            target, "TIFF", channels, alpha=alpha, flattened=self.background, asked=background
+        )
+        kept = channels - (self.background is not None)
+        self.shape = (n, kept, height, width)
+        colours = writing.COLOURS.get(kept, 0)
+        found, notes = for_output(
+            metadata, target, "TIFF", colours=colours, width=width, height=height
+        )
+        self.icc_profile = found.icc_profile
+        self.notes += notes
 
     def write(self, results: Iterable[tuple]) -> None:
         n, channels, height, width = self.shape
@@ -83,6 +101,7 @@ class TiffSink(Sink):
                 dtype=np.uint16 if self.depth == 16 else np.uint8,
                 tile=(self.tile, self.tile),
                 compress_level=self.compress_level,
+                icc_profile=self.icc_profile,
                 pages=n,
             )
 
@@ -100,7 +119,8 @@ def _bands(results: Iterable[tuple], width: int) -> Iterator[np.ndarray]:
 
 
 class GatherSink(Sink):
-    """The whole output in memory (mapped floats), then written by ``write_image``."""
+    """The whole output in memory (mapped floats), then written by ``write_image``
+    (which flattens alpha and keeps the metadata as it does for any image)."""
 
     payload = "floats"
 
@@ -145,13 +165,22 @@ class NpyPart:
                 del mapped
 
 
+def _raw_shape(sink: Sink, fmt: str, shape, alpha: bool, background) -> tuple[int, ...]:
+    """The stored shape of raw values: alpha flattened over ``background`` if asked."""
+    sink.background = writing.flattening(fmt, shape[1], alpha=alpha, background=background)
+    return (shape[0], shape[1] - (sink.background is not None), *shape[2:])
+
+
 class NpySink(Sink):
     """A float32 ``.npy`` (raw values unless --range), written in place by the workers."""
 
     payload = None
 
-    def __init__(self, target: str, shape, *, staged: list | None = None) -> None:
+    def __init__(
+        self, target: str, shape, *, alpha: bool = False, background=None, staged=None
+    ) -> None:
         super().__init__(target, staged)
+        shape = _raw_shape(self, "NPY", shape, alpha, background)
         self.output = outputs.staged_output(target)
         temporary = str(self.output.temporary)
         try:
@@ -190,8 +219,18 @@ class ZarrSink(Sink):
 
     payload = None
 
-    def __init__(self, target: str, shape, *, chunk: tuple[int, int], staged=None) -> None:
+    def __init__(
+        self,
+        target: str,
+        shape,
+        *,
+        chunk: tuple[int, int],
+        alpha=False,
+        background=None,
+        staged=None,
+    ) -> None:
         super().__init__(target, staged)
+        shape = _raw_shape(self, "ZARR", shape, alpha, background)
         self.chunk = chunk
         self.output = zarr_arrays.staged_store(target)
         try:

@@ -23,6 +23,7 @@ import numpy as np
 
 from convcli.errors import ResourceError
 from convcli.images import writing
+from convcli.images.flatten import Colour, flatten
 from convcli.jobs import pipeline
 from convcli.jobs.ranges import extreme, map_range
 from convcli.scale import sinks, stages
@@ -97,6 +98,7 @@ class Mapping:
     bounds: tuple[np.ndarray, np.ndarray] | None = None  # whole-image per-sample min, max
     depth: int | None = None  # integers of this depth (channels last), or None: floats
     stats_only: bool = False  # the min and max only (normalize's first pass)
+    background: Colour | None = None  # alpha flattened over it, once mapped
 
 
 @dataclass
@@ -126,19 +128,21 @@ def compute_block(final, block: Block, mapping: Mapping, part=None) -> BlockResu
     bounds = None
     if mapping.bounds is not None:
         bounds = tuple(b[s0 : s0 + len(values)] for b in mapping.bounds)
+    over = mapping.background
     if mapping.depth is not None and mapping.value_range == "clip":
-        integers = writing.quantize(values, mapping.depth)  # counts as it clips, as in memory
+        # counts as it clips (and flattens), as in memory
+        integers = writing.quantize(values, mapping.depth, background=over)
         result.below, result.above = integers.below, integers.above
     else:
         pixels, result.below, result.above = map_range(values, mapping.value_range, bounds=bounds)
         if part is not None:
-            part.write(pixels, block)
+            part.write(pixels if over is None else flatten(pixels, over), block)
             return result
         if mapping.depth is None:
             result.payload = pixels
             return result
-        integers = writing.quantize(pixels, mapping.depth)
-    result.nan = int(integers.nan.sum())
+        integers = writing.quantize(pixels, mapping.depth, background=over)
+    result.nan = int(integers.nan[: integers.values.shape[-1]].sum())  # alpha's not written
     result.payload = integers.values
     return result
 
@@ -212,7 +216,7 @@ def run_blocks(
                     tell()
             bounds = (low, high)
         depth = sink.depth if sink.payload == "integers" else None
-        mapping = Mapping(value_range, bounds, depth)
+        mapping = Mapping(value_range, bounds, depth, background=sink.background)
         totals = _Totals(shape[0])
         blocks = _run(runner, final, grid, mapping, sink.part, in_flight)
 

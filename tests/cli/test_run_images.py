@@ -75,8 +75,8 @@ def _integers(path: str) -> np.ndarray:
 def _records(path) -> list[dict]:
     with open(path) as lines:
         records = [json.loads(line) for line in lines]
-    for record in records:
-        record.pop("seconds"), record.pop("output")
+    for record in records:  # all but the times and the output's name
+        record.pop("seconds"), record.pop("filter_seconds"), record.pop("output")
     return records
 
 
@@ -362,7 +362,7 @@ def test_a_batch_on_a_cluster_reports_each_file_and_a_corrupt_one_as_an_error(
         with open(path) as lines:
             records = [json.loads(line) for line in lines]
         for record in records:
-            record.pop("seconds", None)
+            record.pop("seconds", None), record.pop("filter_seconds", None)
             record["output"] = os.path.basename(record["output"])
         return sorted(records, key=lambda record: record["input"])
 
@@ -467,3 +467,46 @@ def test_the_scheduler_comes_from_the_environment_too(tmp_path, images):
     assert result.exit_code == 2 and "--scheduler processes runs each file on a worker" in (
         result.output
     )
+
+
+@pytest.mark.parametrize(
+    ("suffix", "options"),
+    [
+        (".jpg", []),  # flattened over white for want of alpha
+        (".tif", ["--background", "#336699"]),
+        (".npy", ["--background", "red"]),
+        (".png", ["--depth", "16"]),
+    ],
+)
+def test_alpha_flattened_in_blocks_as_in_memory(tmp_path, images, suffix, options):
+    common = [images["RGBA 8-bit"], "-k", "gaussian:5", *options, "-q"]
+    blocked, whole = tmp_path / f"b{suffix}", tmp_path / f"w{suffix}"
+    r1 = run("apply", *common, "--chunks", "64", "-o", blocked, "--report", tmp_path / "b.jsonl")
+    r2 = run("apply", *common, "-o", whole, "--report", tmp_path / "w.jsonl")
+    assert r1.exit_code == r2.exit_code == 0, r1.output + r2.output
+    assert r1.output.replace("b" + suffix, "w" + suffix) == r2.output
+    if suffix == ".npy":
+        np.testing.assert_array_equal(np.load(blocked), np.load(whole))
+    else:
+        assert_same_pixels(str(blocked), str(whole), exact=True)
+    assert _records(tmp_path / "b.jsonl") == _records(tmp_path / "w.jsonl")
+
+
+def test_a_tiffs_icc_profile_reaches_the_tiff_written_in_blocks(tmp_path):
+    from tests.images.test_metadata import P3
+
+    pixels = np.random.default_rng(9).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "p3.tif", pixels, tile=(64, 64), iccprofile=P3)
+    for name, extra in (("b.tif", ["--chunks", "64"]), ("s.tif", ["--chunks", "64", "--strip"])):
+        assert (
+            run(
+                "apply", tmp_path / "p3.tif", "-k", "box:3", *extra, "-o", tmp_path / name, "-q"
+            ).exit_code
+            == 0
+        )
+    with (
+        tifffile.TiffFile(tmp_path / "b.tif") as blocked,
+        tifffile.TiffFile(tmp_path / "s.tif") as stripped,
+    ):
+        assert blocked.pages[0].is_tiled and blocked.pages[0].tags.valueof(34675) == P3
+        assert stripped.pages[0].tags.valueof(34675) is None
