@@ -21,6 +21,7 @@ from convcli.errors import (
     OutputError,
     ParameterError,
     ResourceError,
+    SchedulerError,
 )
 
 __version__ = "0.1.0"
@@ -50,6 +51,7 @@ __all__ = [
     "OutputError",
     "ParameterError",
     "ResourceError",
+    "SchedulerError",
     "__version__",
     "conv2d",
     "conv2d_backward",

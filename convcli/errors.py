@@ -58,6 +58,12 @@ class ResourceError(ConvcliError):
     exit_code = 1
 
 
+class SchedulerError(ConvcliError):
+    """The cluster named by ``--scheduler`` could not be reached or set up."""
+
+    exit_code = 1
+
+
 class DependencyError(ConvcliError, ImportError):
     """An optional dependency is not installed; the message names the ``pip install`` that
     adds it. Also an ``ImportError``, so ``except ImportError`` around an import sees it."""
@@ -143,6 +149,7 @@ __all__ = [
     "OutputError",
     "ResourceError",
     "DependencyError",
+    "SchedulerError",
     "numpy_load_errors",
     "check_npy_data",
 ]

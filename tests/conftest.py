@@ -57,3 +57,20 @@ def assert_close(actual, expected, *, rtol: float | None = None, scale: float = 
         f"max error {err:.3g} > {rtol:.0e} x scale {scale:.3g} at {tuple(map(int, where))}: "
         f"got {actual[where]!r}, expected {expected[where]!r}"
     )
+
+
+@pytest.fixture(scope="session")
+def cluster_address():
+    """A real dask.distributed LocalCluster of 2 single-threaded worker processes, for the
+    tests that send work to a scheduler's address (``--scheduler tcp://...``)."""
+    distributed = pytest.importorskip("distributed")
+    from convcli.scale.schedulers import WORKER_ENV
+
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # no fixed port: several test runs share the machine
+        env=WORKER_ENV,
+    ) as cluster:
+        yield cluster.scheduler_address

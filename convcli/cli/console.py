@@ -30,18 +30,22 @@ def require_stdout(what: str) -> None:
 class Status:
     """stderr: error and warning lines, per-image lines, and a progress bar.
 
-    The bar shows only for a batch on a terminal; lines printed while it shows
-    first clear it, so each message keeps a line of its own. ``--quiet`` keeps
-    warnings and per-image lines back, never errors.
+    The bar shows only on a terminal: for a batch it counts files, for one image
+    filtered in blocks its blocks. Lines printed while it shows first clear it, so each
+    message keeps a line of its own. ``--quiet`` keeps warnings, per-image lines and the
+    bar back, never errors.
     """
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    def __init__(self, total: int, quiet: bool, *, stream=None) -> None:
         self.quiet = quiet
-        terminal = sys.stderr is not None and sys.stderr.isatty()  # None: closed (2>&-)
-        show = not quiet and total > 1 and terminal
+        self.stream = sys.stderr if stream is None else stream
+        terminal = self.stream is not None and self.stream.isatty()  # None: closed (2>&-)
+        self.terminal = not quiet and terminal
+        show = self.terminal and total > 1
         self.bar = (
-            click.progressbar(length=total, label="filtering", file=sys.stderr) if show else None
+            click.progressbar(length=total, label="filtering", file=self.stream) if show else None
         )
+        self.block_bar = None
 
     def __enter__(self) -> Status:
         if self.bar is not None:
@@ -51,9 +55,27 @@ class Status:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
+        self._end_blocks(*exc)
 
     def error(self, text: str) -> None:
-        click.echo(("\r\x1b[K" if self.bar is not None else "") + text, err=True)
+        showing = self.bar is not None or self.block_bar is not None
+        click.echo(("\r\x1b[K" if showing else "") + text, file=self.stream, err=True)
+
+    def blocks(self, done: int, total: int) -> None:
+        """One more block of ``total`` done (a bar of blocks when no bar of files shows)."""
+        if not self.terminal or self.bar is not None:
+            return
+        if self.block_bar is None:
+            self.block_bar = click.progressbar(length=total, label="blocks", file=self.stream)
+            self.block_bar.__enter__()
+        self.block_bar.update(1)
+        if done >= total:
+            self._end_blocks(None, None, None)
+
+    def _end_blocks(self, *exc) -> None:
+        bar, self.block_bar = self.block_bar, None
+        if bar is not None:
+            bar.__exit__(*exc)
 
     def note(self, text: str) -> None:
         if not self.quiet:

@@ -123,13 +123,39 @@ output_options = _options(
         "--max-pixels",
         type=click.IntRange(1),
         metavar="N",
-        help="Refuse images with more pixels (default 178956970).",
+        help="Refuse images with more pixels (default 178956970) where a decoder must hold "
+        "them whole; TIFF, Zarr and .npy are read by region and filtered in blocks instead.",
     ),
     click.option(
         "--threads",
         type=click.IntRange(1),
         metavar="N",
         help="Worker threads (default: CONVCLI_THREADS or all cores).",
+    ),
+    click.option(
+        "--chunks",
+        default="auto",
+        metavar="auto|N|H,W",
+        help="Filter in output blocks of N or H,W pixels, never holding the image whole. "
+        "auto: in memory when the job fits, else in blocks of about 2048x2048 (inputs read "
+        "by region: TIFF, Zarr, .npy; other formats are decoded whole first).  "
+        "[default: auto]",
+    ),
+    click.option(
+        "--scheduler",
+        envvar="CONVCLI_SCHEDULER",
+        metavar="SPEC",
+        help="Where blocks and files run: threads (this process), processes, local:N (a "
+        "dask.distributed cluster of N workers here) or tcp://HOST:PORT (a running one; its "
+        "workers need convcli[dask] and the same paths).  [default: threads; "
+        "env CONVCLI_SCHEDULER]",
+    ),
+    click.option(
+        "--tile",
+        type=click.IntRange(16),
+        metavar="N",
+        help="Write TIFF in N x N tiles (a multiple of 16), and Zarr in N x N chunks.  "
+        "[default: TIFF in strips, tiles of 512 in blocks or past 4 GiB; Zarr 512]",
     ),
 )
 

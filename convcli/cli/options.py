@@ -36,6 +36,17 @@ def pair_or_int(text: str | None, name: str):
     raise click.BadParameter(f"{text!r} takes one value or two (H,W)", param_hint=name)
 
 
+def chunks_spec(text: str | None) -> tuple[int, int] | None:
+    """``auto`` (or None) -> None; ``N`` -> (N, N); ``H,W`` -> (H, W): output block sizes."""
+    if text is None or text.strip().lower() == "auto":
+        return None
+    value = pair_or_int(text, "--chunks")
+    sizes = (value, value) if isinstance(value, int) else value
+    if min(sizes) < 1:
+        raise click.BadParameter(f"{text!r}: block sizes are positive", param_hint="--chunks")
+    return sizes
+
+
 def padding_spec(text: str | None):
     """``same``/``valid`` as they are; ``1``, ``1,2``, ``1,2,3,4`` as int or tuple."""
     if text is None:

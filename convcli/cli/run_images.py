@@ -5,8 +5,10 @@ everything the command line alone decides, then run the batch
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from functools import partial
 
 import click
 
@@ -15,9 +17,11 @@ from convcli.cli import options as options_text
 from convcli.cli.failures import fail
 from convcli.conv import memory
 from convcli.errors import ConvcliError, OutputError, ParameterError
-from convcli.images import flatten, writing
+from convcli.images import flatten, writing, zarr_arrays
+from convcli.images.inputs import is_stream
 from convcli.images.reading import DEFAULT_MAX_PIXELS
 from convcli.jobs import advice, batch, report, run
+from convcli.scale import batches, files, schedulers
 
 
 def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
@@ -29,16 +33,24 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
     output is an input and that output directories exist.
     """
     inputs = list(options["inputs"])
+    chunks = options_text.chunks_spec(options["chunks"])
     try:
         _check_threads(options["threads"])
         colour = options["background"]
         background = None if colour is None else flatten.parse_colour(colour)
+        scheduler = schedulers.check_scheduler(options["scheduler"])
+        _check_tile(options["tile"])
         steps = options_text.steps(ctx, options, transpose=transpose)
         protected = run.kernel_files(steps)
         targets = batch.plan_outputs(
             inputs, options["output"], fmt=options["fmt"], kernels=protected
         )
         _check_usage(options, inputs, targets, protected)
+        if any(run.format_of(target, options["fmt"]) == "ZARR" for target in targets):
+            zarr_arrays.zarr_module()  # the extra it needs, named before any input is read
+        on_workers = not schedulers.is_local(scheduler) and len(inputs) > 1
+        if on_workers:
+            _check_files_for_workers(scheduler, inputs)
         batch.check_directories(targets)
     except ConvcliError as err:
         raise fail(err) from None
@@ -53,6 +65,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         fail_fast=options["fail_fast"],
         background=background,
         strip=options["strip"],
+        tile=options["tile"],
     )
     memory.reuse_freed_memory()  # image after image: no fresh page faults for each
     report_stream = report.ReportStream(options["report_path"])
@@ -63,15 +76,43 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
     try:
         with console.Status(len(inputs), options["quiet"]) as status:
             status.warn(advice.step_warnings(steps))
-            worst = run.run_batch(
-                inputs,
-                targets,
-                steps,
-                job_options,
-                _Printed(status, report_stream, steps),
-                protected=protected,
-                taken=taken,
-            )
+            events = _Printed(status, report_stream, steps)
+            with contextlib.ExitStack() as stack:
+                runner = stack.enter_context(_runner(scheduler))
+                if on_workers:  # the files in partitions, each run by a worker
+                    job = partial(
+                        batches.file_job,
+                        steps=steps,
+                        options=job_options,
+                        inputs=inputs if any("{frame}" in t for t in targets) else (),
+                        protected=protected,
+                        chunks=chunks,
+                    )
+                    worst = batches.run_batch(
+                        runner, inputs, targets, job, events, fail_fast=job_options.fail_fast
+                    )
+                else:
+                    distributed = schedulers.is_distributed(scheduler)
+                    # A decoded image's pixels are not sent to a cluster: its blocks run here.
+                    local = runner if not distributed else stack.enter_context(_runner("threads"))
+                    blocks = files.FileBlocks(
+                        runner,
+                        max_pixels=job_options.max_pixels,
+                        chunks=chunks,
+                        prefer=distributed,  # the cluster was asked for: send it the blocks
+                        local=local,
+                        progress=status.blocks,
+                    )
+                    worst = run.run_batch(
+                        inputs,
+                        targets,
+                        steps,
+                        job_options,
+                        events,
+                        protected=protected,
+                        taken=taken,
+                        blocks=blocks,
+                    )
     finally:
         report_stream.close()
     if report_stream.error is not None:
@@ -132,6 +173,36 @@ def _check_usage(
             fmt = run.format_of(target, options["fmt"])
             writing.check_encodable(
                 target, fmt, depth=int(options["depth"]), channels=1, error=ParameterError
+            )
+
+
+@contextlib.contextmanager
+def _runner(scheduler: str):
+    """The runner of ``--scheduler`` (a cluster reached, or started, here), closed after."""
+    try:
+        runner = schedulers.open_runner(scheduler)
+    except ConvcliError as err:
+        raise fail(err) from None
+    with runner:
+        yield runner
+
+
+def _check_tile(tile: int | None) -> None:
+    if tile is not None and tile % 16:
+        raise ParameterError(
+            f"--tile {tile}: TIFF tiles are multiples of 16 pixels a side; use "
+            f"{max(16, tile // 16 * 16)} or {tile // 16 * 16 + 16}"
+        )
+
+
+def _check_files_for_workers(scheduler: str, inputs: list[str]) -> None:
+    """Workers open the files by name: standard input and pipes stay here."""
+    for path in inputs:
+        if is_stream(path):
+            raise ParameterError(
+                f"--scheduler {scheduler} runs each file on a worker, which cannot read "
+                f"{'standard input' if path == '-' else f'the pipe {path}'}; save it to a "
+                f"file first, or leave --scheduler out"
             )
 
 

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -33,6 +34,7 @@ FORMAT_NAMES = {
     "pgm": "PPM",
     "pnm": "PPM",
     "npy": "NPY",
+    "zarr": "ZARR",
 }
 FORMATS = {f".{name}": fmt for name, fmt in FORMAT_NAMES.items()}  # by extension
 
@@ -259,14 +261,19 @@ _unplaced_lock = threading.Lock()
 _closed = False  # set by remove_unplaced: no new temporary may appear after it ran
 
 
-def _create(temporary: Path) -> int:
-    """Create ``temporary`` (O_EXCL) and track it, in one step under the lock, so that a
-    worker still running after :func:`remove_unplaced` cannot leave a new one behind."""
+def _create(temporary: Path, *, directory: bool = False) -> int | None:
+    """Create ``temporary`` (a new file, opened for writing, or a new directory) and track
+    it, in one step under the lock, so that a worker still running after
+    :func:`remove_unplaced` cannot leave a new one behind."""
     with _unplaced_lock:
         if _closed:
             raise OutputError(f"{temporary.parent}: not written, the command was interrupted")
-        # O_EXCL: never an existing file; mode 0o666 less the umask, as any new output.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        if directory:
+            os.mkdir(temporary)
+            fd = None
+        else:
+            # O_EXCL: never an existing file; mode 0o666 less the umask, as any new output.
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         _unplaced.add(temporary)
         return fd
 
@@ -290,6 +297,14 @@ def remove_unplaced(*, final: bool = False) -> None:
         temporaries = list(_unplaced)
         _unplaced.clear()
     for temporary in temporaries:
+        _remove(temporary)
+
+
+def _remove(temporary: Path) -> None:
+    """Remove a temporary output: a file, or a directory store (Zarr) and what it holds."""
+    if temporary.is_dir() and not temporary.is_symlink():
+        shutil.rmtree(temporary, ignore_errors=True)
+    else:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
 
@@ -304,6 +319,9 @@ class Staged:
     removes the temporary. A batch writes outputs on worker threads and commits
     them in input order on one thread, so that fsync waits for the disk while the
     workers go on, and an input that fails (``--fail-fast``) leaves no later output.
+
+    The temporary may be a directory (a Zarr store): every file in it is fsynced, and
+    an existing directory at the target is moved aside, replaced, then removed.
     """
 
     def __init__(self, temporary: Path, target: str) -> None:
@@ -317,11 +335,12 @@ class Staged:
         if self.synced:
             return
         try:
-            fd = os.open(self.temporary, os.O_RDONLY)
-            try:
-                os.fsync(fd)  # any descriptor of the file flushes its data
-            finally:
-                os.close(fd)
+            for name in _files(self.temporary):
+                fd = os.open(name, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # any descriptor of the file flushes its data
+                finally:
+                    os.close(fd)
         except BaseException as err:
             self._failed(err)
         self.synced = True
@@ -331,7 +350,13 @@ class Staged:
         temporary left behind) if either fails."""
         self.sync()
         try:
-            os.replace(self.temporary, self.target)
+            if self.temporary.is_dir() and os.path.isdir(self.target):
+                aside = self.temporary.with_name(self.temporary.name + ".old")
+                os.rename(self.target, aside)
+                os.rename(self.temporary, self.target)
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                os.replace(self.temporary, self.target)
         except BaseException as err:
             self._failed(err)
         _placed(self.temporary)
@@ -343,9 +368,36 @@ class Staged:
         raise err
 
     def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.temporary)
+        _remove(self.temporary)
         _placed(self.temporary)
+
+
+def _files(path: Path) -> list[str]:
+    """A file, or every file and directory under a directory (the directories last)."""
+    if not path.is_dir():
+        return [str(path)]
+    found = []
+    for directory, _, names in os.walk(path, topdown=False):
+        found += [os.path.join(directory, name) for name in names] + [directory]
+    return found
+
+
+def staged_output(path: str, *, directory: bool = False) -> Staged:
+    """A new, empty temporary beside ``path`` (a file, or a directory for a store), to be
+    written by its name (by other processes too) and put in place by
+    :meth:`Staged.commit`; removed by :func:`remove_unplaced` if the run is interrupted
+    before that."""
+    if not directory:  # a store's target is checked by its writer (it may be a store)
+        check_output_directory(path)
+    target = Path(path)
+    temporary = target.parent / _temporary_name(target.parent, target.name)
+    try:
+        fd = _create(temporary, directory=directory)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+    if fd is not None:
+        os.close(fd)
+    return Staged(temporary, path)
 
 
 @contextlib.contextmanager

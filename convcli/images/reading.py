@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import ImageError
-from convcli.images import fast_codecs, inputs, npy, pillow, png, pnm, tiff_reading
+from convcli.images import fast_codecs, inputs, npy, pillow, png, pnm, tiff_reading, zarr_arrays
 from convcli.images.limits import (
     ICO_MAGIC,
     check_frame,
@@ -133,6 +133,9 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     >>> img.pixels.shape, img.depth  # doctest: +SKIP
     ((1, 1, 512, 512), 8)
     """
+    if str(path) != "-" and zarr_arrays.is_zarr(path):  # a directory store: raw values
+        pixels, notes = zarr_arrays.read_zarr(str(path), max_pixels)
+        return Image(pixels, 32, False, inputs.shown(path), "ZARR", notes)
     data, source = _read_bytes(path, max_pixels)
     if not data:
         raise ImageError(f"{source}: empty file, not an image")
@@ -145,20 +148,20 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         return Image(array, 32, False, source, "NPY", notes)
     if pnm.is_16bit_ppm(data):  # Pillow would scale it into 8 bits
         _, width, height, maxval, _ = pnm.header(data)  # type: ignore[misc]
-        _check_pixels(source, width, height, 1, max_pixels)
+        _check_whole(source, width, height, 1, max_pixels)
         values, maxval = pnm.read_ppm16(data, source)
-        return Image(_scaled_planes(values, maxval)[None], 16, False, source, "PPM")
+        return Image(scaled_planes(values, maxval)[None], 16, False, source, "PPM")
     if tiff_reading.is_tiff(data):
         return _read_tiff(data, source, max_pixels)
     if png.is_16bit_png(data) and png.header(data)[3] != 0:  # type: ignore[index]
         # Pillow keeps the high byte of 16-bit colour (16-bit gray, I;16, is exact).
         width, height, _, colour, _ = png.header(data)  # type: ignore[misc]
-        _check_pixels(source, width, height, 1, max_pixels)
+        _check_whole(source, width, height, 1, max_pixels)
         notes = []
         pixels = png.read_png16(data, source, notes)
         exif = png.exif(data, source)
-        pixels = _upright(pixels, _exif_orientation(exif, source, notes))
-        planes = _scaled_planes(pixels, 65535)[None]
+        pixels = upright(pixels, _exif_orientation(exif, source, notes))
+        planes = scaled_planes(pixels, 65535)[None]
         found = Metadata(png.icc_profile(data, source), exif_payload(exif))
         return Image(planes, 16, colour in (4, 6), source, "PNG", notes, found)
     # Pillow reports oddities (corrupt EXIF, odd chunks) as Python warnings; they
@@ -175,6 +178,20 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     return image
 
 
+def _check_whole(source: str, width: int, height: int, frames: int, max_pixels: int) -> None:
+    """The pixel limit of a format that decodes only whole (PNG, JPEG, PPM, ...: not TIFF,
+    Zarr or .npy, which convcli reads a region at a time): its refusal names the way
+    out, a tiled TIFF."""
+    try:
+        _check_pixels(source, width, height, frames, max_pixels)
+    except ImageError as err:
+        stem = Path(source).stem if source != "<stdin>" else "image"
+        raise ImageError(
+            f"{err}; or convert it to a tiled TIFF, which convcli filters a region at a "
+            f"time without that limit: vips tiffsave {source} {stem}.tif --tile --bigtiff"
+        ) from None
+
+
 def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
     pil = pillow.image_module()
     check_opening(data, source, max_pixels)  # ICO and WebP decode or allocate in open
@@ -189,10 +206,10 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
             frames = getattr(im, "n_frames", 1)  # GIF, APNG, MPO: frame headers only
         except _DECODE_ERRORS as err:
             raise ImageError(f"{source}: damaged image header ({err})") from None
-        _check_pixels(source, im.width, im.height, frames, max_pixels)
+        _check_whole(source, im.width, im.height, frames, max_pixels)
         fast = fast_codecs.decode(data, im)  # the same pixels, when it applies
         if fast is not None:  # (and the metadata in the header it read)
-            pixels = _scaled_planes(_upright(*fast), 255)[None]
+            pixels = scaled_planes(upright(*fast), 255)[None]
             found = from_pillow(im)
             return Image(pixels, 8, im.mode == "RGBA", source, im.format, metadata=found)
         notes: list[str] = []
@@ -249,7 +266,7 @@ def _read_tiff(data: bytes, source: str, max_pixels: int) -> Image:
 
     decoded = tiff_reading.read_tiff(data, source, check=check)
     page = decoded.page
-    planes = [_scaled_planes(_upright(f, page.orientation), page.top) for f in decoded.frames]
+    planes = [scaled_planes(upright(f, page.orientation), page.top) for f in decoded.frames]
     # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
     pixels = planes[0][None] if len(planes) == 1 else np.stack(planes)
     found = Metadata(icc_profile=decoded.icc_profile)
@@ -269,7 +286,7 @@ _UPRIGHT = {
 }
 
 
-def _upright(array: np.ndarray, orientation: int) -> np.ndarray:
+def upright(array: np.ndarray, orientation: int) -> np.ndarray:
     """(H, W, C) pixels as displayed, by their orientation (1 to 8); a view, no copy."""
     return _UPRIGHT.get(orientation, lambda a: a)(array)
 
@@ -303,7 +320,7 @@ def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
     """One Pillow frame -> ((C, H, W) float32, depth, has_alpha)."""
     mode = im.mode
     if mode.startswith("I;16"):
-        return _scaled_planes(np.asarray(im, np.uint16), 65535), 16, False
+        return scaled_planes(np.asarray(im, np.uint16), 65535), 16, False
     if mode == "I":
         values = np.asarray(im, np.int64)
         # 32-bit integer gray is how Pillow hands over some 16-bit files.
@@ -322,10 +339,10 @@ def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
         im = im.convert("RGBA")
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
-    return _scaled_planes(np.asarray(im, np.uint8), 255), 8, im.mode in ("LA", "RGBA")
+    return scaled_planes(np.asarray(im, np.uint8), 255), 8, im.mode in ("LA", "RGBA")
 
 
-def _scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
+def scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
     """(H, W[, C]) integers -> (C, H, W) float32 / top, a channel of a band of rows at a
     time, the bands spread over the tile threads.
 
@@ -362,6 +379,8 @@ def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
 
 
 def _header_shape(path: str | Path) -> tuple[int, int, int, int]:
+    if str(path) != "-" and zarr_arrays.is_zarr(path):
+        return zarr_arrays.ZarrRegions(str(path)).shape
     data, source = _read_bytes(path, DEFAULT_MAX_PIXELS)
     if not data:
         raise ImageError(f"{source}: empty file, not an image")

@@ -30,14 +30,21 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 
 def check_segments(page, data: bytes, source: str) -> None:
     """Refuse a tifffile page whose strips or tiles are missing, or hold too large images."""
+    pairs = check_present(page, source)
+    for offset, count in pairs:
+        check_embedded(page, data[offset : offset + count], source)
+
+
+def check_present(page, source: str) -> list[tuple[int, int]]:
+    """Refuse a page with strips or tiles missing; return the (offset, byte count) of
+    each one the image needs (a region reader checks each with :func:`check_embedded`
+    as it reads it)."""
     if page.is_tiled:
-        limits = (page.tilelength, page.tilewidth)
         needed = math.prod(
             -(-size // step)
-            for size, step in zip(page.shaped[1:4], (page.tiledepth, *limits), strict=True)
+            for size, step in zip(page.shaped[1:4], segment_shape(page), strict=True)
         )
     else:
-        limits = (page.rowsperstrip, page.imagewidth)
         needed = -(-page.imagelength // page.rowsperstrip) * page.imagedepth
     if page.planarconfig == 2:
         needed *= page.samplesperpixel
@@ -49,21 +56,34 @@ def check_segments(page, data: bytes, source: str) -> None:
             f"{source}: damaged TIFF: page {page.index} has image data for {present} of "
             f"its {needed} {what}"
         )
+    return pairs
+
+
+def segment_shape(page) -> tuple[int, int, int]:
+    """(depth, rows, columns) of a page's tiles, or of its strips (1, RowsPerStrip, width)."""
+    if page.is_tiled:
+        return page.tiledepth, page.tilelength, page.tilewidth
+    return 1, page.rowsperstrip, page.imagewidth
+
+
+def check_embedded(page, segment: bytes, source: str) -> None:
+    """Refuse a strip or tile that is an image (JPEG, JPEG 2000, WebP, PNG) larger than
+    the room the TIFF gives it, from its own header, before it is decoded."""
     if page.compression not in EMBEDDED:
         return
+    limits = segment_shape(page)[1:]
     room = max(4, page.samplesperpixel if page.planarconfig == 1 else 1)
-    for offset, count in pairs:
-        size = embedded_size(page.compression, data[offset : offset + count])
-        if size is None:
-            kind = getattr(page.compression, "name", page.compression)
-            raise ImageError(f"{source}: damaged TIFF: a {kind} tile without a readable header")
-        height, width, samples = size
-        # JPEG encoders may pad to whole 16-pixel blocks; a bomb claims far more.
-        if height > limits[0] + 16 or width > limits[1] + 16 or samples > room:
-            raise ImageError(
-                f"{source}: damaged TIFF: a tile holds a {width}x{height} image of {samples} "
-                f"samples where the TIFF has room for {limits[1]}x{limits[0]}"
-            )
+    size = embedded_size(page.compression, segment)
+    if size is None:
+        kind = getattr(page.compression, "name", page.compression)
+        raise ImageError(f"{source}: damaged TIFF: a {kind} tile without a readable header")
+    height, width, samples = size
+    # JPEG encoders may pad to whole 16-pixel blocks; a bomb claims far more.
+    if height > limits[0] + 16 or width > limits[1] + 16 or samples > room:
+        raise ImageError(
+            f"{source}: damaged TIFF: a tile holds a {width}x{height} image of {samples} "
+            f"samples where the TIFF has room for {limits[1]}x{limits[0]}"
+        )
 
 
 def embedded_size(compression: int, segment: bytes) -> tuple[int, int, int] | None:

@@ -90,15 +90,18 @@ def write_tiled(
     tile: tuple[int, int] = (512, 512),
     compress_level: int = 1,
     icc_profile: bytes | None = None,
+    pages: int = 1,
 ) -> None:
-    """Write one (H, W, C) image, given as row bands or as tiles, as a tiled TIFF.
+    """Write (H, W, C) images, given as row bands or as tiles, as a tiled TIFF of
+    ``pages`` pages.
 
-    ``pieces`` come top to bottom: bands as wide as the image, of any number of
-    rows (they are cut into tiles once ``tile[0]`` rows are in), or tiles in
-    rows of tiles, left to right, each ``tile`` or less at the right and bottom
-    edges. Memory holds one row of tiles from bands (tiles from tiles), plus
-    what tifffile compresses at once; so a 100k x 100k image is never whole.
-    Same tags as :func:`write_tiff` (``icc_profile`` too); BigTIFF past 4 GiB of pixels.
+    ``pieces`` come top to bottom, page after page: bands as wide as the image, of
+    any number of rows (they are cut into tiles once ``tile[0]`` rows are in; a band
+    does not cross pages), or tiles in rows of tiles, left to right, each ``tile``
+    or less at the right and bottom edges. Memory holds one row of tiles from bands
+    (tiles from tiles), plus what tifffile compresses at once; so a 100k x 100k
+    image is never whole. Same tags as :func:`write_tiff` (``icc_profile`` too);
+    BigTIFF past 4 GiB of pixels.
 
     Examples
     --------
@@ -113,25 +116,33 @@ def write_tiled(
     dtype = np.dtype(dtype)
     if len(tile) != 2 or any(t < 16 or t % 16 for t in tile):
         raise ParameterError(f"tile={tile!r}: TIFF tiles are multiples of 16 pixels a side")
-    tiles = _tiles(iter(pieces), shape, dtype, tile)
+    pieces = iter(pieces)
     options = _page_options(channels, dtype, width, compress_level, tile, icc_profile)
-    with _writer(stream, bigtiff=height * width * channels * dtype.itemsize > _CLASSIC_BYTES) as w:
+    size = pages * height * width * channels * dtype.itemsize
+    with _writer(stream, bigtiff=size > _CLASSIC_BYTES) as w:
         gray = channels == 1  # tifffile takes gray as (H, W), without a samples axis
-        w.write(
-            (t[..., 0] for t in tiles) if gray else tiles,
-            shape=shape[: 3 - gray],
-            dtype=dtype,
-            **options,
-        )
+        for page in range(pages):
+            tiles = _tiles(pieces, shape, dtype, tile, last=page == pages - 1)
+            w.write(
+                (t[..., 0] for t in tiles) if gray else tiles,
+                shape=shape[: 3 - gray],
+                dtype=dtype,
+                **options,
+            )
 
 
 def _tiles(
-    pieces: Iterator[np.ndarray], shape: tuple[int, int, int], dtype, tile: tuple[int, int]
+    pieces: Iterator[np.ndarray],
+    shape: tuple[int, int, int],
+    dtype,
+    tile: tuple[int, int],
+    *,
+    last: bool = True,
 ) -> Iterator[np.ndarray]:
     """Tiles left to right, top to bottom, from row bands or from tiles (see write_tiled).
 
-    Leftover pieces are refused before the last tile goes: tifffile closes this
-    generator once it has every tile.
+    On the ``last`` page, leftover pieces are refused before the last tile goes:
+    tifffile closes this generator once it has every tile.
     """
     height, width, _ = shape
     rows, columns = tile
@@ -151,7 +162,7 @@ def _tiles(
                     held[-1] = held[-1].copy()
             block = np.concatenate(held) if len(held) > 1 else held[0]
             if last_row:
-                _refuse_more(pieces, shape, have > need)
+                _refuse_more(pieces if last else iter(()), shape, have > need)
             for left in range(0, width, columns):  # copies: tifffile compresses them later
                 yield np.ascontiguousarray(block[:need, left : left + columns])
             held, have = [block[need:]], have - need
@@ -164,7 +175,7 @@ def _tiles(
                     f"write_tiled: the tile at row {top}, column {left} is {piece.shape[0]}x"
                     f"{piece.shape[1]}; expected {want[0]}x{want[1]}"
                 )
-            if last_row and left + columns >= width:
+            if last_row and left + columns >= width and last:
                 _refuse_more(pieces, shape, False)
             yield np.array(piece)  # a copy: the caller may refill its buffer meanwhile
 

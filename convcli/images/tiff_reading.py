@@ -75,8 +75,8 @@ class Decoded:
 
 def tiff_pages(data: bytes, source: str) -> list[Page]:
     """The pages :func:`read_tiff` would read, from their headers alone."""
-    with _opened(data, source) as (pages, logged):
-        found = [_describe(page, source) for page in pages]
+    with opened(data, source) as (pages, logged):
+        found = [describe(page, source) for page in pages]
         logged()
         return found
 
@@ -89,8 +89,8 @@ def read_tiff(
     ``check`` is where the caller refuses sizes (``--max-pixels``). Pages of
     different sizes, channels or sample ranges are refused.
     """
-    with _opened(data, source) as (pages, logged):
-        found = [_describe(page, source) for page in pages]
+    with opened(data, source) as (pages, logged):
+        found = [describe(page, source) for page in pages]
         check(found)  # before what tifffile logged: a size over the limit explains more
         logged()
         first = found[0]
@@ -104,14 +104,15 @@ def read_tiff(
         frames = []
         for page, header in zip(pages, found, strict=True):
             segments.check_segments(page, data, source)
-            frames.extend(_converted(f, page, header, source) for f in _decoded(page))
+            frames.extend(converted(f, page, header, source) for f in _decoded(page))
         icc = pages[0].tags.valueof(34675)
         return Decoded(frames, first, logged(), bytes(icc) if icc else None)
 
 
 @contextlib.contextmanager
-def _opened(data: bytes, source: str) -> Iterator[tuple[list, Callable[[], list[str]]]]:
-    """The pages to read (every IFD but pyramid levels and masks), and ``logged``.
+def opened(data: bytes | str, source: str) -> Iterator[tuple[list, Callable[[], list[str]]]]:
+    """The pages to read (every IFD but pyramid levels and masks) of TIFF ``data`` (or of
+    the file at that path), and ``logged``.
 
     ``logged()`` raises what tifffile logged as an error so far (a broken page
     chain, a tag needed to decode that it could not read: it reads on, short or
@@ -138,7 +139,8 @@ def _opened(data: bytes, source: str) -> Iterator[tuple[list, Callable[[], list[
 
     with codecs.logged() as records:
         try:
-            with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            stream = io.BytesIO(data) if isinstance(data, bytes) else data
+            with tifffile.TiffFile(stream) as tif:
                 found = list(tif.pages)
                 if not found:
                     logged()  # the reason, when tifffile logged one
@@ -150,7 +152,7 @@ def _opened(data: bytes, source: str) -> Iterator[tuple[list, Callable[[], list[
             raise ImageError(f"{source}: damaged TIFF ({err})") from None
 
 
-def _describe(page, source: str) -> Page:
+def describe(page, source: str) -> Page:
     """The header of one page as a :class:`Page`; layouts convcli cannot read are errors."""
     kind, samples, compression = int(page.photometric), page.samplesperpixel, page.compression
     name = getattr(page.photometric, "name", kind)
@@ -177,7 +179,7 @@ def _describe(page, source: str) -> Page:
         raise ImageError(f"{source}: damaged TIFF: a page of 0 pixels")
     extra = samples - colours
     channels = (3 if kind in (_PALETTE, _CMYK) else colours) + extra
-    bits = min(16, page.bitspersample)  # wider integers must hold 16-bit values (see _converted)
+    bits = min(16, page.bitspersample)  # wider integers must hold 16-bit values (see converted)
     if page.dtype.kind == "f":
         depth, top = 32, 1
     else:
@@ -209,7 +211,7 @@ def _decoded(page) -> Iterator[np.ndarray]:
         yield values[:, z, :, :, 0].transpose(1, 2, 0) if values.shape[0] > 1 else values[0, z]
 
 
-def _converted(values: np.ndarray, page, header: Page, source: str) -> np.ndarray:
+def converted(values: np.ndarray, page, header: Page, source: str) -> np.ndarray:
     """One slice's samples -> (H, W, C) channels convcli reads (see the module's notes)."""
     kind = int(page.photometric)
     if values.dtype.kind == "f":

@@ -22,9 +22,12 @@ from convcli.images.flatten import WHITE, Colour, flatten
 from convcli.images.metadata import EXIF_HEADER, NONE, Metadata, for_output
 from convcli.images.outputs import Staged, atomic_output, output_format_for
 
-_ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY"}
+TIFF_TILE = 512  # the tiles of a TIFF written in blocks, or past BIG_TIFF_BYTES
+BIG_TIFF_BYTES = 2**32
+RAW_FORMATS = ("NPY", "ZARR")  # the float values themselves, any shape
+_ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY", "ZARR"}
 _DEPTH16_FORMATS = {"PNG", "TIFF", "PPM", "NPY"}
-_COLOURS = {1: 1, 2: 1, 3: 3, 4: 3}  # colour channels (alpha aside) of what is stored
+COLOURS = {1: 1, 2: 1, 3: 3, 4: 3}  # colour channels (alpha aside) of what is stored
 
 
 def to_integers(pixels: np.ndarray, depth: int, *, channels_last: bool = False) -> np.ndarray:
@@ -160,9 +163,13 @@ def write_image(
     background: Colour | None = None,
     metadata: Metadata = NONE,
     staged: list[Staged] | None = None,
+    tile: int | None = None,
 ) -> list[str]:
     """Write (N, C, H, W) or (C, H, W) pixels in [0, 1], or :class:`Integers` already
     made by :func:`quantize`; return warnings for the user.
+
+    ``tile``: TIFF in ``tile`` x ``tile`` tiles (otherwise strips, and tiles of
+    :data:`TIFF_TILE` past 4 GiB, a BigTIFF then), Zarr in chunks of that side.
 
     With ``staged``, a regular file is left complete but not yet in place: see
     :func:`convcli.images.outputs.atomic_output`.
@@ -213,29 +220,31 @@ def write_image(
         if integers is not None and over is not None:  # made unflattened: flatten its values
             top = np.float32(np.iinfo(integers.values.dtype).max)
             pixels, integers = integers.values.transpose(0, 3, 1, 2) / top, None
-    if fmt == "NPY" and integers is None:
+    if fmt in RAW_FORMATS and integers is None:
         if over is not None:
             pixels = flatten(pixels, over)
+        if fmt == "ZARR":
+            from convcli.images import zarr_arrays
+
+            zarr_arrays.write_zarr(pixels, path, chunk=tile or zarr_arrays.CHUNK, staged=staged)
+            return []
         with atomic_output(path, staged=staged) as stream:
             npy.write_npy(pixels[0] if len(pixels) == 1 else pixels, stream)
         return []
     check_encodable(path, fmt, depth=depth, channels=channels, frames=n, fmt_name=fmt_name)
-    notes = _channel_notes(path, fmt, channels, alpha=alpha, flattened=over, asked=background)
+    notes = channel_notes(path, fmt, channels, alpha=alpha, flattened=over, asked=background)
     dropped = over is None and not alpha and channels in (2, 4) and fmt not in _ALPHA_FORMATS
     keep = channels - 1 if over is not None or dropped else channels
     if integers is None:
         integers = quantize(
             pixels if over is not None else pixels[:, :keep], depth, background=over
         )
-    nan = int(integers.nan[:keep].sum())
-    if nan:
-        were = "value was" if nan == 1 else "values were"
-        notes.append(f"{path}: {nan} {were} NaN; written as 0")
+    notes += nan_notes(path, int(integers.nan[:keep].sum()))
     stored = integers.values
     planes_last = stored if stored.shape[-1] == keep else stored[..., :keep].copy()
     height, width = planes_last.shape[1:3]
     kept, metadata_notes = for_output(
-        metadata, path, fmt, colours=_COLOURS.get(keep, 0), width=width, height=height
+        metadata, path, fmt, colours=COLOURS.get(keep, 0), width=width, height=height
     )
     notes += metadata_notes
     writers = {
@@ -247,7 +256,11 @@ def write_image(
             exif=kept.exif,
         ),
         "TIFF": lambda out: tiff.write_tiff(
-            planes_last, out, compress_level=compress_level, icc_profile=kept.icc_profile
+            planes_last,
+            out,
+            compress_level=compress_level,
+            icc_profile=kept.icc_profile,
+            tile=_tiff_tile(planes_last, tile),
         ),
         "PPM": lambda out: pnm.write_pnm(planes_last[0], out),  # P5 even in a .ppm: see Notes
     }
@@ -262,7 +275,22 @@ def write_image(
     return notes
 
 
-def _channel_notes(
+def _tiff_tile(values: np.ndarray, tile: int | None) -> tuple[int, int] | None:
+    """The TIFF tiles to write ``values`` in: ``tile``, or past 4 GiB :data:`TIFF_TILE`."""
+    if tile is None and values.nbytes > BIG_TIFF_BYTES:
+        tile = TIFF_TILE
+    return None if tile is None else (tile, tile)
+
+
+def nan_notes(path: str, count: int) -> list[str]:
+    """What to say about ``count`` NaN values written as 0."""
+    if not count:
+        return []
+    were = "value was" if count == 1 else "values were"
+    return [f"{path}: {count} {were} NaN; written as 0"]
+
+
+def channel_notes(
     path: str,
     fmt: str,
     channels: int,
@@ -337,7 +365,7 @@ def check_encodable(
     Traceback (most recent call last):
     convcli.errors.OutputError: x.jpg: JPEG holds 8 bits per channel; ...
     """
-    if fmt == "NPY":
+    if fmt in RAW_FORMATS:
         return
     if depth not in (8, 16):
         raise error(f"{path}: depth {depth} is not 8 or 16")

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from convcli.conv import memory
 from convcli.errors import ConvcliError, ParameterError, ResourceError
@@ -35,6 +36,9 @@ from convcli.images.flatten import Colour
 from convcli.images.metadata import NONE
 from convcli.images.outputs import Staged, output_format_for
 from convcli.jobs import batch, pipeline, report
+
+if TYPE_CHECKING:
+    from convcli.images.regions import Regions
 
 OUT_OF_MEMORY = "ran out of memory"
 SMALLER = "use smaller images, or fewer at once"
@@ -53,6 +57,7 @@ class JobOptions:
     fail_fast: bool = False
     background: Colour | None = None  # flatten alpha over it (None: white, where needed)
     strip: bool = False  # write no ICC profile or EXIF
+    tile: int | None = None  # TIFF tiles and Zarr chunks (None: strips; 512 chunks)
 
 
 @dataclass
@@ -126,6 +131,32 @@ def read_input(path: str, max_pixels: int) -> reading.Image:
         raise ResourceError(f"{shown(path)}: {OUT_OF_MEMORY} reading it; {SMALLER}") from None
 
 
+class Blocks(Protocol):
+    """Filtering an image in blocks, never whole (supplied by :mod:`convcli.scale.files`,
+    which this layer does not import): for inputs too large to filter in memory, or
+    every input when the blocks are asked for (``--chunks N``)."""
+
+    def by_region(self, path: str, steps: Sequence[pipeline.Step]) -> Regions | None:
+        """Before anything is decoded: the input read by region, when it runs in blocks."""
+
+    def wanted(self, image: reading.Image, steps: Sequence[pipeline.Step]) -> bool:
+        """Once decoded (a format read only whole): whether to filter it in blocks."""
+
+    def run(
+        self,
+        source: Regions | reading.Image,
+        outcome: Outcome,
+        steps: Sequence[pipeline.Step],
+        options: JobOptions,
+        *,
+        depth: int,
+        paths: list[str],
+        started: float,
+    ) -> report.ImageReport:
+        """Filter and write in blocks (outputs staged in ``outcome``, warnings added);
+        the record's ``seconds`` run from ``started``."""
+
+
 def run_file(
     path: str,
     target: str,
@@ -138,6 +169,7 @@ def run_file(
     image: reading.Image | None = None,
     started: float | None = None,
     filtering: Callable[[int], AbstractContextManager] = lambda values: contextlib.nullcontext(),
+    blocks: Blocks | None = None,
 ) -> Outcome:
     """Read ``path`` (unless ``image`` is given), filter it by ``steps`` and write it to
     ``target`` (staged); never raises a :class:`ConvcliError`, which becomes the outcome's.
@@ -147,25 +179,40 @@ def run_file(
     the filtering and writing of an image of that many values (a batch uses it to
     choose the threads and to run large images one at a time). ``started`` is when
     reading a given ``image`` began (``time.perf_counter()``): the record's ``seconds``
-    run from there (or from this call) to the outputs written.
+    run from there (or from this call) to the outputs written. ``blocks`` filters the
+    images it takes in blocks (read by region, or decoded first) instead of whole.
     """
     started = time.perf_counter() if started is None else started
     outcome = Outcome(path, target)
     stage = "filtering"
     try:
-        if image is None:
+        regions = None
+        if blocks is not None and image is None:
+            regions = blocks.by_region(path, steps)
+        if regions is None and image is None:
             image = read_input(path, options.max_pixels)
-        outcome.warnings += image.warnings
-        depth, paths, output_shape = plan(image, target, steps, options, inputs, protected, taken)
-        with filtering(max(image.pixels.size, math.prod(output_shape))):
-            check_memory(image, steps)
-            start = time.perf_counter()
-            result = pipeline.apply_steps(image.pixels, list(steps), has_alpha=image.has_alpha)
-            filter_seconds = time.perf_counter() - start
-            outcome.warnings += [f"{shown(path)}: {warning}" for warning in result.warnings]
-            stage = "writing"
-            timing = (started, filter_seconds)
-            outcome.record = _write(outcome, image, result, paths, depth, steps, options, timing)
+        read = regions if regions is not None else image
+        shape = read.shape if regions is not None else image.pixels.shape
+        outcome.warnings += read.warnings
+        depth, paths, output_shape = plan(
+            shape, read.depth, read.has_alpha, target, steps, options, inputs, protected, taken
+        )
+        with filtering(max(math.prod(shape), math.prod(output_shape))):
+            if regions is not None or (blocks is not None and blocks.wanted(image, steps)):
+                outcome.record = blocks.run(
+                    read, outcome, steps, options, depth=depth, paths=paths, started=started
+                )
+            else:
+                check_memory(image, steps)
+                start = time.perf_counter()
+                result = pipeline.apply_steps(image.pixels, list(steps), has_alpha=image.has_alpha)
+                filter_seconds = time.perf_counter() - start
+                outcome.warnings += [f"{shown(path)}: {warning}" for warning in result.warnings]
+                stage = "writing"
+                timing = (started, filter_seconds)
+                outcome.record = _write(
+                    outcome, image, result, paths, depth, steps, options, timing
+                )
     except ConvcliError as err:
         outcome.error = err
     except MemoryError:
@@ -182,7 +229,9 @@ def run_file(
 
 
 def plan(
-    image: reading.Image,
+    shape: tuple[int, ...],
+    in_depth: int,
+    has_alpha: bool,
     target: str,
     steps: Sequence[pipeline.Step],
     options: JobOptions,
@@ -190,12 +239,13 @@ def plan(
     protected: Sequence[str],
     taken: Collection[str],
 ) -> tuple[int, list[str], tuple[int, ...]]:
-    """Before filtering: the output depth, paths and shape (from the geometry), once the
-    format is known to hold them; frame outputs are checked against the inputs."""
-    output_shape = pipeline.output_shape(image.pixels.shape, list(steps), has_alpha=image.has_alpha)
+    """Before filtering an image of ``shape`` and ``in_depth`` bits: the output depth,
+    paths and shape (from the geometry), once the format is known to hold them; frame
+    outputs are checked against the inputs."""
+    output_shape = pipeline.output_shape(shape, list(steps), has_alpha=has_alpha)
     fmt = format_of(target, options.fmt)
-    depth = options.depth or (16 if image.depth >= 16 else 8)
-    if depth == 16 and image.depth == 32 and not options.depth:
+    depth = options.depth or (16 if in_depth >= 16 else 8)
+    if depth == 16 and in_depth == 32 and not options.depth:
         depth = 16 if fmt in ("PNG", "TIFF") else 8
     frames, channels = output_shape[:2]
     paths = frame_paths(target, frames)
@@ -239,7 +289,7 @@ def _write(
     integers. ``timing``: when reading began, and the seconds the steps took."""
     fmt = format_of(outcome.target, options.fmt)
     # .npy keeps raw values unless a --range was asked for.
-    value_range = options.value_range or (None if fmt == "NPY" else "clip")
+    value_range = options.value_range or (None if fmt in writing.RAW_FORMATS else "clip")
     values = result.values
     alpha, channels = result.has_alpha, values.shape[1]
     background = writing.flattening(fmt, channels, alpha=alpha, background=options.background)
@@ -252,6 +302,7 @@ def _write(
         "background": options.background,
         "metadata": NONE if options.strip else image.metadata,
         "staged": outcome.staged,
+        "tile": options.tile,
     }
     if "{frame}" not in outcome.target:
         parts = [(outcome.target, slice(None))]
@@ -262,7 +313,7 @@ def _write(
     clipped_low = clipped_high = 0
     notes = []
     for path, part in parts:
-        if value_range == "clip" and fmt != "NPY":
+        if value_range == "clip" and fmt not in writing.RAW_FORMATS:
             # counts as it clips (and flattens where the format wants it)
             pixels = writing.quantize(values[part], depth, background=background)
             low, high = pixels.below, pixels.above
@@ -287,7 +338,7 @@ def _write(
         filter_seconds=timing[1],
         kernels=tuple(steps),
         value_range=value_range,
-        depth=32 if fmt == "NPY" else depth,
+        depth=32 if fmt in writing.RAW_FORMATS else depth,
         format=fmt,
         background=background,
         quality=options.quality if fmt in ("JPEG", "WEBP") else None,

@@ -32,7 +32,9 @@ def map_range(
     abs work in place, since a full-size copy of a large image costs as much as a 3x3
     convolution of it (normalize makes a new array).
     ``bounds``, each sample's (min, max) if known, lets values already inside
-    [0, 1] skip the counting and clipping passes.
+    [0, 1] skip the counting and clipping passes, and is what normalize stretches
+    (a part of an image, normalized by the whole image's bounds, is that part of
+    the whole image normalized).
 
     Examples
     --------
@@ -50,8 +52,8 @@ def map_range(
     if value_range == "abs":
         x = np.abs(x, out=x)
     elif value_range == "normalize":
-        low = extreme(x, np.fmin)[:, None, None, None]
-        high = extreme(x, np.fmax)[:, None, None, None]
+        low, high = bounds if bounds is not None else (extreme(x, np.fmin), extreme(x, np.fmax))
+        low, high = low[:, None, None, None], high[:, None, None, None]
         span = np.where(high > low, high - low, 1.0)
         x = np.where(high > low, (x - low) / span, x).astype(np.float32)
     clipped_low = np.count_nonzero(x < 0, axis=axes)

@@ -59,6 +59,7 @@ from convcli.images import outputs
 from convcli.images.inputs import is_stream
 from convcli.jobs import batch, pipeline, report
 from convcli.jobs.one_file import (  # noqa: F401 - the command line's names for them
+    Blocks,
     JobOptions,
     Outcome,
     format_of,
@@ -106,15 +107,24 @@ def run_batch(
     *,
     protected: Sequence[str] = (),
     taken: set[str] | None = None,
+    blocks: Blocks | None = None,
 ) -> int:
     """Run every input to its target; return the worst exit code (0 when all went well).
 
     ``protected`` are files that no output may overwrite (kernel files); ``taken`` real
-    paths that outputs known only once an image is read (``{frame}``) must not take.
+    paths that outputs known only once an image is read (``{frame}``) must not take;
+    ``blocks`` filters in blocks the images it takes (see
+    :class:`~convcli.jobs.one_file.Blocks`).
     """
     taken = set() if taken is None else taken
     job = partial(
-        run_file, steps=steps, options=options, inputs=inputs, protected=protected, taken=taken
+        run_file,
+        steps=steps,
+        options=options,
+        inputs=inputs,
+        protected=protected,
+        taken=taken,
+        blocks=blocks,
     )
     batch_run = _Batch(inputs, targets, job, options, events, protected, taken)
     workers = min(thread_count(), len(inputs))

@@ -82,6 +82,17 @@ class Filter:
         """Every weight whose response counts: the bank's, or the one ``weight``."""
         return self.bank or (self.weight,)
 
+    def __reduce__(self):
+        # Sent to cluster workers with the job: the read-only options (a mappingproxy,
+        # which does not pickle) travel as a dict.
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values["options"] = dict(self.options)
+        return _unpickled_filter, (values,)
+
+
+def _unpickled_filter(values: dict) -> Filter:
+    return Filter(**{**values, "options": MappingProxyType(values["options"])})
+
 
 def filter_bank(
     members: list[Filter], where: str, *, combine: str = "magnitude", **fields

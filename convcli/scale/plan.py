@@ -176,6 +176,21 @@ def transpose_axis(
     return TransposeAxis(start, stop, ((first, last + 1),), start + before - first * stride)
 
 
+def block_axis(geo: ConvGeometry, axis: int, start: int, stop: int) -> ConvAxis | TransposeAxis:
+    """What output positions ``[start, stop)`` of ``geo`` along ``axis`` (0 rows, 1
+    columns) read: a :class:`ConvAxis` or a :class:`TransposeAxis`."""
+    options = {
+        "size": geo.input_shape[2 + axis],
+        "kernel": geo.kernel_size[axis],
+        "stride": geo.stride[axis],
+        "dilation": geo.dilation[axis],
+        "before": geo.padding[2 * axis],
+    }
+    if geo.transpose:
+        return transpose_axis(start, stop, **options)
+    return conv_axis(start, stop, mode=geo.padding_mode, **options)
+
+
 class Block(NamedTuple):
     """One output block: its index in the block grid, its samples and its two axes."""
 
@@ -260,7 +275,7 @@ def _chunk_spec(chunks: object) -> tuple[int | None, int | None, int | None]:
     return (None, *sizes) if len(sizes) == 2 else sizes  # type: ignore[return-value]
 
 
-def _grid(geo: ConvGeometry, engine: str | None) -> tuple[int, int, int]:
+def tile_grid(geo: ConvGeometry, engine: str | None) -> tuple[int, int, int]:
     """``(rows, cols, least)``: default blocks are multiples of that many output rows and
     columns, ``least`` of them or more, so that the engine's tiles in a block are the
     whole image's tiles and round the same way:
@@ -309,7 +324,7 @@ def plan_blocks(geo: ConvGeometry, *, chunks: object = None, engine: str | None 
     """
     n, _, height, width = geo.output_shape
     given_n, given_h, given_w = _chunk_spec(chunks)
-    unit_h, unit_w, least = _grid(geo, engine)
+    unit_h, unit_w, least = tile_grid(geo, engine)
     # Default blocks hold about BLOCK**2 pixels: wide tiles make short blocks.
     cols = block_sizes(width, given_w or BLOCK, unit=unit_w, least=0 if given_w else least)
     tall = given_h or max(1, BLOCK * BLOCK // max(cols))
@@ -323,19 +338,9 @@ def plan_blocks(geo: ConvGeometry, *, chunks: object = None, engine: str | None 
             f"the output {geo.output_shape} in blocks of {max(rows)}x{max(cols)} would be "
             f"{count} blocks, more than a graph can hold ({MAX_BLOCKS}); use larger chunks"
         )
-    axes = []
-    for axis, sizes in ((0, rows), (1, cols)):
-        options = {
-            "size": geo.input_shape[2 + axis],
-            "kernel": geo.kernel_size[axis],
-            "stride": geo.stride[axis],
-            "dilation": geo.dilation[axis],
-            "before": geo.padding[2 * axis],
-        }
-        if geo.transpose:
-            axes.append(tuple(transpose_axis(a, b, **options) for a, b in _edges(sizes)))
-        else:
-            mode = geo.padding_mode
-            axes.append(tuple(conv_axis(a, b, mode=mode, **options) for a, b in _edges(sizes)))
+    axes = [
+        tuple(block_axis(geo, axis, a, b) for a, b in _edges(sizes))
+        for axis, sizes in ((0, rows), (1, cols))
+    ]
     samples = tuple(_edges(block_sizes(n, per_block))) if n else ((0, 0),)
     return Plan(geo, samples, axes[0], axes[1])

@@ -202,3 +202,14 @@ def test_a_one_row_square_count_warns_with_the_rows_written_out(spec, written):
 )
 def test_other_inline_matrices_do_not_warn(spec):
     assert load_filter(spec).warnings == ()
+
+
+@pytest.mark.parametrize("spec", ["gaussian:9", "sobel", str(FILTERS / "unsharp.json")])
+def test_a_filter_pickles_for_cluster_workers_with_its_read_only_options(spec):
+    import pickle
+
+    f = load_filter(spec)
+    again = pickle.loads(pickle.dumps(f))
+    assert type(again.options).__name__ == "mappingproxy" and dict(again.options) == dict(f.options)
+    assert all(np.array_equal(a, b) for a, b in zip(again.weights, f.weights, strict=True))
+    assert (again.description, again.files, again.combine) == (f.description, f.files, f.combine)

@@ -1,0 +1,288 @@
+"""One image through a job, block by block: never whole in memory, the same numbers as
+the in-memory path.
+
+:func:`run_blocks` builds the job's stages over the input (:mod:`convcli.scale.stages`),
+cuts the output into blocks (:func:`block_grid`: row bands of blocks on the engine's
+tile grid, a band small enough to hold), and runs :func:`compute_block` for each on a
+:class:`~convcli.scale.schedulers.Runner`, a bounded number in flight, taking the results
+in row order into a sink (:mod:`convcli.scale.sinks`). What the whole image decides
+stays whole-image: min, max and the clipped counts are reductions over the blocks, and
+``--range normalize`` first runs a pass that computes only the min and max.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from convcli.errors import ResourceError
+from convcli.images import writing
+from convcli.images.flatten import Colour, flatten
+from convcli.jobs import pipeline
+from convcli.jobs.ranges import extreme, map_range
+from convcli.scale import sinks, stages
+from convcli.scale.plan import BLOCK
+
+BAND_BYTES = 64 << 20  # float32 bytes of one row band at most: what a TIFF sink holds
+
+
+class Block:
+    """One output block: one sample, a row range and a column range (``(start, stop)``)."""
+
+    __slots__ = ("cols", "rows", "samples")
+
+    def __init__(self, samples, rows, cols) -> None:
+        self.samples, self.rows, self.cols = samples, rows, cols
+
+    def __repr__(self) -> str:
+        return f"Block(samples={self.samples}, rows={self.rows}, cols={self.cols})"
+
+
+def _sizes(total: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(total, a + size)) for a in range(0, total, size)]
+
+
+def block_grid(
+    shape: tuple[int, ...],
+    *,
+    chunks: tuple[int, int] | None = None,
+    unit: tuple[int, int] = (1, 1),
+    band_rows: int | None = None,
+) -> list[Block]:
+    """Blocks over an (N, C, H, W) output, row by row: ``chunks`` (h, w) exactly, or about
+    :data:`~convcli.scale.plan.BLOCK` squared pixels, multiples of ``unit`` (the engine's
+    tile grid, or a writer's chunks), no taller than ``band_rows``.
+
+    Examples
+    --------
+    >>> [(b.rows, b.cols) for b in block_grid((1, 1, 5, 6), chunks=(3, 4))]
+    [((0, 3), (0, 4)), ((0, 3), (4, 6)), ((3, 5), (0, 4)), ((3, 5), (4, 6))]
+    >>> blocks = block_grid((1, 3, 10000, 10000), unit=(1, 512), band_rows=600)
+    >>> blocks[0].rows, blocks[0].cols
+    ((0, 600), (0, 2048))
+    """
+    n, _, height, width = shape
+    if chunks is None:
+        wide = width if width <= BLOCK * 3 // 2 else max(unit[1], BLOCK // unit[1] * unit[1])
+        tall = max(1, BLOCK * BLOCK // wide)
+        if band_rows is not None:
+            tall = min(tall, band_rows)
+        tall = max(unit[0], tall // unit[0] * unit[0])
+    else:
+        tall, wide = chunks
+    count = n * math.ceil(height / tall) * math.ceil(width / wide)
+    if count > 10**7:
+        raise ResourceError(
+            f"the output {tuple(shape)} in blocks of {tall}x{wide} would be {count} blocks; "
+            f"use larger --chunks"
+        )
+    return [
+        Block((s, s + 1), rows, cols)
+        for s in range(n)
+        for rows in _sizes(height, tall)
+        for cols in _sizes(width, wide)
+    ]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How a block's values become what its sink stores."""
+
+    value_range: str | None  # None: raw values
+    bounds: tuple[np.ndarray, np.ndarray] | None = None  # whole-image per-sample min, max
+    depth: int | None = None  # integers of this depth (channels last), or None: floats
+    stats_only: bool = False  # the min and max only (normalize's first pass)
+    background: Colour | None = None  # alpha flattened over it, once mapped
+
+
+@dataclass
+class BlockResult:
+    minimum: np.ndarray  # per sample of the block
+    maximum: np.ndarray
+    below: np.ndarray | None = None  # per sample: values clipped at 0 and at 1
+    above: np.ndarray | None = None
+    nan: int = 0
+    payload: np.ndarray | None = None
+
+
+def compute_block(final, block: Block, mapping: Mapping, part=None) -> BlockResult:
+    """Compute ``block`` of the final stage, map its values, write it (with ``part``) or
+    carry its pixels back; runs in a worker."""
+    samples, rows, cols = (slice(*block.samples), slice(*block.rows), slice(*block.cols))
+    try:
+        values = np.asarray(final.read_region(samples, slice(0, final.shape[1]), rows, cols))
+    except MemoryError:
+        raise ResourceError(
+            f"ran out of memory computing a block {block}; use smaller --chunks"
+        ) from None
+    result = BlockResult(extreme(values, np.fmin), extreme(values, np.fmax))
+    if mapping.stats_only:
+        return result
+    s0 = block.samples[0]
+    bounds = None
+    if mapping.bounds is not None:
+        bounds = tuple(b[s0 : s0 + len(values)] for b in mapping.bounds)
+    over = mapping.background
+    if mapping.depth is not None and mapping.value_range == "clip":
+        # counts as it clips (and flattens), as in memory
+        integers = writing.quantize(values, mapping.depth, background=over)
+        result.below, result.above = integers.below, integers.above
+    else:
+        pixels, result.below, result.above = map_range(values, mapping.value_range, bounds=bounds)
+        if part is not None:
+            part.write(pixels if over is None else flatten(pixels, over), block)
+            return result
+        if mapping.depth is None:
+            result.payload = pixels
+            return result
+        integers = writing.quantize(pixels, mapping.depth, background=over)
+    result.nan = int(integers.nan[: integers.values.shape[-1]].sum())  # alpha's not written
+    result.payload = integers.values
+    return result
+
+
+@dataclass
+class Streamed:
+    """What the report needs of an image filtered in blocks."""
+
+    built: stages.Pipeline
+    minimum: float
+    maximum: float
+    clipped_low: int
+    clipped_high: int
+    seconds: float
+    warnings: list[str]
+
+
+def engine_unit(built: stages.Pipeline) -> tuple[int, int]:
+    """The tile grid of the last step's engine: default blocks on it compute nothing twice."""
+    final = built.final
+    while not isinstance(final, stages.StepRegions):
+        final = getattr(final, "source", None)
+        if final is None:
+            return 1, 1
+    return final.unit
+
+
+def run_blocks(
+    source,
+    sink_for: Callable[[tuple[int, ...], bool], sinks.Sink],
+    steps: list[pipeline.Step],
+    *,
+    has_alpha: bool,
+    value_range: str | None,
+    runner,
+    chunks: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Streamed:
+    """Filter region source ``source`` by ``steps`` into the sink ``sink_for(output shape,
+    alpha)`` makes, block by block on ``runner``; return the report's numbers."""
+    built = stages.build(source, steps, has_alpha=has_alpha)
+    shape = tuple(built.final.shape)
+    sink = sink_for(shape, built.has_alpha)
+    try:
+        unit = engine_unit(built)
+        if isinstance(sink, sinks.ZarrSink):  # blocks own whole chunks: no shared writes
+            unit = sink.chunk
+        band = max(1, BAND_BYTES // (4 * shape[1] * shape[3]))
+        grid = block_grid(shape, chunks=chunks, unit=unit, band_rows=band)
+        final = runner.share(built.final)
+        in_flight = 2 * runner.workers + 1
+        start = time.perf_counter()
+        passes = 2 if value_range == "normalize" else 1
+        done = 0
+
+        def tell() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, passes * len(grid))
+
+        bounds = None
+        if passes == 2:  # the whole image's min and max first
+            stats = Mapping(value_range, stats_only=True)
+            low, high = _extremes(shape[0])
+            with contextlib.closing(
+                _run(runner, final, grid, stats, None, in_flight)
+            ) as first_pass:
+                for block, result in first_pass:
+                    _fold(low, high, block, result)
+                    tell()
+            bounds = (low, high)
+        depth = sink.depth if sink.payload == "integers" else None
+        mapping = Mapping(value_range, bounds, depth, background=sink.background)
+        totals = _Totals(shape[0])
+        blocks = _run(runner, final, grid, mapping, sink.part, in_flight)
+
+        def results() -> Iterator[tuple]:
+            for block, result in blocks:
+                totals.add(block, result)
+                tell()
+                yield block, result
+
+        # Closed first whatever happens: no block still writes when the output goes.
+        with contextlib.closing(blocks):
+            sink.write(results())
+    except BaseException:
+        sink.discard()
+        raise
+    seconds = time.perf_counter() - start
+    warnings = sink.notes + writing.nan_notes(sink.target, totals.nan)
+    return Streamed(
+        built,
+        float(totals.low.min()),
+        float(totals.high.max()),
+        int(totals.below.sum()),
+        int(totals.above.sum()),
+        seconds,
+        warnings,
+    )
+
+
+def _run(runner, final, grid, mapping, part, in_flight: int) -> Iterator[tuple]:
+    """``(block, compute_block(...))`` in grid order, at most ``in_flight`` submitted and
+    not yet taken; the rest are cancelled if the caller stops."""
+    pending: deque = deque()
+    try:
+        for block in grid:
+            pending.append((block, runner.submit(compute_block, final, block, mapping, part)))
+            if len(pending) >= in_flight:
+                item, future = pending.popleft()
+                yield item, future.result()
+        while pending:
+            item, future = pending.popleft()
+            yield item, future.result()
+    finally:
+        # Stopped early (a failure, Ctrl-C): what has not started never will, and what
+        # runs is waited for, so that no block writes into an output being removed.
+        runner.stop([future for _, future in pending])
+
+
+def _extremes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32)
+
+
+def _fold(low: np.ndarray, high: np.ndarray, block: Block, result: BlockResult) -> None:
+    where = slice(*block.samples)
+    np.fmin(low[where], result.minimum, out=low[where])
+    np.fmax(high[where], result.maximum, out=high[where])
+
+
+class _Totals:
+    def __init__(self, n: int) -> None:
+        self.low, self.high = _extremes(n)
+        self.below, self.above = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.nan = 0
+
+    def add(self, block: Block, result: BlockResult) -> None:
+        _fold(self.low, self.high, block, result)
+        where = slice(*block.samples)
+        self.below[where] += result.below
+        self.above[where] += result.above
+        self.nan += result.nan
