@@ -3,8 +3,8 @@ the in-memory path.
 
 :func:`run_blocks` builds the job's stages over the input (:mod:`convcli.scale.stages`),
 cuts the output into blocks (:func:`block_grid`: rows of blocks on the engine's tile
-grid, a row small enough to hold) and the blocks into bands (:func:`bands_of`: whole
-rows, at least two blocks per worker). Each band is one Dask graph, one
+grid, a row small enough to hold) and the blocks into bands (:mod:`convcli.scale.bands`:
+whole rows, at least two blocks per worker). Each band is one Dask graph, one
 :func:`compute_block` task per block, computed in parallel by the scheduler
 (:mod:`convcli.scale.schedulers`) and returned in order; while the next band computes, a
 writer thread hands this one to the sink (:mod:`convcli.scale.sinks`), so at most two
@@ -16,24 +16,22 @@ blocks, and ``--range normalize`` first runs a pass that computes only the min a
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from convcli.conv import engines
 from convcli.errors import ResourceError
-from convcli.images import outputs, writing
+from convcli.images import writing
 from convcli.images.flatten import Colour, flatten
 from convcli.jobs import pipeline
 from convcli.jobs.ranges import extreme, map_range
-from convcli.scale import sinks, stages
+from convcli.scale import bands, sinks, stages
 from convcli.scale.plan import BLOCK
 
 BAND_BYTES = 64 << 20  # float32 bytes of one row of blocks at most: what a TIFF sink holds
-_GRACE = 1.0  # seconds an interrupted run waits for the writer to stop
 
 
 class Block:
@@ -181,34 +179,6 @@ def engine_unit(built: stages.Pipeline) -> tuple[int, int]:
     return final.unit
 
 
-def bands_of(grid: list[Block], least: int) -> list[list[Block]]:
-    """``grid`` (row by row, as :func:`block_grid` makes it) cut into bands: whole rows of
-    blocks, consecutive rows together until a band holds ``least`` blocks (so that every
-    worker has more than one block of each band).
-
-    Examples
-    --------
-    >>> grid = block_grid((1, 1, 50, 30), chunks=(10, 20))
-    >>> [len(band) for band in bands_of(grid, 1)], [len(band) for band in bands_of(grid, 3)]
-    ([2, 2, 2, 2, 2], [4, 4, 2])
-    """
-    bands: list[list[Block]] = []
-    band: list[Block] = []
-    for index, block in enumerate(grid):
-        band.append(block)
-        following = grid[index + 1] if index + 1 < len(grid) else None
-        row_ends = following is None or (following.samples, following.rows) != (
-            block.samples,
-            block.rows,
-        )
-        if row_ends and len(band) >= least:
-            bands.append(band)
-            band = []
-    if band:
-        bands.append(band)
-    return bands
-
-
 def run_blocks(
     source,
     sink_for: Callable[[tuple[int, ...], bool], sinks.Sink],
@@ -232,7 +202,7 @@ def run_blocks(
             unit = sink.chunk
         band = max(1, BAND_BYTES // (4 * shape[1] * shape[3]))
         grid = block_grid(shape, chunks=chunks, unit=unit, band_rows=band)
-        bands = bands_of(grid, 2 * scheduler.workers)
+        grouped = bands.bands_of(grid, 2 * scheduler.workers)
         final = scheduler.share(built.final)
         start = time.perf_counter()
         passes = 2 if value_range == "normalize" else 1
@@ -252,7 +222,7 @@ def run_blocks(
         if passes == 2:  # the whole image's min and max first
             low, high = _extremes(shape[0])
             stats = Mapping(value_range, stats_only=True)
-            for band in bands:
+            for band in grouped:
                 for block, result in computed(band, stats):
                     _fold(low, high, block, result)
             bounds = (low, high)
@@ -266,7 +236,7 @@ def run_blocks(
                 totals.add(block, result)
             return results
 
-        _write_while_computing(sink, map(counted, bands))
+        bands.write_while_computing(sink, map(counted, grouped))
     except BaseException:
         sink.discard()
         raise
@@ -281,101 +251,6 @@ def run_blocks(
         seconds,
         warnings,
     )
-
-
-def _write_while_computing(sink: sinks.Sink, bands: Iterator[list[tuple]]) -> None:
-    """Hand the ``(block, result)`` pairs of each band, in order, to ``sink.write`` on a
-    writer thread, while this thread computes the next band (``bands`` computes as it is
-    iterated). At most two bands are held: the one being written, the one computed."""
-    writer = _Writer(sink)
-    try:
-        for band in bands:
-            writer.put(band)
-        writer.finish()
-    except BaseException as err:
-        writer.abort(interrupted=not isinstance(err, Exception))
-        raise
-
-
-class _Aborted(Exception):
-    """The computing thread stopped: the sink stops too (and removes what it wrote)."""
-
-
-class _Writer:
-    """``sink.write`` on a thread of its own, fed band by band (see
-    :func:`_write_while_computing`), with the engine settings of the thread that made it.
-    Not a scheduler: one thread, one sink, the bands in order."""
-
-    def __init__(self, sink: sinks.Sink) -> None:
-        self.sink = sink
-        self.changed = threading.Condition()
-        self.writing: list[tuple] | None = None  # the band the sink is taking
-        self.waiting: list[tuple] | None = None  # the next band, handed over
-        self.last = self.aborted = self.ended = False
-        self.error: BaseException | None = None
-        settings = engines.settings()
-        self.thread = threading.Thread(
-            target=self._run, args=(settings,), name="convcli-writer", daemon=True
-        )
-        self.thread.start()
-
-    def _run(self, settings: engines.Settings) -> None:
-        try:
-            with engines.using(settings):
-                self.sink.write(self._pairs())
-        except BaseException as err:  # handed to the computing thread
-            self.error = err
-        finally:
-            with self.changed:
-                self.ended = True
-                self.changed.notify_all()
-
-    def _pairs(self) -> Iterator[tuple]:
-        while True:
-            with self.changed:
-                self.writing = None  # asked for more: done with the band before
-                self.changed.notify_all()
-                self.changed.wait_for(lambda: self.waiting is not None or self.last or self.aborted)
-                if self.aborted:
-                    raise _Aborted
-                if self.waiting is None:
-                    return
-                self.writing, self.waiting = self.waiting, None
-            yield from self.writing
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-        raise RuntimeError(f"{self.sink.target}: the writer stopped before the last block")
-
-    def put(self, band: list[tuple]) -> None:
-        """Hand ``band`` over once the sink is done with the band before the last one."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.writing is self.waiting is None or self.ended)
-            if self.ended:
-                self._raise()
-            self.waiting = band
-            self.changed.notify_all()
-
-    def finish(self) -> None:
-        """No more bands: wait for the sink to write the last one and put its output in place."""
-        with self.changed:
-            self.last = True
-            self.changed.notify_all()
-        self.thread.join()
-        if self.error is not None or self.waiting is not None:
-            self._raise()
-
-    def abort(self, *, interrupted: bool) -> None:
-        """Stop the sink (it removes its temporary). Interrupted, the process is about to
-        end and the sink may be blocked in a write (a pipe): it gets a moment, then every
-        temporary output not yet in place is removed."""
-        with self.changed:
-            self.aborted = True
-            self.changed.notify_all()
-        self.thread.join(timeout=_GRACE if interrupted else None)
-        if self.thread.is_alive():
-            outputs.remove_unplaced(final=True)
 
 
 def _extremes(n: int) -> tuple[np.ndarray, np.ndarray]:
