@@ -138,17 +138,17 @@ output_options = _options(
         metavar="auto|N|H,W",
         help="Filter in output blocks of N or H,W pixels, never holding the image whole. "
         "auto: in memory when the job fits, else in blocks of about 2048x2048 (inputs read "
-        "by region: TIFF, Zarr, .npy; other formats are decoded whole first).  "
-        "[default: auto]",
+        "by region: TIFF, Zarr, .npy; other formats are decoded whole first). Blocks run "
+        "on Dask: pip install 'convcli[dask]'.  [default: auto]",
     ),
     click.option(
         "--scheduler",
         envvar="CONVCLI_SCHEDULER",
         metavar="SPEC",
-        help="Where blocks and files run: threads (this process), processes, local:N (a "
-        "dask.distributed cluster of N workers here) or tcp://HOST:PORT (a running one; its "
-        "workers need convcli[dask] and the same paths).  [default: threads; "
-        "env CONVCLI_SCHEDULER]",
+        help="Which of Dask's schedulers runs blocks and files: threads (this process), "
+        "processes (local worker processes), local:N (a dask.distributed cluster of N "
+        "workers here) or tcp://HOST:PORT (a running one; its workers need convcli[dask] "
+        "and the same paths).  [default: threads; env CONVCLI_SCHEDULER]",
     ),
     click.option(
         "--tile",

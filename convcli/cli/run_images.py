@@ -38,7 +38,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         _check_threads(options["threads"])
         colour = options["background"]
         background = None if colour is None else flatten.parse_colour(colour)
-        scheduler = schedulers.check_scheduler(options["scheduler"])
+        spec = schedulers.check_scheduler(options["scheduler"])
         _check_tile(options["tile"])
         steps = options_text.steps(ctx, options, transpose=transpose)
         protected = run.kernel_files(steps)
@@ -48,9 +48,14 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         _check_usage(options, inputs, targets, protected)
         if any(run.format_of(target, options["fmt"]) == "ZARR" for target in targets):
             zarr_arrays.zarr_module()  # the extra it needs, named before any input is read
-        on_workers = not schedulers.is_local(scheduler) and len(inputs) > 1
+        # Blocks run on Dask: without it, refused now, before any input is read.
+        if chunks is not None:
+            schedulers.require_dask(f"--chunks {options['chunks']}: filtering in blocks")
+        if not schedulers.is_local(spec):
+            schedulers.require_dask(f"--scheduler {spec}")
+        on_workers = not schedulers.is_local(spec) and len(inputs) > 1
         if on_workers:
-            _check_files_for_workers(scheduler, inputs)
+            _check_files_for_workers(spec, inputs)
         batch.check_directories(targets)
     except ConvcliError as err:
         raise fail(err) from None
@@ -78,7 +83,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
             status.warn(advice.step_warnings(steps))
             events = _Printed(status, report_stream, steps)
             with contextlib.ExitStack() as stack:
-                runner = stack.enter_context(_runner(scheduler))
+                scheduler = stack.enter_context(_scheduler(spec))
                 if on_workers:  # the files in partitions, each run by a worker
                     job = partial(
                         batches.file_job,
@@ -89,17 +94,20 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
                         chunks=chunks,
                     )
                     worst = batches.run_batch(
-                        runner, inputs, targets, job, events, fail_fast=job_options.fail_fast
+                        scheduler, inputs, targets, job, events, fail_fast=job_options.fail_fast
                     )
                 else:
-                    distributed = schedulers.is_distributed(scheduler)
-                    # A decoded image's pixels are not sent to a cluster: its blocks run here.
-                    local = runner if not distributed else stack.enter_context(_runner("threads"))
+                    # A decoded image's pixels are not sent to other processes: its blocks
+                    # run on this process's threads.
+                    local = scheduler
+                    if not schedulers.is_local(spec):
+                        local = stack.enter_context(_scheduler("threads"))
                     blocks = files.FileBlocks(
-                        runner,
+                        scheduler,
                         max_pixels=job_options.max_pixels,
                         chunks=chunks,
-                        prefer=distributed,  # the cluster was asked for: send it the blocks
+                        # the cluster was asked for: send it the blocks
+                        prefer=schedulers.is_distributed(spec),
                         local=local,
                         progress=status.blocks,
                     )
@@ -177,14 +185,14 @@ def _check_usage(
 
 
 @contextlib.contextmanager
-def _runner(scheduler: str):
-    """The runner of ``--scheduler`` (a cluster reached, or started, here), closed after."""
+def _scheduler(spec: str):
+    """The scheduler of ``--scheduler`` (a cluster reached, or started, here), closed after."""
     try:
-        runner = schedulers.open_runner(scheduler)
+        scheduler = schedulers.open_scheduler(spec)
     except ConvcliError as err:
         raise fail(err) from None
-    with runner:
-        yield runner
+    with scheduler:
+        yield scheduler
 
 
 def _check_tile(tile: int | None) -> None:

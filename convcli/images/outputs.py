@@ -259,6 +259,7 @@ class CompleteWrites:
 _unplaced: set[Path] = set()
 _unplaced_lock = threading.Lock()
 _closed = False  # set by remove_unplaced: no new temporary may appear after it ran
+_REMOVE_TRIES = 100  # passes over a temporary directory that writers still add to
 
 
 def _create(temporary: Path, *, directory: bool = False) -> int | None:
@@ -301,9 +302,17 @@ def remove_unplaced(*, final: bool = False) -> None:
 
 
 def _remove(temporary: Path) -> None:
-    """Remove a temporary output: a file, or a directory store (Zarr) and what it holds."""
+    """Remove a temporary output: a file, or a directory store (Zarr) and what it holds.
+
+    A worker that cannot be waited for (on a cluster) may still add a file while the
+    tree goes, which leaves its directory behind: removed again until it is gone. Once
+    the top directory is gone nothing can be added to it (see
+    :func:`convcli.images.zarr_arrays.write_region`)."""
     if temporary.is_dir() and not temporary.is_symlink():
-        shutil.rmtree(temporary, ignore_errors=True)
+        for _ in range(_REMOVE_TRIES):
+            shutil.rmtree(temporary, ignore_errors=True)
+            if not os.path.lexists(temporary):
+                break
     else:
         with contextlib.suppress(OSError):
             os.unlink(temporary)

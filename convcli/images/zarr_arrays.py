@@ -18,6 +18,7 @@ replaced only then.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -166,15 +167,18 @@ def stored_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 def create(path: str, shape: tuple[int, ...], *, chunk: int | tuple[int, int] = CHUNK) -> None:
     """A new Zarr v3 float32 array of (N, C, H, W) ``shape`` at the root of ``path``, in
     chunks of every channel by ``chunk`` (a side, or (h, w)) pixels."""
-    zarr = zarr_module()
     stored = stored_shape(shape)
     tall, wide = (chunk, chunk) if isinstance(chunk, int) else chunk
     chunks = (*stored[:-2], min(tall, stored[-2]), min(wide, stored[-1]))
     if len(stored) == 4:
         chunks = (1, *chunks[1:])
+    _new_array(path, stored, chunks)
+
+
+def _new_array(store, stored: tuple[int, ...], chunks: tuple[int, ...]):
     names = ("c", "y", "x") if len(stored) == 3 else ("n", "c", "y", "x")
-    zarr.create_array(
-        store=path,
+    return zarr_module().create_array(
+        store=store,
         shape=stored,
         chunks=chunks,
         dtype="float32",
@@ -185,12 +189,45 @@ def create(path: str, shape: tuple[int, ...], *, chunk: int | tuple[int, int] = 
 
 
 def write_region(path: str, values: np.ndarray, samples: slice, rows: slice, cols: slice) -> None:
-    """Write (N, C, h, w) ``values`` into the array at ``path`` (made by :func:`create`)."""
-    array = zarr_module().open_array(path, mode="r+")
+    """Write (N, C, h, w) ``values`` into the array at ``path`` (made by :func:`create`).
+
+    Zarr encodes the chunks in memory; their files are then written inside the store as
+    it is (:func:`_write_inside`), never making it again: a worker still writing a block
+    after an interrupted run removed its temporary store fails instead of leaving a new
+    one behind (Zarr's own writer makes every missing directory).
+    """
+    zarr = zarr_module()
+    on_disk = zarr.open_array(path, mode="r")  # read only: fails if the store is gone
+    encoded: dict = {}
+    array = _new_array(zarr.storage.MemoryStore(encoded), on_disk.shape, on_disk.chunks)
     if array.ndim == 3:
         array[:, rows, cols] = values[0]
     else:
         array[samples, :, rows, cols] = values
+    for key, data in encoded.items():
+        if key != "zarr.json":
+            _write_inside(path, key, data.to_bytes())
+
+
+def _write_inside(root: str, key: str, data: bytes) -> None:
+    """Write ``data`` to the file ``root/key``, making the directories of ``key`` inside
+    ``root`` but never ``root`` itself: each step is taken from the directory before it
+    (``dir_fd``), so once ``root`` is removed every step fails (a directory that was
+    removed takes no new entries), even for a writer that opened it before."""
+    *directories, name = key.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for directory in directories:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory, dir_fd=fd)
+            inner = os.open(directory, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, dir_fd=fd)
+        with os.fdopen(out, "wb") as stream:
+            stream.write(data)
+    finally:
+        os.close(fd)
 
 
 def write_zarr(

@@ -1,7 +1,8 @@
 """A batch of files on worker processes or a cluster (``--scheduler processes|local:N|
-tcp://...``): the files handed out in partitions, each worker running the same per-file
-job as a local batch (:func:`convcli.jobs.one_file.run_file`), its outputs put in place
-by the worker, and what became of each file streamed back as partitions finish.
+tcp://...``): the files handed out in partitions, one Dask task each, each worker running
+the same per-file job as a local batch (:func:`convcli.jobs.one_file.run_file`), its
+outputs put in place by the worker, and what became of each file streamed back as
+partitions finish (:meth:`convcli.scale.schedulers.Scheduler.each`).
 
 A partition is a few files (about four partitions per worker, at most
 :data:`MOST_PER_PARTITION` files): enough that the scheduler's cost per task is shared
@@ -12,6 +13,7 @@ cancels the partitions not yet started; those running finish).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,8 +55,12 @@ def run_partition(job: Callable[[str, str], FileResult], files: Sequence[tuple[s
     return [job(path, target) for path, target in files]
 
 
+class _Stop(Exception):
+    """--fail-fast: a file failed; nothing more starts."""
+
+
 def run_batch(
-    runner,
+    scheduler,
     inputs: Sequence[str],
     targets: Sequence[str],
     job: Callable[[str, str], FileResult],
@@ -63,30 +69,28 @@ def run_batch(
     fail_fast: bool = False,
 ) -> int:
     """Run ``job`` (picklable: a module-level function or a partial of one) on every
-    input, in partitions on ``runner``; tell ``events`` (see
-    :class:`convcli.jobs.run.Events`) about each file as its partition finishes. Return
-    the worst exit code."""
+    input, in partitions on ``scheduler`` (:class:`~convcli.scale.schedulers.Scheduler`);
+    tell ``events`` (see :class:`convcli.jobs.run.Events`) about each file as its
+    partition finishes. Return the worst exit code."""
     files = list(zip(inputs, targets, strict=True))
-    futures = [
-        runner.submit(run_partition, job, [files[i] for i in part])
-        for part in partitions(len(files), runner.workers)
-    ]
     worst = 0
-    try:
-        for future in runner.as_completed(futures):
-            for result in future.result():
-                events.warn(result.warnings)
-                if result.error is None:
-                    events.done(result.record)
-                else:
-                    worst = max(worst, result.error.exit_code)
-                    events.failed(result.error, result.path, result.target)
-                events.progress(1)
-                if result.error is not None and fail_fast:
-                    return worst
-    finally:
-        for future in futures:
-            future.cancel()
+
+    def finished(results: list[FileResult]) -> None:
+        nonlocal worst
+        for result in results:
+            events.warn(result.warnings)
+            if result.error is None:
+                events.done(result.record)
+            else:
+                worst = max(worst, result.error.exit_code)
+                events.failed(result.error, result.path, result.target)
+            events.progress(1)
+            if result.error is not None and fail_fast:
+                raise _Stop
+
+    parts = [(job, [files[i] for i in part]) for part in partitions(len(files), scheduler.workers)]
+    with contextlib.suppress(_Stop):
+        scheduler.each(run_partition, parts, finished)
     return worst
 
 
@@ -104,9 +108,9 @@ def file_job(
     are the parallel unit), an image too large to filter whole in blocks in this
     worker, the outputs put in place at once."""
     from convcli.scale.files import FileBlocks
-    from convcli.scale.schedulers import InlineRunner
+    from convcli.scale.schedulers import Inline
 
-    blocks = FileBlocks(InlineRunner(), max_pixels=options.max_pixels, chunks=chunks)
+    blocks = FileBlocks(Inline(), max_pixels=options.max_pixels, chunks=chunks)
     with engines.using(engines.Settings(threads=1)):
         outcome = one_file.run_file(
             path, target, steps, options, inputs=inputs, protected=protected, blocks=blocks

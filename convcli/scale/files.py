@@ -31,6 +31,7 @@ from convcli.images.regions import Regions, open_regions
 from convcli.jobs import one_file, pipeline, report
 from convcli.jobs.one_file import size_text
 from convcli.scale import sinks, streaming
+from convcli.scale.schedulers import require_dask
 from convcli.scale.sources import ArraySource
 from convcli.scale.stages import Frame
 
@@ -47,16 +48,18 @@ def fits_in_memory(shape: tuple[int, ...], steps, *, has_alpha: bool) -> bool:
 class FileBlocks:
     """The per-file job's ``blocks`` hook (:class:`convcli.jobs.one_file.Blocks`).
 
-    ``runner`` runs the blocks (:mod:`convcli.scale.schedulers`); ``chunks`` (h, w) puts
-    every image in blocks of that size (None: only those that need it); ``prefer``
+    ``scheduler`` runs the blocks (:mod:`convcli.scale.schedulers`); ``chunks`` (h, w)
+    puts every image in blocks of that size (None: only those that need it); ``prefer``
     puts every input read by region in blocks (a cluster was asked for); a decoded
-    image's blocks run on ``local`` (its pixels are not sent to a cluster).
-    ``progress(done, total)`` hears of each block.
+    image's blocks run on ``local`` (its pixels are not sent to other processes).
+    ``progress(done, total)`` hears of each block. An image that needs blocks without
+    Dask installed is refused (a :class:`~convcli.errors.DependencyError`) before it is
+    filtered.
     """
 
     def __init__(
         self,
-        runner,
+        scheduler,
         *,
         max_pixels: int,
         chunks: tuple[int, int] | None = None,
@@ -64,7 +67,7 @@ class FileBlocks:
         local=None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        self.runner, self.local = runner, local or runner
+        self.scheduler, self.local = scheduler, local or scheduler
         self.max_pixels, self.chunks = max_pixels, chunks
         self.prefer, self.progress = prefer, progress
 
@@ -73,16 +76,28 @@ class FileBlocks:
         if regions is None:
             return None
         n, _, height, width = regions.shape
-        if self.chunks is not None or self.prefer or n * height * width > self.max_pixels:
-            return regions
-        return (
-            None if fits_in_memory(regions.shape, steps, has_alpha=regions.has_alpha) else regions
+        whole = (
+            self.chunks is None
+            and not self.prefer
+            and n * height * width <= self.max_pixels
+            and fits_in_memory(regions.shape, steps, has_alpha=regions.has_alpha)
         )
+        if whole:
+            return None
+        self._need_dask(path)
+        return regions
 
     def wanted(self, image, steps: Sequence[pipeline.Step]) -> bool:
-        if self.chunks is not None:
-            return True
-        return not fits_in_memory(image.pixels.shape, steps, has_alpha=image.has_alpha)
+        if self.chunks is None and fits_in_memory(
+            image.pixels.shape, steps, has_alpha=image.has_alpha
+        ):
+            return False
+        self._need_dask(image.source)
+        return True
+
+    def _need_dask(self, path: str) -> None:
+        why = "--chunks" if self.chunks is not None else "too large to filter in memory"
+        require_dask(f"{path}: {why}: filtering in blocks")
 
     def run(
         self,
@@ -96,9 +111,9 @@ class FileBlocks:
         started: float,
     ) -> report.ImageReport:
         if isinstance(source, Regions):
-            read, runner = source, self.runner
+            read, scheduler = source, self.scheduler
         else:  # a decoded image
-            read, runner = ArraySource(source.pixels), self.local
+            read, scheduler = ArraySource(source.pixels), self.local
         has_alpha, metadata = source.has_alpha, NONE if options.strip else source.metadata
         fmt = one_file.format_of(outcome.target, options.fmt)
         value_range = options.value_range or (None if fmt in sinks.RAW else "clip")
@@ -130,7 +145,7 @@ class FileBlocks:
                     list(steps),
                     has_alpha=has_alpha,
                     value_range=value_range,
-                    runner=runner,
+                    scheduler=scheduler,
                     chunks=self.chunks,
                     progress=self.progress,
                 )

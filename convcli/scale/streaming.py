@@ -2,34 +2,36 @@
 the in-memory path.
 
 :func:`run_blocks` builds the job's stages over the input (:mod:`convcli.scale.stages`),
-cuts the output into blocks (:func:`block_grid`: row bands of blocks on the engine's
-tile grid, a band small enough to hold), and runs :func:`compute_block` for each on a
-:class:`~convcli.scale.schedulers.Runner`, a bounded number in flight, taking the results
-in row order into a sink (:mod:`convcli.scale.sinks`). What the whole image decides
-stays whole-image: min, max and the clipped counts are reductions over the blocks, and
-``--range normalize`` first runs a pass that computes only the min and max.
+cuts the output into blocks (:func:`block_grid`: rows of blocks on the engine's tile
+grid, a row small enough to hold) and the blocks into bands (:mod:`convcli.scale.bands`:
+whole rows, at least two blocks per worker). Each band is one Dask graph, one
+:func:`compute_block` task per block, computed in parallel by the scheduler
+(:mod:`convcli.scale.schedulers`) and returned in order; while the next band computes, a
+writer thread hands this one to the sink (:mod:`convcli.scale.sinks`), so at most two
+bands of results are held, and a TIFF is written in row order. What the whole image
+decides stays whole-image: min, max and the clipped counts are reductions over the
+blocks, and ``--range normalize`` first runs a pass that computes only the min and max.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from convcli.conv import engines
 from convcli.errors import ResourceError
 from convcli.images import writing
 from convcli.images.flatten import Colour, flatten
 from convcli.jobs import pipeline
 from convcli.jobs.ranges import extreme, map_range
-from convcli.scale import sinks, stages
+from convcli.scale import bands, sinks, stages
 from convcli.scale.plan import BLOCK
 
-BAND_BYTES = 64 << 20  # float32 bytes of one row band at most: what a TIFF sink holds
+BAND_BYTES = 64 << 20  # float32 bytes of one row of blocks at most: what a TIFF sink holds
 
 
 class Block:
@@ -113,7 +115,14 @@ class BlockResult:
 
 def compute_block(final, block: Block, mapping: Mapping, part=None) -> BlockResult:
     """Compute ``block`` of the final stage, map its values, write it (with ``part``) or
-    carry its pixels back; runs in a worker."""
+    carry its pixels back; runs in a worker, on one engine thread (the scheduler's
+    workers are the parallel unit: tile threads inside them would oversubscribe the
+    cores)."""
+    with engines.using(replace(engines.settings(), threads=1)):
+        return _compute_block(final, block, mapping, part)
+
+
+def _compute_block(final, block: Block, mapping: Mapping, part) -> BlockResult:
     samples, rows, cols = (slice(*block.samples), slice(*block.rows), slice(*block.cols))
     try:
         values = np.asarray(final.read_region(samples, slice(0, final.shape[1]), rows, cols))
@@ -177,12 +186,13 @@ def run_blocks(
     *,
     has_alpha: bool,
     value_range: str | None,
-    runner,
+    scheduler,
     chunks: tuple[int, int] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Streamed:
     """Filter region source ``source`` by ``steps`` into the sink ``sink_for(output shape,
-    alpha)`` makes, block by block on ``runner``; return the report's numbers."""
+    alpha)`` makes, a band of blocks at a time on ``scheduler``
+    (:class:`~convcli.scale.schedulers.Scheduler`); return the report's numbers."""
     built = stages.build(source, steps, has_alpha=has_alpha)
     shape = tuple(built.final.shape)
     sink = sink_for(shape, built.has_alpha)
@@ -192,43 +202,41 @@ def run_blocks(
             unit = sink.chunk
         band = max(1, BAND_BYTES // (4 * shape[1] * shape[3]))
         grid = block_grid(shape, chunks=chunks, unit=unit, band_rows=band)
-        final = runner.share(built.final)
-        in_flight = 2 * runner.workers + 1
+        grouped = bands.bands_of(grid, 2 * scheduler.workers)
+        final = scheduler.share(built.final)
         start = time.perf_counter()
         passes = 2 if value_range == "normalize" else 1
         done = 0
 
-        def tell() -> None:
+        def computed(band: list[Block], mapping: Mapping, part=None) -> list[tuple]:
             nonlocal done
-            done += 1
-            if progress is not None:
-                progress(done, passes * len(grid))
+            items = [(block, mapping, part) for block in band]
+            results = list(zip(band, scheduler.map(compute_block, final, items), strict=True))
+            for _ in band:
+                done += 1
+                if progress is not None:
+                    progress(done, passes * len(grid))
+            return results
 
         bounds = None
         if passes == 2:  # the whole image's min and max first
-            stats = Mapping(value_range, stats_only=True)
             low, high = _extremes(shape[0])
-            with contextlib.closing(
-                _run(runner, final, grid, stats, None, in_flight)
-            ) as first_pass:
-                for block, result in first_pass:
+            stats = Mapping(value_range, stats_only=True)
+            for band in grouped:
+                for block, result in computed(band, stats):
                     _fold(low, high, block, result)
-                    tell()
             bounds = (low, high)
         depth = sink.depth if sink.payload == "integers" else None
         mapping = Mapping(value_range, bounds, depth, background=sink.background)
         totals = _Totals(shape[0])
-        blocks = _run(runner, final, grid, mapping, sink.part, in_flight)
 
-        def results() -> Iterator[tuple]:
-            for block, result in blocks:
+        def counted(band: list[Block]) -> list[tuple]:
+            results = computed(band, mapping, sink.part)
+            for block, result in results:
                 totals.add(block, result)
-                tell()
-                yield block, result
+            return results
 
-        # Closed first whatever happens: no block still writes when the output goes.
-        with contextlib.closing(blocks):
-            sink.write(results())
+        bands.write_while_computing(sink, map(counted, grouped))
     except BaseException:
         sink.discard()
         raise
@@ -243,25 +251,6 @@ def run_blocks(
         seconds,
         warnings,
     )
-
-
-def _run(runner, final, grid, mapping, part, in_flight: int) -> Iterator[tuple]:
-    """``(block, compute_block(...))`` in grid order, at most ``in_flight`` submitted and
-    not yet taken; the rest are cancelled if the caller stops."""
-    pending: deque = deque()
-    try:
-        for block in grid:
-            pending.append((block, runner.submit(compute_block, final, block, mapping, part)))
-            if len(pending) >= in_flight:
-                item, future = pending.popleft()
-                yield item, future.result()
-        while pending:
-            item, future = pending.popleft()
-            yield item, future.result()
-    finally:
-        # Stopped early (a failure, Ctrl-C): what has not started never will, and what
-        # runs is waited for, so that no block writes into an output being removed.
-        runner.stop([future for _, future in pending])
 
 
 def _extremes(n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -291,28 +291,59 @@ def test_closed_pipe_exits_quietly(tmp_path):
     assert result.returncode in (0, 141)
 
 
+# The output of in04.png (all 4s) stalls half written (a slow disk), so that the batch is
+# surely mid-way when the signal comes: four outputs in place, one half written, others
+# in flight.
+_STALLING_FIFTH = """
+import sys, time
+from convcli.images import png
+original = png.write_png
+
+def stalling(pixels, stream, **options):
+    if pixels.flat[0] == 4:
+        stream.write(b"half an image")
+        stream.flush()
+        time.sleep(60)
+    original(pixels, stream, **options)
+
+png.write_png = stalling
+from convcli.cli.app import main
+main(sys.argv[1:])
+"""
+
+
 def test_ctrl_c_mid_batch_leaves_complete_outputs(tmp_path):
     sources = []
-    for index in range(40):
+    for index in range(12):
         path = tmp_path / f"in{index:02d}.png"
-        PILImage.fromarray(np.full((700, 700), index, np.uint8)).save(path)
+        PILImage.fromarray(np.full((300, 300), index, np.uint8)).save(path)
         sources.append(str(path))
     out = tmp_path / "out"
     out.mkdir()
     process = subprocess.Popen(
-        [*CONVCLI, "apply", *sources, "-k", "gaussian:15", "-q", "-o", f"{out}/"],
+        [sys.executable, "-c", _STALLING_FIFTH, "apply", *sources, "-k", "gaussian:15", "-q"]
+        + ["--threads", "2", "-o", f"{out}/"],
         stderr=subprocess.PIPE,
+        cwd=ROOT,
     )
-    deadline = time.time() + 30
-    while not any(out.iterdir()) and time.time() < deadline:
-        time.sleep(0.05)
+
+    def stalled() -> bool:
+        names = [path.name for path in out.iterdir()]
+        half = [p for p in out.glob(".*.part") if p.read_bytes() == b"half an image"]
+        return bool(half) and len([name for name in names if not name.startswith(".")]) == 4
+
+    deadline = time.monotonic() + 60
+    while not stalled():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert b"Traceback" not in stderr
+    # The four written before it, whole, in input order; nothing else, no temporary.
+    assert sorted(path.name for path in out.iterdir()) == [f"in{i:02d}.png" for i in range(4)]
     for path in out.iterdir():
-        assert not path.name.startswith("."), "a temporary file was left behind"
-        assert size_of(path) == (700, 700)  # every finished output is whole
+        assert size_of(path) == (300, 300)
 
 
 def test_npy_keeps_raw_values_unless_a_range_is_asked(rgb, tmp_path):

@@ -3,6 +3,7 @@ signals while writing, long names, and stderr that holds only convcli's own line
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -186,21 +187,30 @@ def _interrupted(
         text=True,
         preexec_fn=prepare,
     )
+
+    def stalled() -> str | None:
+        """The name of the input whose output stalls half written, once it does."""
+        for part in out.glob(".*.part"):
+            with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
+                if part.read_bytes() == b"half an image":
+                    return part.name.split(".")[1]
+        return None
+
     deadline = time.monotonic() + 60
-    while not any(p.read_bytes() == b"half an image" for p in out.glob(".*.part")):
+    while (stalling := stalled()) is None:
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.01)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert snapshot(*inputs) == before
-    return process.returncode, stderr, out
+    return process.returncode, stderr, out, stalling
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, signum, code, threads):
     start = time.monotonic()
-    returncode, stderr, out = _interrupted(tmp_path, signum, threads=threads)
+    returncode, stderr, out, stalling = _interrupted(tmp_path, signum, threads=threads)
     assert time.monotonic() - start < 30  # not held by the writer, which sleeps a minute
     assert returncode == code
     assert "Traceback" not in stderr
@@ -208,16 +218,20 @@ def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, signum, code,
     assert leftovers(out) == []
     written = sorted(p.name for p in out.iterdir())
     if threads == 1:
-        assert written == ["in0.png"]  # complete, the rest not begun
-    else:  # two in flight, either of them the one interrupted: outputs in input order only
-        assert written in ([], ["in0.png"])
+        assert stalling == "in1" and written == ["in0.png"]  # complete, the rest not begun
+    else:
+        # Images in flight side by side (the second to be written stalls, whichever it
+        # is): the outputs are in input order only, none from the stalled one on.
+        stalled_at = int(stalling[2:])
+        assert written == [f"in{n}.png" for n in range(len(written))]
+        assert len(written) <= stalled_at
     for name in written:
         with PILImage.open(out / name) as image:
             image.load()
 
 
 def test_a_hangup_ignored_by_the_caller_stays_ignored(tmp_path):
-    returncode, stderr, out = _interrupted(tmp_path, signal.SIGHUP, ignore=True, sleep=1)
+    returncode, stderr, out, _ = _interrupted(tmp_path, signal.SIGHUP, ignore=True, sleep=1)
     assert returncode == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == ["in0.png", "in1.png", "in2.png"]
 

@@ -385,6 +385,18 @@ def test_a_batch_on_local_processes_is_the_local_batch(tmp_path, images):
     assert len(os.listdir(tmp_path / "p")) == 3
 
 
+def test_an_image_in_blocks_on_local_processes_is_the_in_memory_result(tmp_path):
+    pixels = np.random.default_rng(11).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "in.tif", pixels, tile=(64, 64))
+    common = [tmp_path / "in.tif", "-k", "gaussian:9", "-k", "sobel", "-q"]
+    blocked = ["--chunks", "64", "--scheduler", "processes", "--report", tmp_path / "p.jsonl"]
+    assert run("apply", *common, *blocked, "-o", tmp_path / "p.tif").exit_code == 0
+    whole = ["--report", tmp_path / "m.jsonl"]
+    assert run("apply", *common, *whole, "-o", tmp_path / "m.tif").exit_code == 0
+    assert_same_pixels(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), exact=True)
+    assert _records(tmp_path / "p.jsonl") == _records(tmp_path / "m.jsonl")
+
+
 WITHOUT_DASK = """
 import sys
 for name in ("dask", "distributed", "zarr"):
@@ -394,32 +406,40 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_without_the_dask_extra_blocks_run_and_what_needs_it_names_the_install(tmp_path):
+def test_without_the_dask_extra_what_fits_runs_and_what_needs_blocks_names_the_install(tmp_path):
     def convcli(*args):
         return subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                WITHOUT_DASK,
-                "apply",
-                str(SAMPLES / "camera.png"),
-                "-k",
-                "box:3",
-                "-q",
-                *map(str, args),
-            ],
+            [sys.executable, "-c", WITHOUT_DASK, "apply", *map(str, args), "-k", "box:3", "-q"],
             capture_output=True,
             text=True,
             cwd=ROOT,
         )
 
-    assert convcli("--chunks", "64", "-o", tmp_path / "a.tif").returncode == 0
-    for args in (["-o", tmp_path / "a.zarr"], ["--scheduler", "local:2", "-o", tmp_path / "b.png"]):
-        result = convcli(*args)
-        assert result.returncode == 1
-        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    camera = SAMPLES / "camera.png"
+    assert convcli(camera, "-o", tmp_path / "a.tif").returncode == 0  # in memory, as always
+
+    def refused(result, reason: str) -> None:
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+        assert reason in result.stderr
         assert result.stderr.strip().endswith("pip install 'convcli[dask]'")
-    assert sorted(os.listdir(tmp_path)) == ["a.tif"]
+
+    # Known from the command line: refused before any input is read (this one is missing).
+    missing = tmp_path / "missing.png"
+    refused(convcli(missing, "--chunks", "64", "-o", tmp_path / "b.tif"), "--chunks 64")
+    refused(convcli(missing, "--scheduler", "processes", "-o", tmp_path / "b.tif"), "processes")
+    refused(convcli(missing, "--scheduler", "local:2", "-o", tmp_path / "b.png"), "local:2")
+    refused(convcli(missing, "-o", tmp_path / "b.zarr"), "zarr")
+    # Known once an input's header is read: that input is refused before it is filtered,
+    # and the others go on.
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((300, 400), np.uint8), tile=(64, 64))
+    write_image(np.zeros((1, 1, 30, 40), np.float32), str(tmp_path / "small.png"))
+    (tmp_path / "out").mkdir()
+    inputs = [tmp_path / "big.tif", tmp_path / "small.png"]
+    result = convcli(*inputs, "--max-pixels", 200 * 300, "-o", f"{tmp_path / 'out'}/")
+    refused(result, "big.tif: too large to filter in memory: filtering in blocks")
+    assert os.listdir(tmp_path / "out") == ["small.png"]
+    assert sorted(os.listdir(tmp_path)) == ["a.tif", "big.tif", "out", "small.png"]
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".zarr", ".npy"])

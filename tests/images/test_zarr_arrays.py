@@ -108,6 +108,36 @@ def test_a_failure_while_writing_leaves_nothing_and_keeps_the_old_store(tmp_path
     assert zarr.open_array(path, mode="r").shape == (1, 8, 8)
 
 
+def test_a_block_written_after_its_store_was_removed_fails_and_leaves_nothing(
+    tmp_path, monkeypatch
+):
+    staged = zarr_arrays.staged_store(str(tmp_path / "out.zarr"))
+    temporary = str(staged.temporary)
+    zarr_arrays.create(temporary, (1, 2, 64, 64), chunk=16)
+    values = RNG.random((1, 2, 16, 32), dtype=np.float32)
+    zarr_arrays.write_region(temporary, values, slice(0, 1), slice(16, 32), slice(0, 32))
+    np.testing.assert_array_equal(zarr.open_array(temporary)[:, 16:32, :32], values[0])
+    staged.discard()  # an interrupted run, while a worker still has a block to write
+    with pytest.raises(FileNotFoundError):
+        zarr_arrays.write_region(temporary, values, slice(0, 1), slice(32, 48), slice(0, 32))
+    assert os.listdir(tmp_path) == []
+
+    # A worker that opened the store just before it went: its next step fails too.
+    staged = zarr_arrays.staged_store(str(tmp_path / "out.zarr"))
+    temporary = str(staged.temporary)
+    zarr_arrays.create(temporary, (1, 2, 64, 64), chunk=16)
+    mkdir = os.mkdir
+
+    def removed_first(name, *args, **kwargs):
+        staged.discard()
+        mkdir(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", removed_first)
+    with pytest.raises(FileNotFoundError):
+        zarr_arrays.write_region(temporary, values, slice(0, 1), slice(0, 16), slice(0, 32))
+    assert os.listdir(tmp_path) == []
+
+
 def test_an_interrupted_run_removes_a_store_not_yet_in_place(tmp_path):
     from convcli.images.outputs import remove_unplaced
 

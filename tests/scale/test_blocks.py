@@ -44,7 +44,7 @@ def test_conv2d_blocks_make_the_whole_result(path, case, chunks):
         expected = convcli.conv2d(case.x, case.w, case.b, **options)
         geo = conv2d_geometry(case.x.shape, case.w.shape, **options)
         got = run_plan(plan_blocks(geo, chunks=chunks), case.x, case.w, case.b)
-    assert_matches(got, expected)
+    assert_matches(got, expected, terms=(case.x, case.w))
 
 
 @pytest.mark.parametrize("path", engines.PATHS)
@@ -56,7 +56,7 @@ def test_transposed_blocks_make_the_whole_result(path, case, chunks):
         expected = convcli.conv_transpose2d(x, case.w, case.b, **options)
         geo = conv_transpose2d_geometry(x.shape, case.w.shape, **options)
         got = run_plan(plan_blocks(geo, chunks=chunks), x, case.w, case.b)
-    assert_matches(got, expected)
+    assert_matches(got, expected, terms=(x, case.w))
 
 
 def test_a_block_runs_its_engines_on_one_thread_with_the_settings_given(monkeypatch):

@@ -15,7 +15,7 @@ from convcli.images.regions import Regions
 from convcli.jobs.pipeline import Step
 from convcli.kernels import load_filter
 from convcli.scale import files
-from convcli.scale.schedulers import InlineRunner
+from convcli.scale.schedulers import Inline
 from tests.paths import SAMPLES
 
 STEPS = [Step(load_filter("gaussian:5"))]
@@ -29,7 +29,7 @@ def tiff(tmp_path) -> str:
 
 
 def blocks(**options) -> files.FileBlocks:
-    return files.FileBlocks(InlineRunner(), **{"max_pixels": 10**9, **options})
+    return files.FileBlocks(Inline(), **{"max_pixels": 10**9, **options})
 
 
 def test_an_input_read_by_region_that_fits_runs_in_memory(tiff):

@@ -51,9 +51,8 @@ def test_conv2d_equals_the_in_memory_function(path, case, chunks, data):
         expected = convcli.conv2d(case.x, case.w, case.b, **options)
         y = scale.conv2d(x, case.w, case.b, chunks=chunks, **options)
     # Computed outside force_path, on Dask's threads: the path went into the graph.
-    assert_matches(
-        y.compute(scheduler="threads"), expected, exact=path == "separable" and case.w.shape[1] == 1
-    )
+    exact = path == "separable" and case.w.shape[1] == 1
+    assert_matches(y.compute(scheduler="threads"), expected, exact=exact, terms=(case.x, case.w))
 
 
 @pytest.mark.parametrize("path", engines.PATHS)
@@ -64,7 +63,7 @@ def test_conv_transpose2d_equals_the_in_memory_function(path, case, chunks, data
     with engines.force_path(path):
         expected = _batched(convcli.conv_transpose2d(case.x, case.w, case.b, **options))
         y = scale.conv_transpose2d(x, case.w, case.b, chunks=chunks, **options)
-    assert_matches(_batched(y.compute(scheduler="threads")), expected)
+    assert_matches(_batched(y.compute(scheduler="threads")), expected, terms=(case.x, case.w))
 
 
 # Cases the random ones reach rarely: even kernels under "same" at strides 2 and 3,

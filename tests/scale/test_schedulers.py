@@ -1,14 +1,17 @@
-"""--scheduler values, and the runners behind them."""
+"""--scheduler values, and Dask's schedulers behind them."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
-from convcli.conv import engines
 from convcli.errors import ParameterError, SchedulerError
 from convcli.scale import schedulers
+
+dask_callbacks = pytest.importorskip("dask.callbacks")
 
 
 @pytest.mark.parametrize(
@@ -24,31 +27,97 @@ def test_refused_schedulers_name_the_accepted_forms(spec):
         schedulers.check_scheduler(spec)
 
 
-def _engine_threads() -> int:
-    return engines.thread_count()
+def _where(shared: dict, item: int) -> tuple:
+    return shared["tag"], item, os.getpid(), threading.current_thread().name
 
 
 def _environment(name: str) -> str | None:
     return os.environ.get(name)
 
 
-def test_threads_run_each_call_on_one_engine_thread():
-    with schedulers.open_runner("threads") as runner:
-        assert runner.workers == engines.thread_count()
-        assert runner.submit(_engine_threads).result() == 1
-    assert engines.thread_count() == runner.workers  # the caller's own count is untouched
+class Seen(dask_callbacks.Callback):
+    """Dask's own record of the tasks its local scheduler started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = []
+
+    def _pretask(self, key, dsk, state) -> None:
+        self.started.append(key)
 
 
-def test_processes_are_spawned_with_the_worker_settings():
-    with schedulers.open_runner("processes") as runner:
-        assert runner.submit(_environment, "MALLOC_MMAP_THRESHOLD_").result() == str(
-            schedulers.MMAP_THRESHOLD
-        )
-        assert runner.submit(_engine_threads).result() == 1
+def test_threads_are_dasks_threaded_scheduler_results_in_order():
+    scheduler = schedulers.open_scheduler("threads")
+    with Seen() as seen:
+        got = scheduler.map(_where, {"tag": "x"}, [(i,) for i in range(9)])
+    assert [(tag, item) for tag, item, _, _ in got] == [("x", i) for i in range(9)]
+    assert {pid for _, _, pid, _ in got} == {os.getpid()}
+    assert threading.current_thread().name not in {name for *_, name in got}
+    assert len(seen.started) == 9  # every block a task of Dask's scheduler
+
+
+def test_processes_are_dasks_multiprocessing_scheduler_with_the_worker_settings():
+    with schedulers.open_scheduler("processes") as scheduler, Seen() as seen:
+        got = scheduler.map(_where, {"tag": "y"}, [(i,) for i in range(5)])
+        assert [(tag, item) for tag, item, _, _ in got] == [("y", i) for i in range(5)]
+        assert os.getpid() not in {pid for _, _, pid, _ in got}
+        heard = []
+        names = [("MALLOC_MMAP_THRESHOLD_",), ("CONVCLI_THREADS",)]
+        scheduler.each(_environment, names, heard.append)
+        assert sorted(heard) == sorted([str(schedulers.MMAP_THRESHOLD), "1"])
+    assert len(seen.started) == 5
+
+
+class Tasks:
+    """Calls that record when they start and end; item 0 fails at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = self.started = self.ended = 0
+
+    def __call__(self, shared, item: int) -> int:
+        with self.lock:
+            self.running += 1
+            self.started += 1
+        try:
+            if item == 0:
+                raise ValueError("a damaged block")
+            time.sleep(0.05)
+            return item
+        finally:
+            with self.lock:
+                self.running -= 1
+                self.ended += 1
+
+
+def test_a_failing_graph_leaves_no_task_running_and_starts_no_more():
+    scheduler = schedulers.open_scheduler("threads")
+    tasks = Tasks()
+    with pytest.raises(ValueError, match="a damaged block"):
+        scheduler.map(tasks, None, [(i,) for i in range(1, 40)] + [(0,)])
+    assert tasks.running == 0
+    started = tasks.started
+    time.sleep(0.2)  # nothing left queued starts later either
+    assert tasks.started == started < 40
+
+
+def test_each_hands_results_over_as_they_come_and_an_error_from_the_caller_stops_it():
+    scheduler = schedulers.open_scheduler("threads")
+    heard = []
+
+    def done(result):
+        heard.append(result)
+        if len(heard) == 2:
+            raise KeyboardInterrupt
+
+    tasks = Tasks()
+    with pytest.raises(KeyboardInterrupt):
+        scheduler.each(lambda item: tasks(None, item), [(i,) for i in range(1, 30)], done)
+    assert len(heard) == 2 and tasks.running == 0 and tasks.started < 29
 
 
 def test_an_unreachable_cluster_is_one_error_naming_the_way_out(monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setattr(schedulers, "CONNECT_SECONDS", 1)
     with pytest.raises(SchedulerError, match=r"cannot reach the scheduler .*local:N"):
-        schedulers.open_runner("tcp://127.0.0.1:9")
+        schedulers.open_scheduler("tcp://127.0.0.1:9")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from convcli.errors import ImageError
+from convcli.errors import ImageError, OutputError
 from convcli.images.reading import read_image
 from convcli.images.regions import open_regions
 from convcli.images.writing import write_image
@@ -24,8 +24,8 @@ STEPS = [Step(load_filter("gaussian:5")), Step(load_filter("sobel-x"))]
 
 
 @pytest.fixture(scope="module")
-def runner():
-    with schedulers.open_runner("threads") as threads:
+def scheduler():
+    with schedulers.open_scheduler("threads") as threads:
         yield threads
 
 
@@ -47,7 +47,7 @@ def in_memory(path: str, steps, value_range, target: str, **options) -> pipeline
 
 @pytest.mark.parametrize("value_range", ["clip", "abs", "normalize"])
 def test_a_tiled_tiff_streamed_band_by_band_is_the_in_memory_result(
-    tmp_path, tiff_input, runner, value_range
+    tmp_path, tiff_input, scheduler, value_range
 ):
     out, reference = str(tmp_path / "out.tif"), str(tmp_path / "memory.tif")
     outcome = streaming.run_blocks(
@@ -58,7 +58,7 @@ def test_a_tiled_tiff_streamed_band_by_band_is_the_in_memory_result(
         STEPS,
         has_alpha=False,
         value_range=value_range,
-        runner=runner,
+        scheduler=scheduler,
         chunks=(20, 35),
     )
     result, low, high = in_memory(tiff_input, STEPS, value_range, reference, depth=16)
@@ -71,7 +71,7 @@ def test_a_tiled_tiff_streamed_band_by_band_is_the_in_memory_result(
 
 
 @pytest.mark.parametrize("fmt", ["npy", "zarr"])
-def test_raw_outputs_are_written_in_place_with_the_raw_values(tmp_path, tiff_input, runner, fmt):
+def test_raw_outputs_are_written_in_place_with_the_raw_values(tmp_path, tiff_input, scheduler, fmt):
     out = str(tmp_path / f"out.{fmt}")
 
     def sink(shape, alpha):
@@ -80,7 +80,12 @@ def test_raw_outputs_are_written_in_place_with_the_raw_values(tmp_path, tiff_inp
         return sinks.ZarrSink(out, shape, chunk=(32, 32))
 
     outcome = streaming.run_blocks(
-        open_regions(tiff_input), sink, STEPS, has_alpha=False, value_range=None, runner=runner
+        open_regions(tiff_input),
+        sink,
+        STEPS,
+        has_alpha=False,
+        value_range=None,
+        scheduler=scheduler,
     )
     expected = pipeline.apply_steps(read_image(tiff_input).pixels, STEPS, has_alpha=False).values
     got = np.load(out) if fmt == "npy" else pytest.importorskip("zarr").open_array(out)[...]
@@ -89,7 +94,7 @@ def test_raw_outputs_are_written_in_place_with_the_raw_values(tmp_path, tiff_inp
     assert sorted(os.listdir(tmp_path)) == ["in.tif", f"out.{fmt}"]
 
 
-def test_formats_written_whole_are_gathered(tmp_path, runner):
+def test_formats_written_whole_are_gathered(tmp_path, scheduler):
     x = RNG.random((1, 4, 30, 40), dtype=np.float32)
     out, reference = str(tmp_path / "out.png"), str(tmp_path / "memory.png")
     steps = [Step(load_filter("box:3"))]
@@ -99,7 +104,7 @@ def test_formats_written_whole_are_gathered(tmp_path, runner):
         steps,
         has_alpha=True,
         value_range="clip",
-        runner=runner,
+        scheduler=scheduler,
         chunks=(8, 8),
     )
     result = pipeline.apply_steps(x.copy(), steps, has_alpha=True)
@@ -107,7 +112,7 @@ def test_formats_written_whole_are_gathered(tmp_path, runner):
     np.testing.assert_array_equal(read_image(out).pixels, read_image(reference).pixels)
 
 
-def test_nan_is_counted_over_the_whole_image(tmp_path, runner):
+def test_nan_is_counted_over_the_whole_image(tmp_path, scheduler):
     x = np.full((1, 1, 20, 20), 0.5, np.float32)
     x[0, 0, [2, 15], [3, 17]] = np.nan
     outcome = streaming.run_blocks(
@@ -118,7 +123,7 @@ def test_nan_is_counted_over_the_whole_image(tmp_path, runner):
         [Step(load_filter("box:3"))],
         has_alpha=False,
         value_range="clip",
-        runner=runner,
+        scheduler=scheduler,
         chunks=(5, 5),
     )
     assert outcome.warnings == [f"{tmp_path / 'o.tif'}: 18 values were NaN; written as 0"]
@@ -139,7 +144,7 @@ class FailingAt:
 
 
 @pytest.mark.parametrize("fmt", ["tif", "npy", "zarr", "png"])
-def test_a_block_that_fails_leaves_no_output(tmp_path, runner, fmt):
+def test_a_block_that_fails_leaves_no_output(tmp_path, scheduler, fmt):
     out = str(tmp_path / f"out.{fmt}")
     makers = {
         "tif": lambda shape, alpha: sinks.TiffSink(
@@ -157,13 +162,13 @@ def test_a_block_that_fails_leaves_no_output(tmp_path, runner, fmt):
             [Step(load_filter("box:3"))],
             has_alpha=False,
             value_range="clip",
-            runner=runner,
+            scheduler=scheduler,
             chunks=(16, 16),
         )
     assert os.listdir(tmp_path) == []
 
 
-def test_progress_counts_blocks(tmp_path, runner):
+def test_progress_counts_blocks(tmp_path, scheduler):
     seen = []
     streaming.run_blocks(
         ArraySource(np.zeros((1, 1, 30, 30), np.float32)),
@@ -171,7 +176,7 @@ def test_progress_counts_blocks(tmp_path, runner):
         [Step(load_filter("box:3"))],
         has_alpha=False,
         value_range=None,
-        runner=runner,
+        scheduler=scheduler,
         chunks=(10, 15),
         progress=lambda done, total: seen.append((done, total)),
     )
@@ -184,3 +189,77 @@ def test_default_blocks_hold_a_band_and_sit_on_the_engine_grid():
     assert all(b.cols[0] % 700 == 0 for b in blocks)
     covered = sum((b.rows[1] - b.rows[0]) * (b.cols[1] - b.cols[0]) for b in blocks)
     assert covered == 20000 * 30000
+
+
+def test_worker_processes_give_the_same_output_and_a_failure_leaves_nothing(
+    tmp_path, tiff_input, scheduler
+):
+    with schedulers.open_scheduler("processes") as processes:
+        for name, chosen in (("threads", scheduler), ("processes", processes)):
+            streaming.run_blocks(
+                open_regions(tiff_input),
+                lambda shape, alpha, name=name: sinks.TiffSink(
+                    str(tmp_path / f"{name}.tif"),
+                    shape,
+                    depth=16,
+                    tile=32,
+                    compress_level=1,
+                    alpha=alpha,
+                ),
+                STEPS,
+                has_alpha=False,
+                value_range="abs",
+                scheduler=chosen,
+                chunks=(20, 35),
+            )
+        with pytest.raises(ImageError, match="damaged TIFF"):
+            streaming.run_blocks(
+                FailingAt(np.zeros((1, 1, 64, 64), np.float32), 40),
+                lambda shape, alpha: sinks.NpySink(str(tmp_path / "failed.npy"), shape),
+                [Step(load_filter("box:3"))],
+                has_alpha=False,
+                value_range=None,
+                scheduler=processes,
+                chunks=(16, 16),
+            )
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "processes.tif"), tifffile.imread(tmp_path / "threads.tif")
+    )
+    assert sorted(os.listdir(tmp_path)) == ["in.tif", "processes.tif", "threads.tif"]
+
+
+class BrokenDisk(sinks.TiffSink):
+    """A TIFF whose disk fills up after its first band."""
+
+    def write(self, results):
+        def bands():
+            for count, pair in enumerate(results):
+                if count == 3:
+                    raise OutputError(f"{self.target}: cannot write (No space left on device)")
+                yield pair
+
+        super().write(bands())
+
+
+def test_a_writer_that_fails_stops_the_blocks_and_leaves_nothing(tmp_path, scheduler):
+    computed = []
+
+    class Counting(ArraySource):
+        def read_region(self, *where):
+            computed.append(where)
+            return super().read_region(*where)
+
+    with pytest.raises(OutputError, match="No space left"):
+        streaming.run_blocks(
+            Counting(np.zeros((1, 1, 200, 30), np.float32)),
+            lambda shape, alpha: BrokenDisk(
+                str(tmp_path / "o.tif"), shape, depth=8, tile=16, compress_level=1, alpha=alpha
+            ),
+            [Step(load_filter("box:3"))],
+            has_alpha=False,
+            value_range="clip",
+            scheduler=scheduler,
+            chunks=(10, 30),
+        )
+    assert os.listdir(tmp_path) == []
+    assert len(computed) < 20  # the bands after the failure were never computed
