@@ -21,12 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from convcli.conv import gather, memory
-from convcli.conv.engines.correlate import correlate
+from convcli.conv.engines.correlate import Sink, correlate
 from convcli.conv.geometry import conv2d_geometry, conv_transpose2d_geometry
 from convcli.conv.padding import PaddedSource
 from convcli.errors import ParameterError
 
 IntPair = int | Sequence[int]
+Pair = tuple[int, int]
 PaddingSpec = int | str | Sequence[int]
 
 
@@ -139,11 +140,57 @@ def conv2d(
         padding_mode=padding_mode,
     )
     out = memory.allocate(geo.output_shape, dtype, "the output")
-    x, geo, _, _ = gather.read_only_what_windows_read(x, geo)
-    source = PaddedSource(x, geo.padding, geo.padding_mode)
-    correlate(source, weight, stride=geo.stride, dilation=geo.dilation, groups=geo.groups, out=out)
+    _correlate(x, weight, geo, out)
     add_bias(out, bias, geo.output_shape[1])
     return out[0] if unbatched else out
+
+
+def conv2d_into(
+    out: Sink,
+    x: np.ndarray,
+    weight,
+    bias=None,
+    *,
+    divisor: int | None = None,
+    stride: IntPair = 1,
+    padding: PaddingSpec = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> Sink:
+    """:func:`conv2d` of (N, C, H, W) ``x``, its result given tile by tile to ``out``
+    (:class:`~convcli.conv.engines.correlate.Sink`, bias added) instead of returned: the
+    same values, never a whole float result in memory. With ``divisor``, ``x`` holds
+    integers read as ``float32(x) / divisor`` a window at a time (an 8-bit image's values
+    over 255), never converted whole.
+    """
+    x, weight, _, _ = real_arrays(x, weight)
+    geo = conv2d_geometry(
+        x.shape,
+        weight.shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+    )
+    bias = check_bias(bias, geo.output_shape[1])
+    _correlate(x, weight, geo, out, bias=bias, divisor=divisor)
+    return out
+
+
+def _correlate(x, weight, geo, out, *, bias=None, divisor=None) -> None:
+    x, geo, _, _ = gather.read_only_what_windows_read(x, geo)
+    source = PaddedSource(x, geo.padding, geo.padding_mode, divisor=divisor)
+    correlate(
+        source,
+        weight,
+        stride=geo.stride,
+        dilation=geo.dilation,
+        groups=geo.groups,
+        out=out,
+        bias=bias,
+    )
 
 
 def _phases(size: int, k: int, s: int, d: int, before: int, out_size: int):
@@ -176,23 +223,59 @@ def _phases(size: int, k: int, s: int, d: int, before: int, out_size: int):
         yield rho, taps, index, step
 
 
-def transpose_into(x, weight, *, stride, dilation, groups, top, left, out) -> np.ndarray:
-    """Fill ``out`` with the transposed convolution cropped by ``top``/``left``.
+def transpose_into(
+    x: np.ndarray | PaddedSource,
+    weight,
+    *,
+    stride,
+    dilation,
+    groups,
+    top,
+    left,
+    out: np.ndarray | Sink,
+    bias: np.ndarray | None = None,
+) -> np.ndarray | Sink:
+    """Fill ``out`` with the transposed convolution of ``x`` cropped by ``top``/``left``.
 
     ``out``'s size sets how much is kept at the bottom/right (rows past the
     scattered extent are zero), so output_padding, negative padding and the
-    backward pass's padded size are all just output sizes here.
+    backward pass's padded size are all just output sizes here. ``x`` may be a
+    :class:`PaddedSource` (an edge-padded image, read through its index maps: never
+    padded whole). A :class:`~convcli.conv.engines.correlate.Sink` ``out`` gets every
+    tile of every phase, plus ``bias``; an array gets no bias (its caller adds it).
     """
+    source = x if isinstance(x, PaddedSource) else PaddedSource(x, (0, 0, 0, 0), "zeros")
     c, fg, kh, kw = weight.shape
     cg = c // groups
     (sh, sw), (dh, dw) = stride, dilation
     height, width = out.shape[-2:]
+    size_h, size_w = source.shape[-2:]
+    phases_h = list(_phases(size_h, kh, sh, dh, top, height))
+    phases_w = list(_phases(size_w, kw, sw, dw, left, width))
+    missing = len(phases_h) < min(sh, height) or len(phases_w) < min(sw, width)
     unbounded = ~np.isfinite(weight)
+    if not isinstance(out, np.ndarray) and (missing or unbounded.any()):
+        # Rare (a stride longer than the kernel; Inf or NaN in the weight): made whole.
+        whole = np.empty(out.shape, np.result_type(source.dtype, weight, np.float32))
+        transpose_into(
+            source,
+            weight,
+            stride=stride,
+            dilation=dilation,
+            groups=groups,
+            top=top,
+            left=left,
+            out=whole,
+        )
+        if bias is not None:
+            whole += bias.astype(whole.dtype)[None, :, None, None]
+        out.put((slice(None), slice(None), slice(None)), whole)
+        return out
     if unbounded.any():
         # The phases read zeros past the input's edges, and 0 * Inf would add a NaN that
         # a scatter (torch) never makes: such taps are scattered from real pixels only.
         transpose_into(
-            x,
+            source,
             np.where(unbounded, 0, weight),
             stride=stride,
             dilation=dilation,
@@ -201,28 +284,56 @@ def transpose_into(x, weight, *, stride, dilation, groups, top, left, out) -> np
             left=left,
             out=out,
         )
+        pixels = source.window(0, size_h, 0, size_w)
         for ci, fi, i, j in zip(*np.nonzero(unbounded), strict=True):
-            rows = _scatter_span(x.shape[-2], i * dh - top, sh, height)
-            cols = _scatter_span(x.shape[-1], j * dw - left, sw, width)
+            rows = _scatter_span(size_h, i * dh - top, sh, height)
+            cols = _scatter_span(size_w, j * dw - left, sw, width)
             target = out[:, (ci // cg) * fg + fi, rows[1], cols[1]]
-            target += x[:, ci, rows[0], cols[0]] * weight[ci, fi, i, j]
+            target += pixels[:, ci, rows[0], cols[0]] * weight[ci, fi, i, j]
         return out
-    phases_h = list(_phases(x.shape[-2], kh, sh, dh, top, height))
-    phases_w = list(_phases(x.shape[-1], kw, sw, dw, left, width))
-    if len(phases_h) < min(sh, height) or len(phases_w) < min(sw, width):
+    if missing:
         out[...] = 0  # phases no tap reaches (a stride longer than the kernel)
     for rh, taps_h, rows, step_h in phases_h:
         for rw, taps_w, cols, step_w in phases_w:
-            view = out[:, :, rh::sh, rw::sw]
+            if isinstance(out, np.ndarray):
+                view = out[:, :, rh::sh, rw::sw]
+            else:
+                view = _PhaseSink(out, (rh, sh), (rw, sw), height, width)
             sub = weight[:, :, taps_h][:, :, :, taps_w][:, :, ::-1, ::-1]
             # (C, F/G, ...) -> per group (F/G, C/G, ...): the conv layout of the same taps.
             conv_w = sub.reshape(groups, cg, fg, *sub.shape[2:]).transpose(0, 2, 1, 3, 4)
             conv_w = conv_w.reshape(groups * fg, cg, *sub.shape[2:])
-            source = PaddedSource.from_maps(x, rows, cols)
             correlate(
-                source, conv_w, stride=(1, 1), dilation=(step_h, step_w), groups=groups, out=view
+                source.remapped(rows, cols),
+                conv_w,
+                stride=(1, 1),
+                dilation=(step_h, step_w),
+                groups=groups,
+                out=view,
+                bias=bias,
             )
     return out
+
+
+class _PhaseSink:
+    """One stride phase of a sink: its tile at rows ``r`` lands on rows ``rh + sh*r``."""
+
+    def __init__(self, sink: Sink, row: Pair, col: Pair, height: int, width: int) -> None:
+        self.sink, self.row, self.col = sink, row, col
+        rows, cols = len(range(row[0], height, row[1])), len(range(col[0], width, col[1]))
+        self.shape = (*sink.shape[:2], rows, cols)
+
+    def put(self, at: tuple[slice, slice, slice], block: np.ndarray) -> None:
+        (rh, sh), (rw, sw) = self.row, self.col
+        rows, cols = at[1], at[2]
+        self.sink.put(
+            (
+                at[0],
+                slice(rh + sh * rows.start, rh + sh * (rows.stop - 1) + 1, sh),
+                slice(rw + sw * cols.start, rw + sw * (cols.stop - 1) + 1, sw),
+            ),
+            block,
+        )
 
 
 def _scatter_span(size: int, offset: int, s: int, out_size: int) -> tuple[slice, slice]:

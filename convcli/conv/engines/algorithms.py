@@ -8,6 +8,8 @@ threads, so ``__call__`` only reads ``self``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from convcli.conv.engines.tiles import scratch
@@ -41,6 +43,13 @@ class Engine:
 
     def tile_rows_cols(self) -> tuple[int | None, int | None]:
         return None, None
+
+    def values(self, win: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """The tile of ``shape`` (n, F, ho, wo) as an array its caller may overwrite (a
+        per-thread buffer, reused by the next tile); ``self(win, out)`` fills ``out``."""
+        block = scratch("tile", shape, self.dtype)
+        self(win, block)
+        return block
 
 
 class Planes:
@@ -90,10 +99,17 @@ class Planes:
         return self.planes[(i * dh) % sh, (j * dw) % sw][..., start : start + self.length]
 
 
-def flat_accumulator(out: np.ndarray, groups: int, pitch: int) -> np.ndarray:
-    """A (n, G, F/G, ho*pitch) buffer laid out at the planes' row pitch."""
-    n, f, ho, _ = out.shape
-    return scratch("acc", (n, groups, f // groups, ho * pitch), out.dtype)
+def flat_accumulator(shape: tuple[int, ...], groups: int, pitch: int, dtype) -> np.ndarray:
+    """A (n, G, F/G, ho*pitch) buffer laid out at the planes' row pitch, for an output of
+    ``shape`` (n, F, ho, wo)."""
+    n, f, ho, _ = shape
+    return scratch("acc", (n, groups, f // groups, ho * pitch), dtype)
+
+
+def valid_columns(acc: np.ndarray, ho: int, wo: int) -> np.ndarray:
+    """A flat accumulator's outputs as an (n, F, ho, wo) view (rows at its pitch)."""
+    n, groups, fg, length = acc.shape
+    return acc.reshape(n, groups * fg, ho, length // ho)[..., :wo]
 
 
 def _copy_to(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
@@ -120,6 +136,145 @@ def flat_im2col(planes: Planes, kernel: Pair, groups: int, dtype) -> np.ndarray:
     return cols.reshape(n, groups, -1, planes.length)
 
 
+class TapGroup(NamedTuple):
+    """Taps of one weight: ``kind`` is 1 or -1 when every weight is that, else 0."""
+
+    weight: np.ndarray
+    taps: list[int]
+    kind: int
+
+
+def tap_groups(weights: np.ndarray) -> list[TapGroup]:
+    """The taps of ``weights`` (..., T) grouped by equal weights, zeros left out, in
+    order of first appearance.
+
+    Taps sharing a weight (a box's, a symmetric kernel's pairs, a sharpening kernel's
+    -1s) are summed first and multiplied once: m taps cost m + 1 passes, not 2m.
+
+    Examples
+    --------
+    >>> [(float(g.weight), g.taps, g.kind) for g in tap_groups(np.array([0, -1, 0, 5, -1.]))]
+    [(-1.0, [1, 4], -1), (5.0, [3], 0)]
+    """
+    groups: dict[bytes, TapGroup] = {}
+    for t in range(weights.shape[-1]):
+        w = weights[..., t]
+        if not np.any(w):
+            continue
+        key = np.ascontiguousarray(w).tobytes()
+        if key not in groups:
+            groups[key] = TapGroup(w, [], 1 if np.all(w == 1) else -1 if np.all(w == -1) else 0)
+        groups[key].taps.append(t)
+    return list(groups.values())
+
+
+def accumulate(out: np.ndarray, views, groups: list[TapGroup], buffer) -> None:
+    """``out = sum over groups of weight * (sum of the group's views)``, a pass at a time.
+
+    ``views[t]`` is tap t's input (broadcastable to ``out``); ``groups`` come from
+    :func:`tap_groups`, with weights broadcastable against ``out``; ``buffer(slot, shape)``
+    gives scratch arrays. A weight of 1 or -1 is an addition or a subtraction (exact, as
+    multiplying is). No groups: zeros. Elementwise, so a value does not depend on where a
+    tile starts.
+    """
+    if not groups:
+        out[...] = 0
+        return
+    for index, (weight, taps, kind) in enumerate(groups):
+        total, shape = views[taps[0]], views[taps[0]].shape
+        if len(taps) > 1:
+            total = out if index == 0 and shape == out.shape else buffer("sum", shape)
+            np.add(views[taps[0]], views[taps[1]], out=total)
+            for t in taps[2:]:
+                np.add(total, views[t], out=total)
+        if index == 0:
+            if kind == -1:
+                np.negative(total, out=out)
+            elif kind == 0:
+                np.multiply(total, weight, out=out)
+            elif total is not out:
+                np.copyto(out, total)
+        elif kind:
+            (np.add if kind == 1 else np.subtract)(out, total, out=out)
+        else:
+            # A group's own sum is scaled in place; a single tap (a view of the window) not.
+            owned = len(taps) > 1 and shape == out.shape
+            product = total if owned else buffer("product", out.shape)
+            np.multiply(total, weight, out=product)
+            np.add(out, product, out=out)
+
+
+# What a pass over a tile costs, relative to an in-place addition of a window's view (the
+# unit), measured on 2 cores (1024x768 RGB, float32, tiles in L2: one unit is about 0.2 ms):
+# a multiplication into a buffer and its addition cost 3.4; the rows engine about 10 plus
+# 1 a tap; an FFT tile about 175 whatever the kernel (every output, kept or not).
+_MULTIPLY, _MULTIPLY_ADD = 1.7, 3.4
+ROWS_COST, ROWS_TAP_COST, FFT_COST = 10.0, 1.0, 175.0
+
+
+def passes_cost(groups: list[TapGroup]) -> float:
+    """What :func:`accumulate` costs for ``groups``, in passes (see above)."""
+    cost = 0.0
+    for index, group in enumerate(groups):
+        cost += len(group.taps) - 1  # the group's sum
+        if index == 0:
+            cost += 0.0 if group.kind == 1 else _MULTIPLY
+        else:
+            cost += 1.0 if group.kind else _MULTIPLY_ADD
+    return cost
+
+
+def taps_cost(w: np.ndarray, dtype) -> float:
+    """The :class:`Taps` engine's cost for per-channel weights ``w`` (F, 1, kh, kw)."""
+    return passes_cost(tap_groups(w.astype(dtype).reshape(w.shape[0], -1)))
+
+
+class Taps(Engine):
+    """One elementwise pass per tap group over the window's flat planes (per-channel
+    kernels, one input channel per group): taps of weight 0 skipped, taps of equal weight
+    summed before one multiplication, weights of 1 and -1 added or subtracted.
+
+    A 3x3 sharpening kernel is 5 passes where the ``rows`` engine copies the window three
+    times and runs a matrix product per row; the result does not depend on the tiles.
+    """
+
+    budget = 1 << 19  # elements per tile and buffer: a tile's buffers stay in L2
+
+    def __init__(self, w: np.ndarray, **kw) -> None:
+        super().__init__(w, **kw)
+        weights = w.astype(self.dtype).reshape(self.groups, self.fg, self.kh * self.kw)
+        self.groups_of_taps = [
+            group._replace(weight=group.weight[None, :, :, None]) for group in tap_groups(weights)
+        ]
+
+    @property
+    def per_pixel(self) -> int:
+        return 2 * self.f + self.groups
+
+    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
+        acc, pitch = self.flat(win, out.shape)
+        store(acc, out, self.groups, pitch)
+
+    def values(self, win: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        # The accumulator's valid columns as they are: no copy into a block.
+        return valid_columns(self.flat(win, shape)[0], *shape[2:])
+
+    def flat(self, win: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The tile of ``shape`` as a flat accumulator, and its row pitch."""
+        planes = Planes(win, self.stride, self.dilation, shape[-2:], (self.kh, self.kw))
+        acc = flat_accumulator(shape, self.groups, planes.pitch, self.dtype)
+        head = acc[..., : planes.length]
+        taps = {t for group in self.groups_of_taps for t in group.taps}
+        views = {t: split_groups(planes.tap(*divmod(t, self.kw)), self.groups) for t in taps}
+        accumulate(
+            head,
+            views,
+            self.groups_of_taps,
+            lambda slot, size: scratch(slot, size, head.dtype),
+        )
+        return acc, planes.pitch
+
+
 def kernel_rank_factors(w: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
     """Column and row factors (r, F, kh), (r, F, kw) with sum_q u_q v_q^T = each filter.
 
@@ -140,59 +295,80 @@ def kernel_rank(w: np.ndarray, dtype) -> int:
     return kernel_rank_factors(w, dtype)[0].shape[0]
 
 
+def separable_cost(w: np.ndarray, dtype) -> float:
+    """The :class:`Separable` engine's cost for per-channel weights ``w``: each rank-1
+    term's two passes (the row pass over the kh - 1 extra rows of its band too), and the
+    terms' sum."""
+    cols, rows = kernel_rank_factors(w, dtype)
+    cost = 2.0 * (cols.shape[0] - 1)
+    for u, v in zip(cols.astype(dtype), rows.astype(dtype), strict=True):
+        cost += 1.25 * passes_cost(tap_groups(v)) + passes_cost(tap_groups(u)) + 2
+    return cost
+
+
 class Separable(Engine):
-    """Sum of rank-1 passes: a row pass (Wf taps) then a column pass (Hf taps) each."""
+    """Sum of rank-1 passes: a row pass (Wf taps) then a column pass (Hf taps) each, both
+    by :func:`accumulate` (a symmetric factor's pairs summed before one multiplication)."""
+
+    budget = 1 << 19  # elements per buffer: a tile's buffers stay in L2
 
     def __init__(self, w: np.ndarray, **kw) -> None:
         super().__init__(w, **kw)
         cols, rows = kernel_rank_factors(w, self.dtype)
         shape = (cols.shape[0], self.groups, self.fg)
-        self.u = cols.astype(self.dtype).reshape(*shape, self.kh)
-        self.v = rows.astype(self.dtype).reshape(*shape, self.kw)
+        u = cols.astype(self.dtype).reshape(*shape, self.kh)
+        v = rows.astype(self.dtype).reshape(*shape, self.kw)
+        self.terms = [
+            (
+                [g._replace(weight=g.weight[None, :, :, None]) for g in tap_groups(ui)],
+                [g._replace(weight=g.weight[None, :, :, None]) for g in tap_groups(vi)],
+            )
+            for ui, vi in zip(u, v, strict=True)
+        ]
 
     @property
     def per_pixel(self) -> int:
         return 4 * self.f + self.groups
 
     def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        planes = Planes(win, self.stride, self.dilation, out.shape[-2:], (self.kh, self.kw))
+        acc, pitch = self.flat(win, out.shape)
+        store(acc, out, self.groups, pitch)
+
+    def values(self, win: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return valid_columns(self.flat(win, shape)[0], *shape[2:])
+
+    def flat(self, win: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The tile of ``shape`` as a flat accumulator, and its row pitch."""
+        planes = Planes(win, self.stride, self.dilation, shape[-2:], (self.kh, self.kw))
         (sh, sw), (dh, dw) = self.stride, self.dilation
         plane_len = next(iter(planes.planes.values())).shape[-1]
         band_len = plane_len - (self.kw - 1) * dw // sw
-        acc = flat_accumulator(out, self.groups, planes.pitch)
+        acc = flat_accumulator(shape, self.groups, planes.pitch, self.dtype)
         head = acc[..., : planes.length]
         band_shape = (*head.shape[:3], band_len)
-        tmp_band, tmp, first = scratch("tmp_band", band_shape, acc.dtype), None, True
-        for u, v in zip(self.u, self.v, strict=True):
+
+        def buffer(slot: str, shape: tuple[int, ...]) -> np.ndarray:
+            return scratch(slot, shape, acc.dtype)
+
+        for term, (column_groups, row_groups) in enumerate(self.terms):
             bands = {}
             for index, a in enumerate(sorted({(i * dh) % sh for i in range(self.kh)})):
-                band = bands[a] = scratch(f"band{index}", band_shape, acc.dtype)
-                row_taps = [j for j in range(self.kw) if np.any(v[..., j])] or [0]
-                for k, j in enumerate(row_taps):
+                views = {}
+                for j in range(self.kw):
                     shift = j * dw // sw
                     xs = planes.planes[a, (j * dw) % sw][..., shift : shift + band_len]
-                    np.multiply(
-                        split_groups(xs, self.groups),
-                        v[None, :, :, j, None],
-                        out=band if k == 0 else tmp_band,
-                    )
-                    if k:
-                        band += tmp_band
+                    views[j] = split_groups(xs, self.groups)
+                bands[a] = buffer(f"band{index}", band_shape)
+                accumulate(bands[a], views, row_groups, buffer)
+            views = {}
             for i in range(self.kh):
-                if not np.any(u[..., i]):
-                    continue
                 shift = (i * dh // sh) * planes.pitch
-                rs = bands[(i * dh) % sh][..., shift : shift + planes.length]
-                if first:
-                    np.multiply(rs, u[None, :, :, i, None], out=head)
-                    first = False
-                else:
-                    tmp = scratch("tmp", head.shape, head.dtype) if tmp is None else tmp
-                    np.multiply(rs, u[None, :, :, i, None], out=tmp)
-                    head += tmp
-        if first:  # an all-zero kernel
-            head[...] = 0
-        store(acc, out, self.groups, planes.pitch)
+                views[i] = bands[(i * dh) % sh][..., shift : shift + planes.length]
+            target = head if term == 0 else buffer("term", head.shape)
+            accumulate(target, views, column_groups, buffer)
+            if term:
+                head += target
+        return acc, planes.pitch
 
 
 def next_fast_len(n: int) -> int:
@@ -342,4 +518,4 @@ class Rows(Engine):
             np.matmul(self.matrix, b, out=og[:, :, r0::period])
 
 
-ENGINES = {"rows": Rows, "separable": Separable, "fft": FFT}
+ENGINES = {"rows": Rows, "separable": Separable, "fft": FFT, "taps": Taps}
