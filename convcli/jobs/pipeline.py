@@ -18,8 +18,9 @@ import numpy as np
 from convcli.conv import memory
 from convcli.conv.engines.correlate import Sink
 from convcli.conv.geometry import ConvGeometry, conv_transpose2d_geometry
-from convcli.conv.operations import add_bias, conv2d, conv2d_into, transpose_into
+from convcli.conv.operations import add_bias, conv2d, conv2d_into
 from convcli.conv.padding import PaddedSource, check_pad_mode
+from convcli.conv.transposed import transpose_into
 
 # map_range lives in ranges.py; the jobs that write files call it as pipeline.map_range.
 from convcli.jobs.convolutions import (  # noqa: F401 - prepare: reached as pipeline.prepare

@@ -20,8 +20,9 @@ from convcli import (
     conv_transpose2d_output_shape,
 )
 from convcli.conv import engines
-from convcli.conv.operations import conv2d_into, transpose_into
+from convcli.conv.operations import conv2d_into
 from convcli.conv.padding import PaddedSource
+from convcli.conv.transposed import transpose_into
 from tests.conftest import assert_close, term_scale
 from tests.reference import ref_conv2d, ref_conv_transpose2d, ref_pad
 from tests.strategies import any_transpose_cases, conv_cases

@@ -8,16 +8,8 @@ from typing import Protocol
 import numpy as np
 
 from convcli.conv.engines import forced_path, tile_budget
-from convcli.conv.engines.algorithms import (
-    ENGINES,
-    FFT,
-    FFT_COST,
-    ROWS_COST,
-    ROWS_TAP_COST,
-    kernel_rank,
-    separable_cost,
-    taps_cost,
-)
+from convcli.conv.engines.algorithms import ENGINES, FFT, kernel_rank, separable_cost, taps_cost
+from convcli.conv.engines.passes import FFT_COST, ROWS_COST, ROWS_TAP_COST
 from convcli.conv.engines.tiles import plan_tiles, reduce_parallel, run_parallel, scratch
 from convcli.conv.padding import PaddedSource
 
