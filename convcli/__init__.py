@@ -31,8 +31,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "conv2d": "convcli.conv.operations",
     "conv2d_output_shape": "convcli.conv.operations",
-    "conv_transpose2d": "convcli.conv.operations",
-    "conv_transpose2d_output_shape": "convcli.conv.operations",
+    "conv_transpose2d": "convcli.conv.transposed",
+    "conv_transpose2d_output_shape": "convcli.conv.transposed",
     "conv2d_backward": "convcli.conv.backward",
 }
 

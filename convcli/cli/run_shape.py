@@ -45,7 +45,7 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
         input_shape = calculator.parse_shape(source)
     elif (source == "-" or os.path.exists(source)) and options["values"]:
         image = reading.read_image(source)  # --values shows its pixels
-        input_shape = image.pixels.shape
+        input_shape = image.shape
     elif source == "-" or os.path.exists(source):
         input_shape = reading.read_image_shape(source)
     else:

@@ -12,11 +12,12 @@ import numpy as np
 
 from convcli.conv import gather, memory
 from convcli.conv.engines import tile_budget
-from convcli.conv.engines.algorithms import Planes, flat_im2col, split_groups
+from convcli.conv.engines.base import Planes, flat_im2col, split_groups
 from convcli.conv.engines.tiles import plan_tiles, run_parallel, scratch
 from convcli.conv.geometry import conv2d_geometry
-from convcli.conv.operations import IntPair, PaddingSpec, real_arrays, transpose_into
+from convcli.conv.operations import IntPair, PaddingSpec, real_arrays
 from convcli.conv.padding import PaddedSource, pad_adjoint
+from convcli.conv.transposed import transpose_into
 from convcli.errors import ParameterError
 
 

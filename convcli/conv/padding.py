@@ -220,9 +220,14 @@ class PaddedSource:
     image are views (no copy); border windows copy the interior by slicing and
     fill only their border rows and columns through the index maps. This keeps
     padding's memory to one tile, whatever the image size.
+
+    With ``divisor``, ``x`` holds integers (an 8-bit image's values) that are read as
+    ``float32(x) / divisor``, each window converted as it is made: no float copy of the
+    whole image ever exists, and the conversion runs in the tile threads while the
+    window is in cache. The values are exactly those of dividing the whole image first.
     """
 
-    def __init__(self, x: np.ndarray, pads: Pads, mode: str) -> None:
+    def __init__(self, x: np.ndarray, pads: Pads, mode: str, *, divisor: int | None = None) -> None:
         top, bottom, left, right = pads
         height, width = x.shape[-2:]
         self._setup(
@@ -231,32 +236,45 @@ class PaddedSource:
             source_index(width, left, right, mode),
             (top, top + height),
             (left, left + width),
+            divisor,
         )
 
     @classmethod
-    def from_maps(cls, x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> PaddedSource:
+    def from_maps(
+        cls, x: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, divisor: int | None = None
+    ) -> PaddedSource:
         """A source with explicit index maps (padded position -> row or column of ``x``,
         -1 = zero): a shifted and cropped input for the transposed convolution's phases,
         or a block's window of rows read from a larger image (``convcli.scale``).
         Windows inside the longest stretch of consecutive rows and columns are views."""
         source = cls.__new__(cls)
-        source._setup(x, rows, cols, _linear_span(rows), _linear_span(cols))
+        source._setup(x, rows, cols, _linear_span(rows), _linear_span(cols), divisor)
         return source
 
-    def _setup(self, x, rows, cols, row_span, col_span) -> None:
-        self.x, self.rows, self.cols = x, rows, cols
+    def _setup(self, x, rows, cols, row_span, col_span, divisor) -> None:
+        self.x, self.rows, self.cols, self.divisor = x, rows, cols, divisor
         # Padded positions lo:hi read source position p + offset: a plain slice.
         self.row_span, self.col_span = row_span, col_span
         self.shape = (*x.shape[:-2], rows.size, cols.size)
+        self.dtype = np.dtype(np.float32) if divisor is not None else x.dtype
+
+    def remapped(self, rows: np.ndarray, cols: np.ndarray) -> PaddedSource:
+        """The source whose padded position ``p`` is this one's ``rows[p]`` (and
+        ``cols``), -1 still a zero: a padded input cut or shifted again (the transposed
+        phases of an edge-padded image) without a copy of it."""
+        rows = np.where(rows >= 0, self.rows[np.maximum(rows, 0)], -1)
+        cols = np.where(cols >= 0, self.cols[np.maximum(cols, 0)], -1)
+        return PaddedSource.from_maps(self.x, rows, cols, divisor=self.divisor)
 
     def window(
         self, r0: int, r1: int, c0: int, c1: int, n0: int = 0, n1: int | None = None, *, empty=None
     ) -> np.ndarray:
         """Samples ``n0:n1``, padded rows ``r0:r1`` and columns ``c0:c1`` of the padded input.
 
-        ``empty(shape, dtype)`` allocates a border window (default ``numpy.empty``);
-        the tiled engines pass a reusable per-thread buffer.
+        ``empty(shape, dtype, slot)`` allocates a window (default ``numpy.empty``); the
+        tiled engines pass a reusable per-thread buffer for each ``slot``.
         """
+        empty = empty or (lambda shape, dtype, slot: np.empty(shape, dtype))
         x = self.x[n0:n1]
         rlo, rhi = max(r0, self.row_span[0]), min(r1, self.row_span[1])
         clo, chi = max(c0, self.col_span[0]), min(c1, self.col_span[1])
@@ -264,28 +282,40 @@ class PaddedSource:
             rlo = rhi = r0  # no interior: every position comes through the maps
         roff = int(self.rows[rlo]) - rlo if rlo < rhi else 0
         coff = int(self.cols[clo]) - clo if clo < chi else 0
-        if (rlo, rhi, clo, chi) == (r0, r1, c0, c1):
+        if (rlo, rhi, clo, chi) == (r0, r1, c0, c1) and self.divisor is None:
             return x[..., r0 + roff : r1 + roff, c0 + coff : c1 + coff]
-        block = (empty or np.empty)((*x.shape[:-2], r1 - r0, c1 - c0), x.dtype)
+        block = empty((*x.shape[:-2], r1 - r0, c1 - c0), self.dtype, "window")
+        put = self._put
         if rlo < rhi:
             inner = block[..., rlo - r0 : rhi - r0, :]
-            inner[..., clo - c0 : chi - c0] = x[
-                ..., rlo + roff : rhi + roff, clo + coff : chi + coff
-            ]
-            for c in [*range(c0, clo), *range(chi, c1)]:
-                src = self.cols[c]
-                inner[..., c - c0] = x[..., rlo + roff : rhi + roff, src] if src >= 0 else 0
+            lines = x[..., rlo + roff : rhi + roff, :]
+            put(inner[..., clo - c0 : chi - c0], lines[..., clo + coff : chi + coff])
+            for lo, hi in ((c0, clo), (chi, c1)):  # border columns: one gather each side
+                if lo < hi:
+                    _put_mapped(put, inner[..., lo - c0 : hi - c0], lines, self.cols[lo:hi])
         cols = self.cols[c0:c1]
-        for r in [*range(r0, rlo), *range(rhi, r1)]:
-            src = self.rows[r]
-            if src < 0:
-                block[..., r - r0, :] = 0
-                continue
-            line = block[..., r - r0, :]
-            line[...] = x[..., src, np.maximum(cols, 0)]
-            if cols.min() < 0:
-                line[..., cols < 0] = 0
+        for lo, hi in ((r0, rlo), (rhi, r1)):  # border rows: one gather each side
+            if lo < hi:
+                part = block[..., lo - r0 : hi - r0, :]
+                srcs = self.rows[lo:hi]
+                _put_mapped(put, part, x[..., np.maximum(srcs, 0), :], cols)
+                part[..., srcs < 0, :] = 0
         return block
+
+    def _put(self, into: np.ndarray, values: np.ndarray) -> None:
+        """Copy source values into a window, divided when they are integers to read so
+        (each value converted once, where it lands)."""
+        if self.divisor is None:
+            into[...] = values
+        else:
+            np.divide(values, np.float32(self.divisor), out=into, dtype=np.float32)
+
+
+def _put_mapped(put, into: np.ndarray, lines: np.ndarray, cols: np.ndarray) -> None:
+    """``into[..., k] = lines[..., cols[k]]`` (0 where ``cols[k]`` is -1), in one gather."""
+    put(into, lines[..., np.maximum(cols, 0)])
+    if cols.min() < 0:
+        into[..., cols < 0] = 0
 
 
 def _linear_span(index: np.ndarray) -> tuple[int, int]:

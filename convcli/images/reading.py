@@ -19,13 +19,13 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from convcli.errors import ImageError
 from convcli.images import fast_codecs, inputs, npy, pillow, png, pnm, tiff_reading, zarr_arrays
+from convcli.images.decoded import Image, Stored, scaled_planes  # noqa: F401 - reached as reading.*
 from convcli.images.limits import (
     ICO_MAGIC,
     check_frame,
@@ -34,7 +34,7 @@ from convcli.images.limits import (
     check_samples,
 )
 from convcli.images.limits import check_pixels as _check_pixels
-from convcli.images.metadata import NONE, Metadata, exif_payload, from_pillow
+from convcli.images.metadata import Metadata, exif_payload, from_pillow
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit
 
@@ -70,19 +70,6 @@ _DECODE_ERRORS = (
     IndexError,
     struct.error,
 )
-
-
-@dataclass
-class Image:
-    """A decoded image: pixels (N, C, H, W) float32 and what writing it back needs."""
-
-    pixels: np.ndarray
-    depth: int  # 8, 16, or 32 for float data
-    has_alpha: bool
-    source: str
-    format: str | None
-    warnings: list[str] = field(default_factory=list)
-    metadata: Metadata = NONE  # its ICC profile and EXIF
 
 
 def _raster_formats(pil) -> list[str]:
@@ -150,7 +137,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         _, width, height, maxval, _ = pnm.header(data)  # type: ignore[misc]
         _check_whole(source, width, height, 1, max_pixels)
         values, maxval = pnm.read_ppm16(data, source)
-        return Image(scaled_planes(values, maxval)[None], 16, False, source, "PPM")
+        return Image(None, 16, False, source, "PPM", stored=Stored.of(values, maxval))
     if tiff_reading.is_tiff(data):
         return _read_tiff(data, source, max_pixels)
     if png.is_16bit_png(data) and png.header(data)[3] != 0:  # type: ignore[index]
@@ -161,9 +148,9 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         pixels = png.read_png16(data, source, notes)
         exif = png.exif(data, source)
         pixels = upright(pixels, _exif_orientation(exif, source, notes))
-        planes = scaled_planes(pixels, 65535)[None]
         found = Metadata(png.icc_profile(data, source), exif_payload(exif))
-        return Image(planes, 16, colour in (4, 6), source, "PNG", notes, found)
+        stored = Stored.of(pixels, 65535)
+        return Image(None, 16, colour in (4, 6), source, "PNG", notes, found, stored=stored)
     # Pillow reports oddities (corrupt EXIF, odd chunks) as Python warnings; they
     # become the user's warnings, never noise on stderr or exceptions. (This runs on
     # the command line's read-ahead thread; catch_warnings' state is process-wide, so
@@ -209,9 +196,10 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
         _check_whole(source, im.width, im.height, frames, max_pixels)
         fast = fast_codecs.decode(data, im)  # the same pixels, when it applies
         if fast is not None:  # (and the metadata in the header it read)
-            pixels = scaled_planes(upright(*fast), 255)[None]
+            stored = Stored.of(upright(*fast), 255)
             found = from_pillow(im)
-            return Image(pixels, 8, im.mode == "RGBA", source, im.format, metadata=found)
+            alpha = im.mode == "RGBA"
+            return Image(None, 8, alpha, source, im.format, metadata=found, stored=stored)
         notes: list[str] = []
         arrays = []
         first_size = im.size
@@ -340,33 +328,6 @@ def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
     return scaled_planes(np.asarray(im, np.uint8), 255), 8, im.mode in ("LA", "RGBA")
-
-
-def scaled_planes(array: np.ndarray, top: int) -> np.ndarray:
-    """(H, W[, C]) integers -> (C, H, W) float32 / top, a channel of a band of rows at a
-    time, the bands spread over the tile threads.
-
-    Converting the interleaved array in one go is several times slower (a strided
-    read through a temporary); per-channel divisions into one result are not.
-    Floats (``top`` 1) are copied as they are: dividing a signalling NaN warns.
-    """
-    from convcli.conv.engines.tiles import run_parallel
-
-    if array.ndim == 2:
-        array = array[..., None]
-    out = np.empty((array.shape[2], *array.shape[:2]), np.float32)
-    rows = max(1, (1 << 18) // max(1, array.shape[1]))
-
-    def scale(r0: int) -> None:
-        for c in range(array.shape[2]):
-            band, into = array[r0 : r0 + rows, :, c], out[c, r0 : r0 + rows]
-            if top == 1:
-                into[...] = band
-            else:
-                np.divide(band, np.float32(top), out=into, dtype=np.float32)
-
-    run_parallel(scale, range(0, array.shape[0], rows))
-    return out
 
 
 def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:

@@ -1,17 +1,16 @@
 """Writing (N, C, H, W) float32 pixels as image files and ``.npy``.
 
-Pixels in [0, 1] become 8- or 16-bit integers (:func:`to_integers`), clipped and
-rounded; :func:`check_encodable` says what a format cannot hold (16 bits in JPEG,
-more than 4 channels outside TIFF, ...) and is shared by :func:`write_image` and
-the command line, which asks before filtering. Every file is written through
-:func:`convcli.images.outputs.atomic_output`: complete or not at all. Reading is in
-:mod:`convcli.images.reading`, which re-exports these names.
+Pixels in [0, 1] become 8- or 16-bit integers (:mod:`convcli.images.quantizing`, whose
+names are reached here too), clipped and rounded; :func:`check_encodable` says what a
+format cannot hold (16 bits in JPEG, more than 4 channels outside TIFF, ...) and is
+shared by :func:`write_image` and the command line, which asks before filtering. Every
+file is written through :func:`convcli.images.outputs.atomic_output`: complete or not at
+all. Reading is in :mod:`convcli.images.reading`, which re-exports these names.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from convcli.images import fast_codecs, npy, pillow, png, pnm, tiff
 from convcli.images.flatten import WHITE, Colour, flatten
 from convcli.images.metadata import EXIF_HEADER, NONE, Metadata, for_output
 from convcli.images.outputs import Staged, atomic_output, output_format_for
+from convcli.images.quantizing import Integers, quantize, quantize_tile, to_integers  # noqa: F401
 
 TIFF_TILE = 512  # the tiles of a TIFF written in blocks, or past BIG_TIFF_BYTES
 BIG_TIFF_BYTES = 2**32
@@ -28,108 +28,6 @@ RAW_FORMATS = ("NPY", "ZARR")  # the float values themselves, any shape
 _ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY", "ZARR"}
 _DEPTH16_FORMATS = {"PNG", "TIFF", "PPM", "NPY"}
 COLOURS = {1: 1, 2: 1, 3: 3, 4: 3}  # colour channels (alpha aside) of what is stored
-
-
-def to_integers(pixels: np.ndarray, depth: int, *, channels_last: bool = False) -> np.ndarray:
-    """[0, 1] floats -> uint8/uint16, clipped and rounded (never wrapped around); NaN -> 0.
-
-    With ``channels_last``, (N, C, H, W) pixels come out (N, H, W, C), the layout
-    image files interleave; (N, C, H, W) pixels go through :func:`quantize`.
-
-    Examples
-    --------
-    >>> to_integers(np.array([-0.5, 0.5, 2.0, np.nan], np.float32), 8).tolist()
-    [0, 128, 255, 0]
-    >>> to_integers(np.ones((1, 3, 2, 2), np.float32), 8, channels_last=True).shape
-    (1, 2, 2, 3)
-    """
-    x = np.asarray(pixels)
-    if x.ndim == 4:
-        values = quantize(x, depth).values
-        return values if channels_last else values.transpose(0, 3, 1, 2)
-    top = np.float32(65535 if depth == 16 else 255)
-    buffer = np.multiply(x, top, dtype=np.float32)
-    np.fmax(buffer, 0, out=buffer)  # fmax drops NaN: NaN and negatives become 0 in one pass
-    np.minimum(buffer, top, out=buffer)
-    return np.rint(buffer, out=buffer).astype(np.uint16 if depth == 16 else np.uint8)
-
-
-@dataclass
-class Integers:
-    """Pixels as an image file holds them, and what making them clipped.
-
-    ``values`` are (N, H, W, C) uint8 or uint16, channels interleaved; ``below`` and
-    ``above`` count, per sample, the values under 0 and over 1 (clipped to the ends);
-    ``nan``, per channel, the NaN values (written as 0). ``background`` is the colour the
-    alpha channel was flattened over (then ``values`` have one channel less), or None.
-    """
-
-    values: np.ndarray
-    below: np.ndarray
-    above: np.ndarray
-    nan: np.ndarray
-    background: Colour | None = None
-
-
-def quantize(pixels: np.ndarray, depth: int, *, background: Colour | None = None) -> Integers:
-    """(N, C, H, W) floats in [0, 1] -> :class:`Integers`: scaled to 8 or 16 bits,
-    clipped, rounded half to even, NaN -> 0, and the clipped values counted; with a
-    ``background``, the last channel (alpha) is flattened over it once clipped
-    (:func:`convcli.images.flatten.flatten`), the clipped values counted before.
-
-    One pass over the image, a band of rows (a few hundred KiB) at a time, the bands
-    spread over the tile threads: scaling, counting, clipping and rounding whole
-    images took a pass (and an image-sized temporary) each, on one core, and cost
-    several times a 3x3 convolution. A band that is already inside [0, 1] (and has
-    no NaN; its min and max say both) is neither counted nor clipped.
-
-    Examples
-    --------
-    >>> q = quantize(np.array([[[[-0.5, 0.5, 2.0, np.nan]]]], np.float32), 8)
-    >>> q.values.ravel().tolist(), q.below.tolist(), q.above.tolist(), q.nan.tolist()
-    ([0, 128, 255, 0], [1], [1], [1])
-    """
-    from convcli.conv.engines.tiles import run_parallel, scratch
-
-    x = np.asarray(pixels)
-    n, channels, height, width = x.shape
-    top = np.float32(65535 if depth == 16 else 255)
-    stored = channels - (background is not None)
-    out = np.empty((n, height, width, stored), np.uint16 if depth == 16 else np.uint8)
-    rows = max(1, (1 << 16) // max(1, channels * width))
-
-    def band(item: tuple[int, int]) -> tuple[int, int, int, list[int] | None]:
-        i, r0 = item
-        source = x[i, :, r0 : r0 + rows]
-        scaled = scratch("quantize", source.shape, np.float32)
-        np.multiply(source, top, out=scaled, dtype=np.float32)
-        low, high = scaled.min(), scaled.max()  # NaN if any value is NaN
-        below = above = 0
-        nan = None
-        if not (low >= 0 and high <= top):
-            below, above = int(np.count_nonzero(source < 0)), int(np.count_nonzero(source > 1))
-            if np.isnan(low):
-                nan = [int(np.count_nonzero(np.isnan(plane))) for plane in scaled]
-                np.fmax(scaled, 0, out=scaled)  # fmax drops NaN: NaN becomes 0
-            np.clip(scaled, 0, top, out=scaled)
-        if background is not None:
-            scaled = flatten(scaled[None], background, top=top)[0]
-        np.rint(scaled, out=scaled)
-        # Rounded in the planar layout (contiguous), interleaved by the final copy.
-        for c, plane in enumerate(scaled):
-            np.copyto(out[i, r0 : r0 + rows, :, c], plane, casting="unsafe")
-        return i, below, above, nan
-
-    below, above = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    nan = np.zeros(channels, np.int64)
-    for i, low_count, high_count, nan_count in run_parallel(
-        band, [(i, r0) for i in range(n) for r0 in range(0, height, rows)]
-    ):
-        below[i] += low_count
-        above[i] += high_count
-        if nan_count is not None:
-            nan += nan_count
-    return Integers(out, below, above, nan, background)
 
 
 def flattening(fmt: str, channels: int, *, alpha: bool, background: Colour | None) -> Colour | None:

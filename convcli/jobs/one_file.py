@@ -192,7 +192,7 @@ def run_file(
         if regions is None and image is None:
             image = read_input(path, options.max_pixels)
         read = regions if regions is not None else image
-        shape = read.shape if regions is not None else image.pixels.shape
+        shape = read.shape
         outcome.warnings += read.warnings
         depth, paths, output_shape = plan(
             shape, read.depth, read.has_alpha, target, steps, options, inputs, protected, taken
@@ -205,7 +205,7 @@ def run_file(
             else:
                 check_memory(image, steps)
                 start = time.perf_counter()
-                result = pipeline.apply_steps(image.pixels, list(steps), has_alpha=image.has_alpha)
+                result = _filter(image, steps, format_of(target, options.fmt), options, depth)
                 filter_seconds = time.perf_counter() - start
                 outcome.warnings += [f"{shown(path)}: {warning}" for warning in result.warnings]
                 stage = "writing"
@@ -265,13 +265,34 @@ def plan(
 
 def check_memory(image: reading.Image, steps: Sequence[pipeline.Step]) -> None:
     """Refuse a job that cannot fit in the memory this process may still use."""
-    needed = pipeline.estimate_bytes(image.pixels.shape, list(steps), has_alpha=image.has_alpha)
+    needed = pipeline.estimate_bytes(image.shape, list(steps), has_alpha=image.has_alpha)
     available = memory.available_bytes()
     if available is not None and needed > available:
         raise ResourceError(
             f"this job needs about {size_text(needed)} and {size_text(available)} is "
             f"available to this process; {SMALLER}, or a smaller output (--stride)"
         )
+
+
+def _filter(
+    image: reading.Image,
+    steps: Sequence[pipeline.Step],
+    fmt: str,
+    options: JobOptions,
+    depth: int,
+) -> pipeline.Result:
+    """The steps on the image: from its stored integers when it kept them, and straight to
+    the output's integers when they are clipped (no float image in memory either side)."""
+    if image.stored is None:
+        return pipeline.apply_steps(image.pixels, list(steps), has_alpha=image.has_alpha)
+    clipped = options.value_range in (None, "clip") and fmt not in writing.RAW_FORMATS
+    return pipeline.apply_steps(
+        image.stored.values,
+        list(steps),
+        has_alpha=image.has_alpha,
+        divisor=image.stored.top,
+        quantize=depth if clipped and image.shape[0] == 1 else None,
+    )
 
 
 def _write(
@@ -290,8 +311,8 @@ def _write(
     fmt = format_of(outcome.target, options.fmt)
     # .npy keeps raw values unless a --range was asked for.
     value_range = options.value_range or (None if fmt in writing.RAW_FORMATS else "clip")
-    values = result.values
-    alpha, channels = result.has_alpha, values.shape[1]
+    values, shape = result.values, result.shape
+    alpha, channels = result.has_alpha, shape[1]
     background = writing.flattening(fmt, channels, alpha=alpha, background=options.background)
     kwargs = {
         "alpha": alpha,
@@ -307,13 +328,16 @@ def _write(
     if "{frame}" not in outcome.target:
         parts = [(outcome.target, slice(None))]
     else:
-        if len(paths) != len(values):  # planned from the geometry; it cannot differ
-            paths = frame_paths(outcome.target, len(values))
+        if len(paths) != shape[0]:  # planned from the geometry; it cannot differ
+            paths = frame_paths(outcome.target, shape[0])
         parts = [(path, slice(n, n + 1)) for n, path in enumerate(paths)]
     clipped_low = clipped_high = 0
     notes = []
     for path, part in parts:
-        if value_range == "clip" and fmt not in writing.RAW_FORMATS:
+        if result.integers is not None:  # quantized as it was filtered (one sample)
+            pixels = result.integers
+            low, high = pixels.below, pixels.above
+        elif value_range == "clip" and fmt not in writing.RAW_FORMATS:
             # counts as it clips (and flattens where the format wants it)
             pixels = writing.quantize(values[part], depth, background=background)
             low, high = pixels.below, pixels.above
@@ -326,8 +350,8 @@ def _write(
     return report.ImageReport(
         outcome.path,
         paths[0] if len(paths) == 1 else outcome.target,
-        image.pixels.shape,
-        values.shape,
+        image.shape,
+        shape,
         list(zip(result.weight_shapes, result.geometries, strict=True)),
         float(result.minimum.min()),
         float(result.maximum.max()),

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convcli.conv.geometry import ConvGeometry
-from convcli.conv.operations import conv2d, conv_transpose2d
+from convcli.conv import memory
+from convcli.conv.engines.correlate import Sink
+from convcli.conv.geometry import ConvGeometry, conv_transpose2d_geometry
+from convcli.conv.operations import add_bias, conv2d, conv2d_into
 from convcli.conv.padding import PaddedSource, check_pad_mode
+from convcli.conv.transposed import transpose_into
 
 # map_range lives in ranges.py; the jobs that write files call it as pipeline.map_range.
 from convcli.jobs.convolutions import (  # noqa: F401 - prepare: reached as pipeline.prepare
@@ -27,6 +31,7 @@ from convcli.jobs.convolutions import (  # noqa: F401 - prepare: reached as pipe
     prepare_on,
     transpose_margin,
 )
+from convcli.jobs.quantized import Quantizing
 from convcli.jobs.ranges import extreme, map_range  # noqa: F401
 from convcli.jobs.step import (  # Step is reached as pipeline.Step too
     Step,
@@ -35,69 +40,108 @@ from convcli.jobs.step import (  # Step is reached as pipeline.Step too
 )
 from convcli.kernels.loader import Filter
 
+if TYPE_CHECKING:
+    from convcli.images.writing import Integers
+
 
 @dataclass
 class Result:
-    """The filtered values (raw floats, alpha divided back out) and what reports need."""
+    """The filtered values (raw floats, alpha divided back out) and what reports need;
+    or, when :func:`apply_steps` was asked to ``quantize``, the image file's integers
+    (``integers``, the clipped values counted; ``values`` is then None)."""
 
-    values: np.ndarray
+    values: np.ndarray | None
     has_alpha: bool = False
     geometries: list[ConvGeometry] = field(default_factory=list)
     weight_shapes: list[tuple[int, ...]] = field(default_factory=list)
     minimum: np.ndarray | None = None  # per sample, NaN ignored
     maximum: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    integers: Integers | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(N, C, H, W) of the result."""
+        if self.values is not None:
+            return self.values.shape
+        n, height, width, channels = self.integers.values.shape  # type: ignore[union-attr]
+        return (n, channels, height, width)
 
 
-def run_step(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:
+def run_step(
+    x: np.ndarray, step: Step, *, divisor: int | None = None, sink: Sink | None = None
+) -> tuple[np.ndarray | Sink, ConvGeometry, tuple[int, ...]]:
     """One convolution (or transposed convolution) of (N, C, H, W) float32 pixels, and
     its geometry and weight shape. A filter bank runs each of its K weights and combines
     the responses (by magnitude or abs-sum, then adds the bias); its weight shape is
-    (K, F, C, Hf, Wf).
+    (K, F, C, Hf, Wf). With ``divisor``, ``x`` holds integers read as ``x / divisor``; a
+    ``sink`` (a plain step only) gets the result tile by tile (see :func:`_run_one`).
     """
+    if sink is not None:
+        return _run_one(x, step, divisor=divisor, sink=sink)
     plan = plan_step(step, x.shape)
-    responses = [_run_one(x, one)[0] for one in plan.convolutions]
+    responses = [_run_one(x, one, divisor=divisor)[0] for one in plan.convolutions]
     return finish_step(plan, responses), plan.geometry, plan.weight_shape
 
 
-def _run_one(x: np.ndarray, step: Step) -> tuple[np.ndarray, ConvGeometry, tuple[int, ...]]:
+def _run_one(
+    x: np.ndarray, step: Step, *, divisor: int | None = None, sink: Sink | None = None
+) -> tuple[np.ndarray | Sink, ConvGeometry, tuple[int, ...]]:
+    """One plain (not a bank) convolution or transposed convolution of ``x``, its
+    geometry and weight shape. ``divisor`` and ``sink`` are those of
+    :func:`convcli.conv.operations.conv2d_into`: integers in, tiles out (bias added)."""
     weight, groups, bias, geo = prepare_on(step, x.shape)
+    options = dict(stride=geo.stride, dilation=geo.dilation, groups=groups)
     if not step.transpose:
-        y = conv2d(
-            x,
-            weight,
-            bias,
-            stride=geo.stride,
-            padding=geo.padding,
-            dilation=geo.dilation,
-            groups=groups,
-            padding_mode=geo.padding_mode,
-        )
-        return y, geo, weight.shape
-    transposed = dict(
-        stride=step.stride,
-        # The spec, not geo.padding: transposed "same" resolves to a negative bottom/right
-        # (rows appended), which only the spec expresses.
-        padding=step.padding,
-        output_padding=step.output_padding,
-        dilation=step.dilation,
-        groups=groups,
-    )
-    if geo.padding_mode == "zeros":  # exactly torch.nn.functional.conv_transpose2d
-        return conv_transpose2d(x, weight, bias, **transposed), geo, weight.shape
-    # Pad the input first (edge-replicated by default) so that borders see real
-    # neighbours (a constant image stays constant), then cut what that added.
-    margin = transpose_margin(weight.shape[2:], geo.stride, geo.dilation)
+        options.update(padding=geo.padding, padding_mode=geo.padding_mode)
+        if sink is not None or divisor is not None:
+            out = sink if sink is not None else _Whole(geo.output_shape)
+            conv2d_into(out, x, weight, bias, divisor=divisor, **options)
+            return (out if sink is not None else out.values), geo, weight.shape
+        return conv2d(x, weight, bias, **options), geo, weight.shape
+    # Transposed: pad the input (edge-replicated by default, unless "zeros") so that
+    # borders see real neighbours (a constant image stays constant), and keep only the
+    # output of the unpadded input. The padding is the source's index maps and the cut is
+    # where the phases start, so neither the padded input nor the larger output is made.
+    margin = (0, 0)
+    if geo.padding_mode != "zeros":
+        margin = transpose_margin(weight.shape[2:], geo.stride, geo.dilation)
     pads = (margin[0], margin[0], margin[1], margin[1])
     check_pad_mode(geo.padding_mode, pads, x.shape[2:])
-    source = PaddedSource(x, pads, geo.padding_mode)
-    padded = source.window(0, source.shape[-2], 0, source.shape[-1])
-    y = conv_transpose2d(padded, weight, bias, **transposed)
-    (sh, sw), (oh, ow) = geo.stride, geo.output_shape[2:]
-    # A view: the padded result is only the margin's rows and columns larger, and a
-    # contiguous copy of a 4096x4096 RGB result cost 0.14 s and 200 MB more at its peak.
-    y = y[:, :, margin[0] * sh : margin[0] * sh + oh, margin[1] * sw : margin[1] * sw + ow]
-    return y, geo, weight.shape
+    source = PaddedSource(x, pads, geo.padding_mode, divisor=divisor)
+    # The spec, not geo.padding: transposed "same" resolves to a negative bottom/right
+    # (rows appended), which only the spec expresses.
+    padded = conv_transpose2d_geometry(
+        source.shape,
+        weight.shape,
+        padding=step.padding,
+        output_padding=step.output_padding,
+        **options,
+    )
+    out = sink if sink is not None else memory.allocate(geo.output_shape, np.float32, "the output")
+    transpose_into(
+        source,
+        weight,
+        top=padded.padding[0] + margin[0] * geo.stride[0],
+        left=padded.padding[2] + margin[1] * geo.stride[1],
+        out=out,
+        bias=bias if sink is not None else None,
+        **options,
+    )
+    if sink is None:
+        add_bias(out, bias, geo.output_shape[1])
+    return out, geo, weight.shape
+
+
+class _Whole:
+    """A sink that gathers the tiles into one array (integers in, floats out)."""
+
+    def __init__(self, shape: tuple[int, int, int, int]) -> None:
+        self.shape = shape
+        self.values = memory.allocate(shape, np.float32, "the output")
+
+    def put(self, at: tuple[slice, slice, slice], block: np.ndarray) -> None:
+        self.values[at[0], :, at[1], at[2]] = block
 
 
 def alpha_carrier(step: Step) -> Step:
@@ -126,7 +170,8 @@ def unpremultiply(x: np.ndarray) -> np.ndarray:
     """Colour divided back by alpha, in place; 0 where alpha is (about) 0."""
     alpha = x[:, -1:]
     safe = np.where(alpha > 1e-6, alpha, 1.0)
-    x[:, :-1] = np.where(alpha > 1e-6, x[:, :-1] / safe, 0.0)
+    with np.errstate(invalid="ignore"):  # Inf / Inf is NaN, as in a float pipeline
+        x[:, :-1] = np.where(alpha > 1e-6, x[:, :-1] / safe, 0.0)
     return x
 
 
@@ -145,7 +190,14 @@ def step_notes(step: Step, geo: ConvGeometry) -> list[str]:
     return notes
 
 
-def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Result:
+def apply_steps(
+    pixels: np.ndarray,
+    steps: list[Step],
+    *,
+    has_alpha: bool,
+    divisor: int | None = None,
+    quantize: int | None = None,
+) -> Result:
     """Run every step on (N, C, H, W) pixels, alpha premultiplied; return raw values.
 
     Per-channel (2-D) kernels filter alpha too, premultiplied. A derivative step
@@ -154,6 +206,14 @@ def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Re
     its result is a response, not a colour, and is not divided by alpha. A channel-mixing
     (3-D/4-D) weight that takes the colour channels only drops the alpha channel.
     :func:`map_range` then turns the values into pixels.
+
+    With ``divisor``, ``pixels`` are an image's stored integers, read as
+    ``float32(pixels) / divisor`` (:class:`convcli.images.decoded.Stored`), a tile at a
+    time where nothing needs them whole first. With ``quantize`` (8 or 16), a last step
+    that is one plain convolution (no bank, nothing to divide by alpha after it) makes
+    ``Result.integers`` tile by tile (:class:`convcli.jobs.quantized.Quantizing`) and no
+    ``values``: the same integers and counts as :func:`convcli.images.writing.quantize`
+    of the values would give.
     """
     x = pixels
     notes: list[str] = []
@@ -162,19 +222,33 @@ def apply_steps(pixels: np.ndarray, steps: list[Step], *, has_alpha: bool) -> Re
         notes.append(DROPPED_ALPHA)
     premultiplied = premultiplies(steps, has_alpha=has_alpha)
     if premultiplied:
-        x = premultiply(x.copy())
+        if divisor is not None:
+            x, divisor = np.divide(x, np.float32(divisor), dtype=np.float32), None
+        else:
+            x = x.copy()
+        premultiply(x)
     result = Result(x, has_alpha=has_alpha and premultiplied, warnings=notes)
     responded = False  # the colour channels hold a response, not colour times alpha
-    for step in steps:
+    sink = None
+    for index, step in enumerate(steps):
         derivative = premultiplied and is_derivative(step)
         alpha = _run_one(x[:, -1:], alpha_carrier(step))[0] if derivative else None
-        x, geo, wshape = run_step(x, step)
+        if quantize and index == len(steps) - 1 and not (step.filter.bank or premultiplied):
+            sink = Quantizing(geometry(step, x.shape).output_shape, quantize)
+        x, geo, wshape = run_step(x, step, divisor=divisor, sink=sink)
+        divisor = None
         if derivative:
             x[:, -1:] = alpha
             responded = True
         notes += step_notes(step, geo)
         result.geometries.append(geo)
         result.weight_shapes.append(wshape)
+    if sink is not None:
+        result.values = None
+        result.integers, result.minimum, result.maximum = sink.finish()
+        return result
+    if divisor is not None:  # no step read the integers (an empty chain)
+        x = np.divide(x, np.float32(divisor), dtype=np.float32)
     if premultiplied and not responded:
         unpremultiply(x)
     result.values = x

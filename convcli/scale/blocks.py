@@ -29,8 +29,9 @@ import numpy as np
 
 from convcli.conv import engines, memory
 from convcli.conv.engines.correlate import correlate
-from convcli.conv.operations import add_bias, transpose_into
+from convcli.conv.operations import add_bias
 from convcli.conv.padding import PaddedSource
+from convcli.conv.transposed import transpose_into
 from convcli.scale.plan import Block, ConvAxis, Plan, TransposeAxis
 from convcli.scale.sources import RegionSource, read_window
 

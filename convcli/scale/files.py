@@ -88,9 +88,7 @@ class FileBlocks:
         return regions
 
     def wanted(self, image, steps: Sequence[pipeline.Step]) -> bool:
-        if self.chunks is None and fits_in_memory(
-            image.pixels.shape, steps, has_alpha=image.has_alpha
-        ):
+        if self.chunks is None and fits_in_memory(image.shape, steps, has_alpha=image.has_alpha):
             return False
         self._need_dask(image.source)
         return True

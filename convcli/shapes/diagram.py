@@ -20,8 +20,9 @@ from functools import cached_property
 import numpy as np
 
 from convcli.conv.geometry import ConvGeometry
-from convcli.conv.operations import conv2d, conv_transpose2d
+from convcli.conv.operations import conv2d
 from convcli.conv.padding import source_index
+from convcli.conv.transposed import conv_transpose2d
 from convcli.errors import ParameterError
 from convcli.shapes import captions
 

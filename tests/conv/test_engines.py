@@ -26,7 +26,7 @@ from tests.reference import (
 )
 from tests.strategies import conv_cases
 
-TOLERANCE = {"rows": 1e-5, "separable": 1e-5, "fft": 1e-4}
+TOLERANCE = {"rows": 1e-5, "separable": 1e-5, "fft": 1e-4, "taps": 1e-5}
 
 
 @pytest.mark.parametrize("path", engines.PATHS)
@@ -192,10 +192,15 @@ def test_automatic_choice():
     rng = np.random.default_rng(0)
     box = np.ones((3, 1, 5, 5), np.float32)
     assert choose_path(box, 3, np.float32) == "separable"
-    assert choose_path(np.ones((3, 1, 3, 3)), 3, np.float32) == "rows"  # 6 passes ~ 9 taps
+    sharpen = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], np.float32)
+    assert choose_path(np.tile(sharpen, (3, 1, 1, 1)), 3, np.float32) == "taps"  # 3 passes
+    assert choose_path(np.ones((3, 1, 3, 3)), 3, np.float32) == "taps"  # 8 additions
+    assert choose_path(np.ones((3, 1, 1, 7)), 3, np.float32) == "taps"  # a motion blur
+    assert choose_path(rng.random((3, 1, 3, 3)), 3, np.float32) == "rows"  # 9 weights
     assert choose_path(rng.random((3, 1, 7, 7)), 3, np.float32) == "rows"  # full rank
     assert choose_path(rng.random((1, 1, 15, 15)), 1, np.float32) == "fft"
-    assert choose_path(np.ones((1, 1, 25, 25)), 1, np.float32) == "fft"  # 50 passes: too many
+    assert choose_path(rng.random((1, 1, 9, 9)), 1, np.float32) == "rows"
+    assert choose_path(np.ones((1, 1, 25, 25)), 1, np.float32) == "separable"  # 2 x 25 passes
     assert choose_path(rng.random((1, 1, 15, 15)), 1, np.float32, (3, 3)) == "rows"
     assert choose_path(np.ones((64, 64, 3, 3)), 1, np.float32) == "rows"
     assert choose_path(rng.random((2, 3, 7, 7)), 1, np.float32) == "fft"  # mixes channels
@@ -277,3 +282,70 @@ def test_overlapping_blas_limits_restore_the_count_when_the_last_one_leaves():
 
 def test_next_fast_len():
     assert [next_fast_len(n) for n in (1, 7, 11, 97, 257)] == [1, 8, 12, 100, 270]
+
+
+# Kernels whose taps share weights, are 1 or -1, or are zero: the taps and separable
+# engines sum such taps before one multiplication (or none).
+SHARED_TAPS = {
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "laplacian": [[1, 1, 1], [1, -8, 1], [1, 1, 1]],
+    "minus": [[0, 0, 0], [0, -1, 0], [0, 0, 0]],
+    "ones": [[1, 1], [1, 1]],
+    "gaussian": [[1, 2, 1], [2, 4, 2], [1, 2, 1]],
+    "zero": [[0, 0, 0], [0, 0, 0], [0, 0, 0]],
+}
+
+
+@pytest.mark.parametrize("path", ["taps", "separable"])
+@pytest.mark.parametrize("name", SHARED_TAPS)
+def test_shared_unit_and_zero_taps_against_the_reference(path, name, rng):
+    kernel = np.array(SHARED_TAPS[name], np.float32)
+    # Per channel, two filters each (a bank's layout): the second filter differs, so taps
+    # share a weight only where both filters do.
+    w = np.stack([kernel, 2 * kernel.T, kernel, kernel[::-1], kernel, -kernel])[:, None]
+    x = rng.standard_normal((2, 3, 23, 19)).astype(np.float32)
+    with engines.force_path(path), engines.tile_elements(300):
+        y = conv2d(x, w, padding=1, groups=3, padding_mode="reflect")
+    pads = (1, 1, 1, 1)
+    expected = ref_conv2d(x, w, pads=pads, groups=3, mode="reflect")
+    assert_close(y, expected, rtol=TOLERANCE[path], scale=term_scale(x, w))
+
+
+class Gathered:
+    """A sink keeping every tile."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.values = np.full(shape, np.nan, np.float32)
+
+    def put(self, at, block):
+        self.values[at[0], :, at[1], at[2]] = block
+
+
+@pytest.mark.parametrize("path", engines.PATHS)
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+@pytest.mark.parametrize(("stride", "dilation"), [(1, 1), ((2, 1), (1, 2)), (2, 1)])
+def test_channels_side_by_side_give_the_planes_values(path, mode, stride, dilation, rng):
+    """A decoder's (H, W, C) integers, one kernel for every channel: the elementwise
+    engines run the channels side by side as one wide channel (exactly the values they
+    compute on planes; a column stride keeps the planes); tiles cross pixels' seams."""
+    from convcli.conv.operations import conv2d_into
+
+    stored = rng.integers(0, 256, (2, 29, 31, 3), np.uint8)
+    x = stored.transpose(0, 3, 1, 2)
+    kernel = rng.standard_normal((3, 4)).astype(np.float32)
+    w = np.stack([kernel] * 3)[:, None]
+    bias = rng.standard_normal(3).astype(np.float32)
+    options = dict(stride=stride, dilation=dilation, groups=3, padding="same", padding_mode=mode)
+    if mode == "reflect" and dilation != 1:
+        options["padding"] = 2
+    with engines.force_path(path), engines.tile_elements(700):
+        planes = np.divide(x, np.float32(255), dtype=np.float32)
+        expected = conv2d(np.ascontiguousarray(planes), w, bias, **options)
+        sink = Gathered(expected.shape)
+        conv2d_into(sink, x, w, bias, divisor=255, **options)
+    exact = path in ("taps", "separable")
+    if exact:
+        np.testing.assert_array_equal(sink.values, expected)
+    else:
+        assert_close(sink.values, expected, rtol=TOLERANCE[path])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -18,6 +19,10 @@ from convcli import (
     conv_transpose2d,
     conv_transpose2d_output_shape,
 )
+from convcli.conv import engines
+from convcli.conv.operations import conv2d_into
+from convcli.conv.padding import PaddedSource
+from convcli.conv.transposed import transpose_into
 from tests.conftest import assert_close, term_scale
 from tests.reference import ref_conv2d, ref_conv_transpose2d, ref_pad
 from tests.strategies import any_transpose_cases, conv_cases
@@ -557,3 +562,64 @@ def test_conv2d_output_shape_validates_the_padding_mode_too():
         13,
         13,
     )
+
+
+class Gathered:
+    """A sink that keeps every tile, checking that none is put twice."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.values = np.full(shape, np.nan, np.float32)
+        self.seen = np.zeros(shape, bool)
+        self.lock = threading.Lock()
+
+    def put(self, at, block):
+        with self.lock:
+            assert not self.seen[at[0], :, at[1], at[2]].any()
+            self.seen[at[0], :, at[1], at[2]] = True
+            self.values[at[0], :, at[1], at[2]] = block
+
+
+@pytest.mark.parametrize("path", engines.PATHS)
+@given(case=conv_cases(dtype=np.float32, max_size=12))
+def test_tiles_into_a_sink_from_integers_are_conv2d_of_the_divided_image(path, case):
+    """Integers read a window at a time and tiles put one by one: bit for bit the
+    in-memory conv2d of the image divided first, plus bias, on every path and tile size."""
+    stored = np.random.default_rng(case.x.size).integers(0, 65536, case.x.shape, np.uint16)
+    floats = np.divide(stored, np.float32(65535), dtype=np.float32)
+    options = case.options()
+    with engines.force_path(path), engines.tile_elements(97):
+        expected = conv2d(floats, case.w.astype(np.float32), case.b, **options)
+        sink = Gathered(expected.shape)
+        conv2d_into(sink, stored, case.w.astype(np.float32), case.b, divisor=65535, **options)
+    assert sink.seen.all()
+    np.testing.assert_array_equal(sink.values, expected)
+
+
+@pytest.mark.parametrize("path", engines.PATHS)
+@pytest.mark.parametrize("mode", ["zeros", "replicate", "reflect"])
+def test_transposed_phases_into_a_sink_equal_the_array_result(path, mode, rng):
+    """Every phase's tiles land on their rows and columns; a padded source is read
+    through its maps as if padded whole; a stride longer than the kernel (phases no tap
+    reaches) and Inf in the weight go through the whole-array path."""
+    x = rng.integers(0, 256, (1, 3, 11, 9), np.uint8)
+    source = PaddedSource(x, (2, 2, 1, 1) if mode != "zeros" else (0,) * 4, mode, divisor=255)
+    padded = source.window(0, source.shape[-2], 0, source.shape[-1])
+    for weight, stride in [
+        (rng.standard_normal((3, 1, 4, 4)), (2, 2)),
+        (rng.standard_normal((3, 2, 3, 5)), (3, 2)),
+        (rng.standard_normal((3, 1, 2, 2)), (3, 3)),  # phases without taps
+        (np.where(rng.random((3, 1, 3, 3)) < 0.2, np.inf, 1.0), (2, 2)),
+    ]:
+        weight = weight.astype(np.float32)
+        filters = weight.shape[1] * 3
+        bias = rng.standard_normal(filters).astype(np.float32)
+        shape = (1, filters, 23, 19)
+        options = dict(stride=stride, dilation=(1, 1), groups=3, top=3, left=2)
+        with engines.force_path(path), np.errstate(invalid="ignore"):  # 0 * Inf
+            expected = transpose_into(padded, weight, out=np.zeros(shape, np.float32), **options)
+            expected += bias[None, :, None, None]
+            sink = Gathered(shape)
+            transpose_into(source, weight, out=sink, bias=bias, **options)
+        assert sink.seen.all()
+        np.testing.assert_array_equal(sink.values, expected)

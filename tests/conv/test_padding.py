@@ -272,3 +272,36 @@ def test_reflect_limits_are_per_side_and_axis():
     for pads in [(3, 0, 0, 0), (0, 3, 0, 0), (0, 0, 5, 0), (0, 0, 0, 5)]:
         with pytest.raises(ParameterError, match="reflect padding"):
             check_pad_mode("reflect", pads, (3, 5))
+
+
+@pytest.mark.parametrize("mode", PAD_MODES)
+@given(data=st.data())
+def test_integer_windows_are_the_divided_images_windows(mode, data):
+    """With a divisor, every window (views inside, copies at the borders) holds exactly
+    what dividing the whole image first would."""
+    h, w = data.draw(st.integers(2, 7)), data.draw(st.integers(2, 7))
+    pads = tuple(data.draw(st.integers(0, 1 if mode == "reflect" else 4)) for _ in range(4))
+    stored = np.random.default_rng(h + 10 * w).integers(0, 256, (1, h, w, 3), np.uint8)
+    x = stored.transpose(0, 3, 1, 2)  # channels last in memory, as a decoder leaves them
+    full = ref_pad(np.divide(x, np.float32(255), dtype=np.float32), pads, mode)
+    source = PaddedSource(x, pads, mode, divisor=255)
+    assert source.dtype == np.float32
+    r0 = data.draw(st.integers(0, full.shape[2] - 1))
+    r1 = data.draw(st.integers(r0 + 1, full.shape[2]))
+    c0 = data.draw(st.integers(0, full.shape[3] - 1))
+    c1 = data.draw(st.integers(c0 + 1, full.shape[3]))
+    window = source.window(r0, r1, c0, c1)
+    assert window.dtype == np.float32
+    np.testing.assert_array_equal(window, full[:, :, r0:r1, c0:c1])
+
+
+def test_remapped_sources_read_through_both_maps(rng):
+    x = rng.standard_normal((1, 2, 4, 5))
+    padded = PaddedSource(x, (2, 1, 3, 2), "replicate")
+    rows, cols = np.array([-1, 0, 3, 6, 6, -1]), np.array([8, 0, -1, 4])
+    expected = ref_pad(x, (2, 1, 3, 2), "replicate")[:, :, np.maximum(rows, 0)]
+    expected = expected[..., np.maximum(cols, 0)]
+    expected[:, :, rows < 0] = 0
+    expected[..., cols < 0] = 0
+    window = padded.remapped(rows, cols).window(0, 6, 0, 4)
+    np.testing.assert_array_equal(window, expected)

@@ -1,4 +1,4 @@
-"""The tile pool's helpers: reductions in bands of rows."""
+"""The tile pool's helpers: tile plans, reductions in bands of rows."""
 
 from __future__ import annotations
 
@@ -18,3 +18,15 @@ def test_reduce_parallel_matches_numpy(shape, reduce):
     view = x[:, ::2] if x.ndim == 2 else x[:, :, ::2]  # not contiguous: no copy, same answer
     expected = reduce.reduce(view.reshape(len(view), -1), axis=1)
     np.testing.assert_array_equal(tiles.reduce_parallel(reduce, view), expected)
+
+
+@pytest.mark.parametrize("width", [5, 3 * 4097, 3 * 10_000])
+def test_column_blocks_hold_whole_pixels(width):
+    """Blocks are a multiple of ``unit`` columns wide (a pixel's channels side by side),
+    and the tiles cover the output once."""
+    plan = tiles.plan_tiles(1, 40, width, per_pixel=3, budget=1 << 16, block_w=1000, unit=3)
+    covered = np.zeros((40, width), int)
+    for t in plan:
+        covered[t.r0 : t.r1, t.c0 : t.c1] += 1
+        assert t.c0 % 3 == 0 and ((t.c1 - t.c0) % 3 == 0 or t.c1 == width)
+    assert (covered == 1).all()

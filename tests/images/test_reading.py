@@ -59,6 +59,30 @@ def test_eight_bit_values_are_scaled_by_255(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "top"), [("x.png", 255), ("x.jpg", 255), ("x16.png", 65535), ("x16.ppm", 1000)]
+)
+def test_integer_images_keep_what_was_decoded(tmp_path, name, top):
+    """8- and 16-bit images keep their integers (``stored``) and make the float pixels,
+    exactly the integers over their top, only when asked."""
+    values = np.random.default_rng(5).integers(0, top + 1, (7, 6, 3))
+    path = tmp_path / name
+    if name == "x16.ppm":  # maxval 1000: read as values / 1000
+        path.write_bytes(b"P6 6 7 1000\n" + values.astype(">u2").tobytes())
+    elif top == 65535:
+        write_image(values.transpose(2, 0, 1) / top, str(path), depth=16)
+    else:
+        PILImage.fromarray(values.astype(np.uint8)).save(path)
+    image = read_image(str(path))
+    assert image.stored is not None and image.stored.top == top
+    assert image.shape == (1, 3, 7, 6) == image.stored.values.shape
+    assert np.issubdtype(image.stored.values.dtype, np.integer)
+    expected = np.divide(image.stored.values, np.float32(top), dtype=np.float32)
+    np.testing.assert_array_equal(image.pixels, expected)
+    if name != "x.jpg":  # lossless: the file's own values
+        np.testing.assert_array_equal(image.stored.values[0].transpose(1, 2, 0), values)
+
+
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 def test_sixteen_bit_png_round_trip_is_exact(tmp_path, channels):
     values = np.random.default_rng(channels).integers(0, 65536, (channels, 9, 11), np.uint16)

@@ -46,6 +46,39 @@ def test_quantize_is_the_definition_band_by_band(depth, threads):
     assert (q.below.tolist(), q.above.tolist(), q.nan.tolist()) == (below, above, nan)
 
 
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("layout", ["planes", "interleaved"])
+def test_quantize_into_a_given_array_with_known_bounds(depth, layout):
+    """``out`` (any strides) receives the values; the caller's bounds change nothing but
+    the work; values whose channels are side by side come out the same."""
+    rng = np.random.default_rng(depth)
+    stored = (rng.random((1, 37, 90, 3), dtype=np.float32) * 1.4 - 0.2).astype(np.float32)
+    x = (
+        stored.transpose(0, 3, 1, 2)
+        if layout == "interleaved"
+        else stored.transpose(0, 3, 1, 2).copy()
+    )
+    expected = quantize(x, depth)
+    for bounds in [None, (float(x.min()), float(x.max())), (0.1, 0.9)]:
+        if bounds == (0.1, 0.9):  # inside [0, 1] as the caller says: nothing clipped
+            x = np.clip(x, 0.1, 0.9)
+            expected = quantize(x, depth)
+        whole = np.zeros((1, 40, 95, 3), expected.values.dtype)
+        q = quantize(x, depth, out=whole[:, 2:39, 5:], bounds=bounds)
+        np.testing.assert_array_equal(whole[:, 2:39, 5:], expected.values)
+        assert not whole[:, :2].any() and not whole[:, :, :5].any()
+        for part in ("below", "above", "nan"):
+            np.testing.assert_array_equal(getattr(q, part), getattr(expected, part))
+    phases = np.zeros((1, 74, 180, 3), expected.values.dtype)  # pixels apart: a stride phase
+    quantize(x, depth, out=phases[:, 1::2, ::2])
+    np.testing.assert_array_equal(phases[:, 1::2, ::2], expected.values)
+    assert not phases[:, ::2].any() and not phases[:, :, 1::2].any()
+    nan = x.copy()
+    nan[0, 1, 5, 5] = np.nan
+    q = quantize(nan, depth, bounds=(np.nan, np.nan))
+    assert q.nan.tolist() == [0, 1, 0] and q.values[0, 5, 5, 1] == 0
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 1), (3, 5, 2), (700, 1001, 3), (2, 600_000, 1)])
 @pytest.mark.parametrize("level", [1, 9])
 def test_png_bands_make_one_stream(shape, level):

@@ -379,3 +379,48 @@ def test_a_transposed_bank_combines_each_transposed_response(rng):
     one, other = (apply_steps(x, [Step(Filter(w), **options)], has_alpha=False) for w in (a, b))
     np.testing.assert_allclose(result.values, np.hypot(one.values, other.values), atol=1e-6)
     assert result.weight_shapes == [(2, 2, 1, 4, 4)]
+
+
+STORED_CHAINS = {
+    "sharpen": ["0 -1 0; -1 5 -1; 0 -1 0"],
+    "gaussian": ["gaussian:9"],
+    "large": ["gaussian:15,5"],  # fft
+    "bank": ["sobel"],
+    "chain": ["box:3", "laplacian"],
+    "mixing": ["[[[0.3]], [[0.5]], [[0.2]]]"],  # takes the colour channels: alpha dropped
+    "strided": [("gaussian:3", {"stride": 2})],
+    "bias": [("1 1 1; 1 1 1; 1 1 1", {"bias": [0.2]})],
+    "huge": ["3e38 -3e38 3e38"],  # Inf and NaN: counted, written as 0
+    "upsample": [("bilinear:2", {"stride": 2, "transpose": True})],
+    "upsample zeros": [("bicubic:3", {"stride": 3, "transpose": True, "pad_mode": "zeros"})],
+}
+
+
+@pytest.mark.parametrize("name", STORED_CHAINS)
+@pytest.mark.parametrize("alpha", [False, True])
+def test_stored_integers_in_and_out_are_the_float_pipelines_bit_for_bit(name, alpha, rng):
+    """An image's stored integers, read a tile at a time, and the result quantized tile
+    by tile: the very values, counts and bounds of the float pipeline and quantize."""
+    from convcli.images.writing import quantize
+
+    channels = 4 if alpha else 3
+    stored = rng.integers(0, 256, (1, 45, 38, channels), np.uint8).transpose(0, 3, 1, 2)
+    steps = []
+    for spec in STORED_CHAINS[name]:
+        spec, options = spec if isinstance(spec, tuple) else (spec, {})
+        steps.append(Step(load_filter(spec), **options))
+    floats = np.divide(stored, np.float32(255), dtype=np.float32)
+    expected = apply_steps(floats, steps, has_alpha=alpha)
+    integers = quantize(expected.values, 8)
+    result = apply_steps(stored, steps, has_alpha=alpha, divisor=255, quantize=8)
+    assert result.shape == expected.values.shape
+    assert result.warnings == expected.warnings
+    np.testing.assert_array_equal(result.minimum, expected.minimum)
+    np.testing.assert_array_equal(result.maximum, expected.maximum)
+    if result.integers is None:  # a bank, or alpha to divide by: the caller quantizes
+        assert name == "bank" or (alpha and name != "mixing")
+        np.testing.assert_array_equal(result.values, expected.values)
+        return
+    assert result.values is None
+    for part in ("values", "below", "above", "nan"):
+        np.testing.assert_array_equal(getattr(result.integers, part), getattr(integers, part))

@@ -14,6 +14,10 @@ Paths (all tile by tile, in a thread pool; see :mod:`convcli.conv.engines.tiles`
 ``fft``
     Overlap-save FFT per tile (numpy.fft, float32 stays float32). Handles every
     case; chosen automatically for large kernels.
+``taps``
+    One elementwise pass per group of equal taps (zeros skipped, equal weights summed
+    first) over the window's flat planes. Needs one input channel per group (else
+    ``rows``); the automatic choice for small per-channel kernels.
 
 ``force_path(name)`` forces one path (tests check each against the reference);
 ``tile_elements(n)`` overrides the tile budget (tests use it to cross seams).
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 
 from convcli.errors import ParameterError
 
-PATHS = ("rows", "separable", "fft")
+PATHS = ("rows", "separable", "fft", "taps")
 
 _forced: str | None = None
 _tile_elements: int | None = None

@@ -10,114 +10,68 @@ from __future__ import annotations
 
 import numpy as np
 
+from convcli.conv.engines.base import (
+    Engine,
+    Pair,
+    Planes,
+    flat_accumulator,
+    split_groups,
+    store,
+    valid_columns,
+)
+from convcli.conv.engines.passes import accumulate, passes_cost, tap_groups
 from convcli.conv.engines.tiles import scratch
 
-Pair = tuple[int, int]
+
+def taps_cost(w: np.ndarray, dtype) -> float:
+    """The :class:`Taps` engine's cost for per-channel weights ``w`` (F, 1, kh, kw)."""
+    return passes_cost(tap_groups(w.astype(dtype).reshape(w.shape[0], -1)))
 
 
-def split_groups(a: np.ndarray, groups: int) -> np.ndarray:
-    """View (n, G*k, h, w) as (n, G, k, h, w) without copying (writes go through)."""
-    view = a.view()
-    view.shape = (a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
-    return view
+class Taps(Engine):
+    """One elementwise pass per tap group over the window's flat planes (per-channel
+    kernels, one input channel per group): taps of weight 0 skipped, taps of equal weight
+    summed before one multiplication, weights of 1 and -1 added or subtracted.
 
+    A 3x3 sharpening kernel is 5 passes where the ``rows`` engine copies the window three
+    times and runs a matrix product per row; the result does not depend on the tiles.
+    """
 
-class Engine:
-    """Shared set-up: shapes, stride, dilation, dtype, and the tile budget."""
+    budget = 1 << 19  # elements per tile and buffer: a tile's buffers stay in L2
 
-    budget = 1 << 20  # buffer elements per tile; measured best on 2 cores (1 MiB L2 each)
-
-    def __init__(self, w: np.ndarray, *, groups: int, stride: Pair, dilation: Pair, dtype) -> None:
-        self.f, self.cg, self.kh, self.kw = w.shape
-        self.groups, self.fg = groups, self.f // groups
-        # A dilation along an axis with one tap changes nothing; dropping it keeps the
-        # engines' buffers and loops (Rows has one per row phase) independent of its value.
-        dilation = (dilation[0] if self.kh > 1 else 1, dilation[1] if self.kw > 1 else 1)
-        self.stride, self.dilation, self.dtype = stride, dilation, np.dtype(dtype)
+    def __init__(self, w: np.ndarray, **kw) -> None:
+        super().__init__(w, **kw)
+        weights = w.astype(self.dtype).reshape(self.groups, self.fg, self.kh * self.kw)
+        self.groups_of_taps = [
+            group._replace(weight=group.weight[None, :, :, None]) for group in tap_groups(weights)
+        ]
 
     @property
     def per_pixel(self) -> int:
-        return 2 * self.f
+        return 2 * self.f + self.groups
 
-    def tile_rows_cols(self) -> tuple[int | None, int | None]:
-        return None, None
+    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
+        acc, pitch = self.flat(win, out.shape)
+        store(acc, out, self.groups, pitch)
 
+    def values(self, win: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        # The accumulator's valid columns as they are: no copy into a block.
+        return valid_columns(self.flat(win, shape)[0], *shape[2:])
 
-class Planes:
-    """A window as flat, contiguous stride phases: every tap reads one 1-D slice.
-
-    Output pixel (r, c) of tap (i, j) reads window[r*sh + i*dh, c*sw + j*dw], which
-    is phase ((i*dh) % sh, (j*dw) % sw) at (r + (i*dh)//sh, c + (j*dw)//sw). With
-    each phase flattened at a common row pitch, a tap is the slice starting at
-    ``row_shift * pitch + col_shift`` of length ``(ho - 1) * pitch + wo``; the
-    ``pitch - wo`` columns that wrap into the next row are computed and dropped.
-    Contiguous slices run about twice as fast in NumPy as 2-D strided views.
-    Only the phases that the ``kernel``'s taps read are built: at most kh * kw,
-    however large the stride (a stride of 10**9 must not make 10**18 planes).
-    """
-
-    def __init__(
-        self, win: np.ndarray, stride: Pair, dilation: Pair, out_hw: Pair, kernel: Pair
-    ) -> None:
-        self.stride, self.dilation = stride, dilation
-        row_phases = sorted({i * dilation[0] % stride[0] for i in range(kernel[0])})
-        col_phases = sorted({j * dilation[1] % stride[1] for j in range(kernel[1])})
-        (sh, sw), (ho, wo) = stride, out_hw
-        h_in, w_in = win.shape[-2:]
-        if stride == (1, 1):
-            self.pitch = w_in
-            if not win.flags.c_contiguous:
-                win = _copy_to(scratch("planes", win.shape, win.dtype), win)
-            self.planes = {(0, 0): win.reshape(*win.shape[:-2], -1)}
-        else:
-            rows, self.pitch = -(-h_in // sh), -(-w_in // sw)
-            self.planes = {}
-            # Only the phases some tap reads (at most kh * kw of them, whatever the stride).
-            phases = [(a, b) for a in row_phases for b in col_phases]
-            for index, (a, b) in enumerate(phases):
-                phase = win[..., a::sh, b::sw]
-                plane = scratch(f"plane{index}", (*win.shape[:-2], rows, self.pitch), win.dtype)
-                plane[..., : phase.shape[-2], : phase.shape[-1]] = phase
-                # Cells past the phase are read only by dropped columns; keep them finite.
-                plane[..., phase.shape[-2] :, :] = 0
-                plane[..., : phase.shape[-2], phase.shape[-1] :] = 0
-                self.planes[a, b] = plane.reshape(*win.shape[:-2], -1)
-        self.length = (ho - 1) * self.pitch + wo
-
-    def tap(self, i: int, j: int) -> np.ndarray:
-        (sh, sw), (dh, dw) = self.stride, self.dilation
-        start = (i * dh // sh) * self.pitch + j * dw // sw
-        return self.planes[(i * dh) % sh, (j * dw) % sw][..., start : start + self.length]
-
-
-def flat_accumulator(out: np.ndarray, groups: int, pitch: int) -> np.ndarray:
-    """A (n, G, F/G, ho*pitch) buffer laid out at the planes' row pitch."""
-    n, f, ho, _ = out.shape
-    return scratch("acc", (n, groups, f // groups, ho * pitch), out.dtype)
-
-
-def _copy_to(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
-    dst[...] = src
-    return dst
-
-
-def store(acc: np.ndarray, out: np.ndarray, groups: int, pitch: int) -> None:
-    """Copy the valid columns of a flat accumulator into the output block."""
-    ho, wo = out.shape[-2:]
-    split_groups(out, groups)[...] = acc.reshape(*acc.shape[:3], ho, pitch)[..., :wo]
-
-
-def flat_im2col(planes: Planes, kernel: Pair, groups: int, dtype) -> np.ndarray:
-    """Columns (n, G, C/G * kh * kw, length) of a window's planes, ordered (c, i, j)
-    like a weight reshaped to (F, C/G * kh * kw): one contiguous copy per tap."""
-    kh, kw = kernel
-    first = planes.tap(0, 0)
-    n, c = first.shape[:2]
-    cols = scratch("cols", (n, groups, c // groups, kh * kw, planes.length), dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, :, i * kw + j] = split_groups(planes.tap(i, j), groups)
-    return cols.reshape(n, groups, -1, planes.length)
+    def flat(self, win: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The tile of ``shape`` as a flat accumulator, and its row pitch."""
+        planes = Planes(win, self.stride, self.dilation, shape[-2:], (self.kh, self.kw))
+        acc = flat_accumulator(shape, self.groups, planes.pitch, self.dtype)
+        head = acc[..., : planes.length]
+        taps = {t for group in self.groups_of_taps for t in group.taps}
+        views = {t: split_groups(planes.tap(*divmod(t, self.kw)), self.groups) for t in taps}
+        accumulate(
+            head,
+            views,
+            self.groups_of_taps,
+            lambda slot, size: scratch(slot, size, head.dtype),
+        )
+        return acc, planes.pitch
 
 
 def kernel_rank_factors(w: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -140,59 +94,80 @@ def kernel_rank(w: np.ndarray, dtype) -> int:
     return kernel_rank_factors(w, dtype)[0].shape[0]
 
 
+def separable_cost(w: np.ndarray, dtype) -> float:
+    """The :class:`Separable` engine's cost for per-channel weights ``w``: each rank-1
+    term's two passes (the row pass over the kh - 1 extra rows of its band too), and the
+    terms' sum."""
+    cols, rows = kernel_rank_factors(w, dtype)
+    cost = 2.0 * (cols.shape[0] - 1)
+    for u, v in zip(cols.astype(dtype), rows.astype(dtype), strict=True):
+        cost += 1.25 * passes_cost(tap_groups(v)) + passes_cost(tap_groups(u)) + 2
+    return cost
+
+
 class Separable(Engine):
-    """Sum of rank-1 passes: a row pass (Wf taps) then a column pass (Hf taps) each."""
+    """Sum of rank-1 passes: a row pass (Wf taps) then a column pass (Hf taps) each, both
+    by :func:`accumulate` (a symmetric factor's pairs summed before one multiplication)."""
+
+    budget = 1 << 19  # elements per buffer: a tile's buffers stay in L2
 
     def __init__(self, w: np.ndarray, **kw) -> None:
         super().__init__(w, **kw)
         cols, rows = kernel_rank_factors(w, self.dtype)
         shape = (cols.shape[0], self.groups, self.fg)
-        self.u = cols.astype(self.dtype).reshape(*shape, self.kh)
-        self.v = rows.astype(self.dtype).reshape(*shape, self.kw)
+        u = cols.astype(self.dtype).reshape(*shape, self.kh)
+        v = rows.astype(self.dtype).reshape(*shape, self.kw)
+        self.terms = [
+            (
+                [g._replace(weight=g.weight[None, :, :, None]) for g in tap_groups(ui)],
+                [g._replace(weight=g.weight[None, :, :, None]) for g in tap_groups(vi)],
+            )
+            for ui, vi in zip(u, v, strict=True)
+        ]
 
     @property
     def per_pixel(self) -> int:
         return 4 * self.f + self.groups
 
     def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        planes = Planes(win, self.stride, self.dilation, out.shape[-2:], (self.kh, self.kw))
+        acc, pitch = self.flat(win, out.shape)
+        store(acc, out, self.groups, pitch)
+
+    def values(self, win: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return valid_columns(self.flat(win, shape)[0], *shape[2:])
+
+    def flat(self, win: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The tile of ``shape`` as a flat accumulator, and its row pitch."""
+        planes = Planes(win, self.stride, self.dilation, shape[-2:], (self.kh, self.kw))
         (sh, sw), (dh, dw) = self.stride, self.dilation
         plane_len = next(iter(planes.planes.values())).shape[-1]
         band_len = plane_len - (self.kw - 1) * dw // sw
-        acc = flat_accumulator(out, self.groups, planes.pitch)
+        acc = flat_accumulator(shape, self.groups, planes.pitch, self.dtype)
         head = acc[..., : planes.length]
         band_shape = (*head.shape[:3], band_len)
-        tmp_band, tmp, first = scratch("tmp_band", band_shape, acc.dtype), None, True
-        for u, v in zip(self.u, self.v, strict=True):
+
+        def buffer(slot: str, shape: tuple[int, ...]) -> np.ndarray:
+            return scratch(slot, shape, acc.dtype)
+
+        for term, (column_groups, row_groups) in enumerate(self.terms):
             bands = {}
             for index, a in enumerate(sorted({(i * dh) % sh for i in range(self.kh)})):
-                band = bands[a] = scratch(f"band{index}", band_shape, acc.dtype)
-                row_taps = [j for j in range(self.kw) if np.any(v[..., j])] or [0]
-                for k, j in enumerate(row_taps):
+                views = {}
+                for j in range(self.kw):
                     shift = j * dw // sw
                     xs = planes.planes[a, (j * dw) % sw][..., shift : shift + band_len]
-                    np.multiply(
-                        split_groups(xs, self.groups),
-                        v[None, :, :, j, None],
-                        out=band if k == 0 else tmp_band,
-                    )
-                    if k:
-                        band += tmp_band
+                    views[j] = split_groups(xs, self.groups)
+                bands[a] = buffer(f"band{index}", band_shape)
+                accumulate(bands[a], views, row_groups, buffer)
+            views = {}
             for i in range(self.kh):
-                if not np.any(u[..., i]):
-                    continue
                 shift = (i * dh // sh) * planes.pitch
-                rs = bands[(i * dh) % sh][..., shift : shift + planes.length]
-                if first:
-                    np.multiply(rs, u[None, :, :, i, None], out=head)
-                    first = False
-                else:
-                    tmp = scratch("tmp", head.shape, head.dtype) if tmp is None else tmp
-                    np.multiply(rs, u[None, :, :, i, None], out=tmp)
-                    head += tmp
-        if first:  # an all-zero kernel
-            head[...] = 0
-        store(acc, out, self.groups, planes.pitch)
+                views[i] = bands[(i * dh) % sh][..., shift : shift + planes.length]
+            target = head if term == 0 else buffer("term", head.shape)
+            accumulate(target, views, column_groups, buffer)
+            if term:
+                head += target
+        return acc, planes.pitch
 
 
 def next_fast_len(n: int) -> int:
@@ -342,4 +317,4 @@ class Rows(Engine):
             np.matmul(self.matrix, b, out=og[:, :, r0::period])
 
 
-ENGINES = {"rows": Rows, "separable": Separable, "fft": FFT}
+ENGINES = {"rows": Rows, "separable": Separable, "fft": FFT, "taps": Taps}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from typing import Protocol
+
 import numpy as np
 
 from convcli.conv.engines import forced_path, tile_budget
-from convcli.conv.engines.algorithms import ENGINES, FFT, kernel_rank
+from convcli.conv.engines.algorithms import ENGINES, FFT, kernel_rank, separable_cost, taps_cost
+from convcli.conv.engines.passes import FFT_COST, ROWS_COST, ROWS_TAP_COST
 from convcli.conv.engines.tiles import plan_tiles, reduce_parallel, run_parallel, scratch
 from convcli.conv.padding import PaddedSource
 
@@ -13,41 +17,62 @@ Pair = tuple[int, int]
 
 
 def choose_path(weight: np.ndarray, groups: int, dtype, stride: Pair = (1, 1)) -> str:
-    """Pick the engine for this weight; thresholds measured on 2 cores (see benchmarks/).
+    """Pick the engine for this weight by what each would cost (measured on 2 cores; see
+    the costs in :mod:`convcli.conv.engines.algorithms`).
 
-    Per-channel filters (one input channel per group) larger than 3x3 go to
-    ``separable`` when a low-rank decomposition needs few enough passes (box,
-    gaussian, motion blur). Large kernels go to ``fft``: from about 9x9 for
-    per-channel filters, 7x7 for weights that mix channels (more products per
-    transform); with a stride, later, since the FFT computes every output and
-    the other paths only the kept ones. Everything else goes to ``rows``.
+    Per-channel filters (one input channel per group) go to the cheapest of ``taps``
+    (a pass per group of equal taps: small, sparse or symmetric kernels), ``separable``
+    (low rank: box, gaussian, motion blur), ``rows`` and ``fft`` (large dense kernels;
+    with a stride, later, since the FFT computes every output and the other paths only
+    the kept ones). Weights that mix channels go to ``fft`` from 7x7 (times the
+    stride), else to ``rows``.
     """
     forced = forced_path()
     if forced is not None:
-        if forced == "separable" and weight.shape[1] != 1:
+        if forced in ("separable", "taps") and weight.shape[1] != 1:
             return "rows"
         return forced
     if not np.isfinite(weight).all():
         return "rows"  # every tap multiplied, as torch does; no SVD or spectrum of NaN
     f, cg, kh, kw = weight.shape
     taps = kh * kw
-    if cg == 1 and taps > 9:
-        passes = kernel_rank(weight, dtype) * (kh + kw)
-        if passes * 1.5 <= taps and passes <= 40:
-            return "separable"
-    fft_from = 81 if cg == 1 and f == groups else 49
-    return "fft" if taps >= fft_from * stride[0] * stride[1] else "rows"
+    if cg != 1:
+        return "fft" if taps >= 49 * stride[0] * stride[1] else "rows"
+    costs = {
+        "taps": taps_cost(weight, dtype),
+        "rows": ROWS_COST + ROWS_TAP_COST * taps,
+        "fft": FFT_COST * stride[0] * stride[1],
+    }
+    if kh > 1 and kw > 1 and kernel_rank(weight, dtype) <= min(kh, kw) // 2:
+        costs["separable"] = separable_cost(weight, dtype)
+    return min(costs, key=costs.__getitem__)
 
 
 def _finite(x: np.ndarray) -> bool:
     """No NaN or Inf in ``x``: its min and max are finite (two passes, no temporary,
     spread over the tile threads)."""
-    if x.size == 0:
+    if x.size == 0 or not np.issubdtype(x.dtype, np.floating):
         return True
     return bool(
         np.isfinite(reduce_parallel(np.minimum, x[None]))
         & np.isfinite(reduce_parallel(np.maximum, x[None]))
     )
+
+
+class Sink(Protocol):
+    """Where the tiles of a result go instead of an array: each tile as soon as it is
+    computed, on the thread that computed it, while it is in cache (the command line
+    turns them into an image file's integers there; no float result is ever whole).
+
+    ``shape`` is the whole result's (N, F, Ho, Wo); ``put`` takes the values of samples,
+    rows and columns ``at`` (three slices, with steps where the tiles of a transposed
+    convolution's stride phase land) as a float array it may overwrite. Tiles never
+    overlap; ``put`` is called from several threads at once.
+    """
+
+    shape: tuple[int, int, int, int]
+
+    def put(self, at: tuple[slice, slice, slice], block: np.ndarray) -> None: ...
 
 
 def correlate(
@@ -57,22 +82,33 @@ def correlate(
     stride: Pair,
     dilation: Pair,
     groups: int,
-    out: np.ndarray,
-) -> np.ndarray:
+    out: np.ndarray | Sink,
+    bias: np.ndarray | None = None,
+) -> np.ndarray | Sink:
     """Fill ``out`` (n, F, Ho, Wo), any strides, with the valid correlation of ``source``.
 
     ``source.shape`` is the padded input's; ``out``'s spatial size must be the
-    valid output size of that padded input.
+    valid output size of that padded input. A :class:`Sink` gets each tile instead, plus
+    ``bias`` (one value per filter; an array ``out`` gets none: its caller adds it).
     """
     n, _, ho, wo = out.shape
-    if out.size == 0:
+    if math.prod(out.shape) == 0:
         return out
-    name = choose_path(weight, groups, out.dtype, stride)
-    if name in ("fft", "separable") and forced_path() is None and not _finite(source.x):
-        # A NaN or Inf would spread over a whole FFT tile, and the separable passes make
-        # Inf - Inf = NaN from mixed-sign factors; a GEMM over the taps keeps them local.
+    dtype = out.dtype if isinstance(out, np.ndarray) else np.result_type(source.dtype, np.float32)
+    name = choose_path(weight, groups, dtype, stride)
+    if name != "rows" and forced_path() is None and not _finite(source.x):
+        # A NaN or Inf would spread over a whole FFT tile, the separable passes make
+        # Inf - Inf = NaN from mixed-sign factors, and the taps engine skips zero taps
+        # (0 * NaN is NaN, as in torch); a GEMM over every tap keeps them local.
         name = "rows"
-    options = {"groups": groups, "stride": stride, "dilation": dilation, "dtype": out.dtype}
+    unit = 1
+    if name in ("taps", "separable") and not isinstance(out, np.ndarray):
+        interleaved = _interleaved(source, weight, groups, stride, dilation, out, bias)
+        if interleaved is not None:
+            source, weight, groups, dilation, out, bias = interleaved
+            n, _, ho, wo = out.shape
+            unit = _PixelSink.channels_of(out)
+    options = {"groups": groups, "stride": stride, "dilation": dilation, "dtype": dtype}
     if name == "fft":
         engine = FFT(weight, padded=source.shape[-2:], **options)
     else:
@@ -86,6 +122,7 @@ def correlate(
         budget=tile_budget(engine.budget),
         rows=rows,
         block_w=cols,
+        unit=unit,
     )
 
     span = ((weight.shape[2] - 1) * dilation[0] + 1, (weight.shape[3] - 1) * dilation[1] + 1)
@@ -98,9 +135,62 @@ def correlate(
             (t.c1 - 1) * stride[1] + span[1],
             t.n0,
             t.n1,
-            empty=lambda shape, dtype: scratch("window", shape, dtype),
+            empty=lambda shape, dtype, slot: scratch(slot, shape, dtype),
         )
-        engine(window, out[t.n0 : t.n1, :, t.r0 : t.r1, t.c0 : t.c1])
+        at = (slice(t.n0, t.n1), slice(t.r0, t.r1), slice(t.c0, t.c1))
+        if isinstance(out, np.ndarray):
+            engine(window, out[at[0], :, at[1], at[2]])
+            return
+        block = engine.values(window, (t.n1 - t.n0, out.shape[1], t.r1 - t.r0, t.c1 - t.c0))
+        if bias is not None:
+            block += bias.astype(dtype)[:, None, None]
+        out.put(at, block)
 
     run_parallel(work, tiles)
     return out
+
+
+def _interleaved(source: PaddedSource, weight, groups, stride, dilation, out, bias):
+    """The same per-channel correlation as one channel, pixels' channels side by side,
+    when ``source`` holds them so (a decoder's (H, W, C) array): one kernel for every
+    channel, one input channel per group, no column stride. Its window rows are then
+    contiguous and its tiles' values interleaved as image files hold them, so neither
+    converting the input nor quantizing the output gathers or scatters channels; the
+    elementwise engines compute exactly the values they compute on planes. None when it
+    does not apply."""
+    x = source.x
+    n, c, h, w = x.shape
+    f, cg, kh, kw = weight.shape
+    if c < 2 or groups != c or f != c or stride[1] != 1 or x.strides[3] != c * x.strides[1]:
+        return None
+    if not (weight == weight[:1]).all():
+        return None
+    flat = np.lib.stride_tricks.as_strided(
+        x, (n, 1, h, w * c), (x.strides[0], 0, x.strides[2], x.strides[1]), writeable=False
+    )
+    cols = source.cols[:, None]
+    cols = np.where(cols >= 0, cols * c + np.arange(c), -1).ravel()
+    source = PaddedSource.from_maps(flat, source.rows, cols, divisor=source.divisor)
+    return source, weight[:1], 1, (dilation[0], dilation[1] * c), _PixelSink(out, c, bias), None
+
+
+class _PixelSink:
+    """Tiles of the one-channel, channels-side-by-side correlation handed to ``sink`` as
+    (n, C, rows, cols) views (channels innermost), plus each channel's bias."""
+
+    def __init__(self, sink: Sink, channels: int, bias: np.ndarray | None) -> None:
+        n, _, height, width = sink.shape
+        self.sink, self.channels, self.bias = sink, channels, bias
+        self.shape = (n, 1, height, width * channels)
+
+    @staticmethod
+    def channels_of(sink: _PixelSink) -> int:
+        return sink.channels
+
+    def put(self, at: tuple[slice, slice, slice], block: np.ndarray) -> None:
+        c = self.channels
+        n, _, rows, cols = block.shape
+        pixels = block.reshape(n, rows, cols // c, c).transpose(0, 3, 1, 2)
+        if self.bias is not None:
+            pixels += self.bias.astype(block.dtype)[:, None, None]
+        self.sink.put((at[0], at[1], slice(at[2].start // c, at[2].stop // c)), pixels)

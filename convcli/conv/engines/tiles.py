@@ -8,6 +8,7 @@ preallocated result, so no whole-image temporary is ever made.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,7 @@ def plan_tiles(
     full_width: bool = False,
     rows: int | None = None,
     block_w: int | None = None,
+    unit: int = 1,
 ) -> list[Tile]:
     """Cut an (n, height, width) output into tiles of about ``budget`` buffer elements.
 
@@ -54,11 +56,14 @@ def plan_tiles(
     width when ``full_width`` (the weight gradient's flattened rows need it) or
     when the width is modest; rows are then chosen to fill the budget. ``rows``
     and ``block_w`` fix the tile size instead (the FFT engine's transform size;
-    the rows engine's narrower blocks for tall kernels).
+    the rows engine's narrower blocks for tall kernels). Column blocks are a multiple
+    of ``unit`` wide (whole pixels when a pixel's channels are side by side).
     """
     if block_w is None:
-        block_w = width if full_width or width <= 8192 else 4096
+        block_w = width if full_width or width <= 8192 * unit else 4096 * unit
     block_w = max(1, min(block_w, width))
+    if block_w < width:
+        block_w = max(unit, block_w // unit * unit)
     if rows is None:
         rows = max(1, min(height, budget // max(1, per_pixel * block_w)))
         # Enough bands to keep every thread busy, when each band still has real work:
@@ -149,7 +154,7 @@ def scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     """
     buffers = _local.__dict__.setdefault("buffers", {})
     dtype = np.dtype(dtype)
-    size = int(np.prod(shape)) * dtype.itemsize
+    size = math.prod(shape) * dtype.itemsize
     buf = buffers.get(slot)
     if buf is None or buf.size < size:
         buf = buffers[slot] = np.empty(max(size, 1), np.uint8)
