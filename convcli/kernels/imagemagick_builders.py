@@ -203,7 +203,7 @@ def _comet(g: Geometry, named: str) -> tuple[np.ndarray, tuple[int, int], float]
     """Half a Gaussian from the origin (the first value), normalized to sum 1."""
     sigma = abs(g.sigma)
     width = (_optimal_width(g.rho, sigma, 1) - 1) // 2 + 1 if g.rho < 1 else int(g.rho)
-    _check_width(width, named)
+    _check_width(2 * width - 1, named)  # as applied: centred on its first value
     values = np.zeros(width)
     if sigma > EPSILON:
         u = np.arange(width * 3, dtype=np.float64)

@@ -23,14 +23,54 @@ IMAGEMAGICK = re.compile(
 )
 
 
-def _number(token: str, where: str) -> float:
-    try:
-        value = float(token)
-    except ValueError:
-        raise KernelError(f"{where}: {token!r} is not a number") from None
-    if not math.isfinite(value):
-        raise KernelError(f"{where}: {token!r} is not a finite number; kernels need real values")
+# A number as written in a kernel or an option: ASCII digits, an optional sign, point and
+# exponent. Python's float() also takes "1_000", "inf", "nan", " 3 " and other scripts'
+# digits ("٣"), none of which a kernel file or ImageMagick means as a number.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def plain_number(text: str) -> float | None:
+    """The finite value of ``text`` written as a plain decimal number, else None.
+
+    Examples
+    --------
+    >>> plain_number("-2.5e3"), plain_number("1_0"), plain_number("1e400"), plain_number("nan")
+    (-2500.0, None, None, None)
+    """
+    if not NUMBER.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def plain_integer(text: str) -> int | None:
+    """The value of ``text`` written as a plain decimal integer (no ``_``), else None.
+
+    Examples
+    --------
+    >>> plain_integer("-12"), plain_integer("3_0"), plain_integer("2.0")
+    (-12, None, None)
+    """
+    return int(text) if INTEGER.fullmatch(text) else None
+
+
+def as_number(token: str, where: str) -> float:
+    """``token`` as a finite number, or a KernelError naming ``where``."""
+    value = plain_number(token)
+    if value is None:
+        if NUMBER.fullmatch(token) or token.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise KernelError(
+                f"{where}: {_excerpt(token)} is not a finite number; kernels need real values"
+            )
+        raise KernelError(f"{where}: {_excerpt(token)} is not a number")
     return value
+
+
+def _excerpt(text: str, limit: int = 16) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters: a file's bad token may
+    be a whole line of something that is no kernel (``-k /etc/passwd``)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 def _rows_to_matrix(rows: list[tuple[int | str, list[float]]], source: str) -> np.ndarray:
@@ -80,9 +120,9 @@ def _check_decimal_commas(lines: list[tuple[int, str]], source: str) -> None:
             example = next(f for f in line.split(";") if _DECIMAL_COMMA.match(f.strip()))
             example = example.strip()
             raise KernelError(
-                f"{source}, line {number}: {line!r} looks like a spreadsheet saved with decimal "
-                f"commas ({example!r}) and ';' between values; convcli reads ';' as the end of "
-                f"a row and ',' between values, so save it with decimal points "
+                f"{source}, line {number}: looks like a spreadsheet saved with decimal "
+                f"commas ({_excerpt(example)}) and ';' between values; convcli reads ';' as the "
+                f"end of a row and ',' between values, so save it with decimal points "
                 f"({example.replace(',', '.')}) and commas, spaces or tabs between values"
             )
 
@@ -121,7 +161,9 @@ def parse_text(text: str, source: str) -> np.ndarray:
             where: int | str = (
                 number if len(segments) == 1 else f"line {number}, row {index} (rows end at ';')"
             )
-            values = [_number(t, f"{source}, {_where(where)}") for t in _SPLIT.split(segment) if t]
+            values = [
+                as_number(t, f"{source}, {_where(where)}") for t in _SPLIT.split(segment) if t
+            ]
             blocks[-1].append((where, values))
     blocks = [b for b in blocks if b]
     if not blocks:
@@ -253,10 +295,11 @@ def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
     if not lines:
         raise KernelError(f"{source}: empty matrix file; the first line is 'W H [scale [offset]]'")
     n0, header = lines[0]
-    fields = [_number(t, f"{source}, line {n0}") for t in _SPLIT.split(header) if t]
+    fields = [as_number(t, f"{source}, line {n0}") for t in _SPLIT.split(header) if t]
     if not 2 <= len(fields) <= 4 or fields[0] != int(fields[0]) or fields[1] != int(fields[1]):
         raise KernelError(
-            f"{source}, line {n0}: the header must be 'W H [scale [offset]]', got {header!r}"
+            f"{source}, line {n0}: the header must be 'W H [scale [offset]]', got "
+            f"{_excerpt(header, 40)}"
         )
     width, height = int(fields[0]), int(fields[1])
     scale = fields[2] if len(fields) > 2 else 1.0
@@ -264,7 +307,7 @@ def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
     if width < 1 or height < 1 or scale == 0:
         raise KernelError(f"{source}, line {n0}: size must be positive and scale non-zero")
     rows = [
-        (n, [_number(t, f"{source}, line {n}") for t in _SPLIT.split(line) if t])
+        (n, [as_number(t, f"{source}, line {n}") for t in _SPLIT.split(line) if t])
         for n, line in lines[1:]
     ]
     if len(rows) != height:
@@ -329,7 +372,7 @@ def parse_imagemagick(spec: str) -> np.ndarray:
             f"kernel as its own -k"
         )
     values = [
-        math.nan if token.lower() in ("nan", "-") else _number(token, f"kernel {spec!r}")
+        math.nan if token.lower() in ("nan", "-") else as_number(token, f"kernel {spec!r}")
         for token in _SPLIT.split(text)
         if token
     ]

@@ -169,6 +169,9 @@ def test_kernel_larger_than_the_image_exits_2_with_the_formula(tmp_path, image):
         (["-k", "[[[[1]]]]"], "the image's 3 channels make groups=3"),
         (["-k", "box:3", "--pad-mode", "reflect", "--padding", "20"], "reflect padding"),
         (["-k", "box:3", "--stride", "0"], "stride must be positive"),
+        (["-k", "im:Sobel:1e400"], "'1e400' is not a finite number"),
+        (["-k", "im:Gaussian:1e400"], "'1e400' is not a finite number"),
+        (["-k", "box:3_0"], "'box:3_0': '3_0' is not a number"),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, image, args, needle):

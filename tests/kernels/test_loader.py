@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from convcli import KernelError
 from convcli.kernels.loader import NAMED, list_kernels, load_filter
@@ -213,3 +215,41 @@ def test_a_filter_pickles_for_cluster_workers_with_its_read_only_options(spec):
     assert type(again.options).__name__ == "mappingproxy" and dict(again.options) == dict(f.options)
     assert all(np.array_equal(a, b) for a, b in zip(again.weights, f.weights, strict=True))
     assert (again.description, again.files, again.combine) == (f.description, f.files, f.combine)
+
+
+# Every numeric argument of every kernel spec: finite and in range, or one KernelError --------
+
+_NUMBER_TEXT = st.one_of(
+    st.integers(-2000, 2000).map(str),
+    st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
+    st.builds("{}e{}".format, st.integers(-9, 9), st.integers(-400, 400)),
+    st.sampled_from(["1e400", "-1e400", "1e309", "+1e400", "1e-400", "inf", "-inf", "nan"]),
+    st.sampled_from(["3_0", "", "0x10", "1e", ".", "+", "\u0663", " 2", "1..2", "--1"]),
+)
+_IM_SEPARATORS = st.sampled_from(["x", "X", ",", "+", "-", "/", "x+", "x-"])
+
+
+@st.composite
+def _kernel_specs(draw) -> str:
+    numbers = draw(st.lists(_NUMBER_TEXT, min_size=0, max_size=4))
+    if draw(st.booleans()):
+        from convcli.kernels.imagemagick import NAMES
+
+        text = numbers[0] if numbers else ""
+        for number in numbers[1:]:
+            text += draw(_IM_SEPARATORS) + number
+        return f"im:{draw(st.sampled_from(NAMES))}" + (f":{text}" if numbers else "")
+    name = draw(st.sampled_from(sorted(NAMED)))
+    return name + (":" + ",".join(numbers) if numbers else "")
+
+
+@given(_kernel_specs())
+def test_kernel_arguments_are_finite_and_in_range_or_one_kernel_error(spec):
+    # im:Sobel:1e400 was a traceback (math.fmod of infinity), im:Gaussian:1e400 another.
+    try:
+        found = load_filter(spec)
+    except KernelError:
+        return
+    for weight in found.weights:
+        assert np.isfinite(weight).all() and np.abs(weight).max() <= np.finfo(np.float32).max
+        assert max(weight.shape) <= 1001
