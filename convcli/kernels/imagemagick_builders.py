@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convcli.errors import KernelError
+from convcli.kernels.limits import MAX_TAPS
 
 if TYPE_CHECKING:
     from convcli.kernels.imagemagick import Geometry
 
 EPSILON = 1.0e-12  # MagickEpsilon
 QUANTUM_SCALE = 1.0 / 65535.0  # one level of ImageMagick's Q16 build
-MAX_WIDTH = 1001  # convcli's largest named kernel
+MAX_WIDTH = MAX_TAPS  # convcli's largest kernel
 
 # Kinds that RotateKernelInfo leaves alone: rotating a circle changes nothing.
 ROUND = {"gaussian", "dog", "log", "laplacian", "binomial"}

@@ -41,6 +41,7 @@ from convcli.kernels.parsers import (
     parse_text,
     parse_vips_mat,
     read_config,
+    read_text,
 )
 
 __all__ = ["NAMED", "Filter", "list_kernels", "load_filter"]
@@ -275,10 +276,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Filter:
         return Filter(weight, bias, source=str(path), files=(str(path),))
     if suffix in {".json", ".toml"}:
         return _load_config(path, chain)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise KernelError(f"{path}: cannot read it as text ({err})") from None
+    text = read_text(path)
     if suffix == ".mat":
         matrix, offset = parse_vips_mat(text, str(path))
         # libvips adds the offset in the image's units; convcli's pixels are 0..1.

@@ -14,9 +14,10 @@ import numpy as np
 
 from convcli.errors import KernelError
 from convcli.kernels.imagemagick import NAMES as IMAGEMAGICK_NAMES
+from convcli.kernels.limits import MAX_TAPS
 from convcli.kernels.parsers import as_number
 
-MAX_SIZE = 1001
+MAX_SIZE = MAX_TAPS
 """The largest size of a named kernel (checked before anything is allocated)."""
 
 

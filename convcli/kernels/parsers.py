@@ -7,14 +7,23 @@ line and the fix; :func:`as_weight_array` is the one check of their values.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from convcli.errors import KernelError
+from convcli.kernels.limits import (
+    MAX_TAPS,
+    MAX_TEXT_BYTES,
+    check_bias_shape,
+    check_text_size,
+    check_weight_shape,
+)
 
 _SPLIT = re.compile(r"[\s,;]+")
 # ImageMagick's user-defined kernel: "WxH[+X+Y][@><]: values" (AcquireKernelInfo).
@@ -149,36 +158,60 @@ def parse_text(text: str, source: str) -> np.ndarray:
         for number, raw in enumerate(text.splitlines(), start=1)
     ]
     _check_decimal_commas(lines, source)
-    blocks: list[list[tuple[int | str, list[float]]]] = [[]]
+    # Each block becomes an array when it ends: Python floats take four times the room.
+    matrices: list[tuple[int | str, np.ndarray]] = []
+    block: list[tuple[int | str, list[float]]] = []
+
+    def end_block() -> None:
+        if block:
+            matrices.append((block[0][0], _rows_to_matrix(block, source)))
+            block.clear()
+
     for number, line in lines:
         segments = line.split(";")
         for index, segment in enumerate(segments, start=1):
             segment = segment.strip().strip(",").strip()
             if not segment:  # a blank line, or an empty ';;' row: the next block
-                if blocks[-1]:
-                    blocks.append([])
+                end_block()
                 continue
             where: int | str = (
                 number if len(segments) == 1 else f"line {number}, row {index} (rows end at ';')"
             )
-            values = [
-                as_number(t, f"{source}, {_where(where)}") for t in _SPLIT.split(segment) if t
-            ]
-            blocks[-1].append((where, values))
-    blocks = [b for b in blocks if b]
-    if not blocks:
+            block.append((where, _row(segment, f"{source}, {_where(where)}")))
+            if len(block) > MAX_TAPS:
+                raise KernelError(
+                    f"{source}, {_where(where)}: a block of more than {MAX_TAPS} rows; convcli "
+                    f"takes at most {MAX_TAPS} taps a side, as its named kernels"
+                )
+    end_block()
+    if not matrices:
         raise KernelError(f"{source}: no numbers found; write the kernel's rows, one per line")
-    matrices = [_rows_to_matrix(b, source) for b in blocks]
     if len(matrices) == 1:
-        return matrices[0]
-    first = matrices[0].shape
-    for block, matrix in zip(blocks, matrices, strict=True):
+        return matrices[0][1]
+    first = matrices[0][1].shape
+    for line, matrix in matrices:
         if matrix.shape != first:
             raise KernelError(
-                f"{source}, {_where(block[0][0])}: block of {matrix.shape[0]}x{matrix.shape[1]}, "
+                f"{source}, {_where(line)}: block of {matrix.shape[0]}x{matrix.shape[1]}, "
                 f"but the first block is {first[0]}x{first[1]}; stacked blocks need one shape"
             )
-    return np.stack(matrices)
+    check_weight_shape((len(matrices), *first), source)
+    return np.stack([matrix for _, matrix in matrices])
+
+
+_TOKEN = re.compile(r"[^\s,;]+")
+
+
+def _row(segment: str, where: str) -> list[float]:
+    """The numbers of one row, at most :data:`MAX_TAPS` of them (never all the tokens of a
+    line of millions)."""
+    tokens = [m.group() for m in itertools.islice(_TOKEN.finditer(segment), MAX_TAPS + 1)]
+    if len(tokens) > MAX_TAPS:
+        raise KernelError(
+            f"{where}: a row of more than {MAX_TAPS} values; convcli takes at most {MAX_TAPS} "
+            f"taps a side, as its named kernels"
+        )
+    return [as_number(token, where) for token in tokens]
 
 
 def parse_inline(spec: str) -> np.ndarray:
@@ -279,6 +312,7 @@ def as_weight_array(data: object, where: str) -> np.ndarray:
         array = array[None]
     if array.ndim not in (2, 3, 4) or array.size == 0:
         raise KernelError(f"{where}: a kernel needs 2 to 4 dimensions, got shape {array.shape}")
+    check_weight_shape(array.shape, where)
     return check_float32(array, where)
 
 
@@ -306,10 +340,8 @@ def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
     offset = fields[3] if len(fields) > 3 else 0.0
     if width < 1 or height < 1 or scale == 0:
         raise KernelError(f"{source}, line {n0}: size must be positive and scale non-zero")
-    rows = [
-        (n, [as_number(t, f"{source}, line {n}") for t in _SPLIT.split(line) if t])
-        for n, line in lines[1:]
-    ]
+    check_weight_shape((height, width), f"{source}, line {n0}")
+    rows = [(n, _row(line, f"{source}, line {n}")) for n, line in lines[1:]]
     if len(rows) != height:
         raise KernelError(f"{source}: the header says {height} rows, the file has {len(rows)}")
     matrix = _rows_to_matrix(rows, source)
@@ -399,6 +431,7 @@ def as_bias_array(data: object, where: str) -> np.ndarray:
             f"{where}: bias must be a number or a flat, non-empty list of finite numbers, "
             f"got {data!r}"
         )
+    check_bias_shape(bias.shape, where)
     return check_float32(bias, where, "bias")
 
 
@@ -420,16 +453,24 @@ def _unique_keys(path: Path):
     return pairs_to_dict
 
 
+def read_text(path: Path) -> str:
+    """A text filter file's text (UTF-8, a byte-order mark dropped), refused from its
+    size past :data:`~convcli.kernels.limits.MAX_TEXT_BYTES` before a byte is read."""
+    try:
+        with path.open("rb") as stream:
+            check_text_size(os.fstat(stream.fileno()).st_size, str(path))
+            return stream.read(MAX_TEXT_BYTES + 1).decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise KernelError(f"{path}: cannot read it as text ({err})") from None
+
+
 def read_config(path: Path) -> dict:
     """The mapping in a ``.json`` or ``.toml`` filter configuration file.
 
     A ``.json`` file that holds a bare array (``[[1, 2, 1], [2, 4, 2], [1, 2, 1]]``) is
     read as ``{"weight": array}``; a TOML file is always a table.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise KernelError(f"{path}: cannot read it ({err})") from None
+    text = read_text(path)
     if path.suffix.lower() == ".toml":
         import tomllib
 
