@@ -49,7 +49,8 @@ def no_numpy_load(monkeypatch):
         ((3, MAX_TAPS + 1), "a kernel of 3x1002 taps"),
         (
             (17, 1000, 1000),
-            "a weight of shape (17, 1000, 1000) holds 17,000,000 values; convcli takes at most 16,777,216",
+            "a weight of shape (17, 1000, 1000) holds 17,000,000 values; convcli takes at most "
+            "16,777,216",
         ),
         ((4097, 4096, 1, 1), "a weight of shape (4097, 4096, 1, 1)"),
         ((1, 1, 1, 1, 1), "a kernel needs 2 to 4 dimensions"),
