@@ -21,6 +21,7 @@ def kernels(spec: str | None) -> None:
       convcli kernels filters/sobel-xy.json
       convcli kernels sobel
     """
+    from convcli.images.outputs import check_output_path
     from convcli.kernels import list_kernels, load_filter
     from convcli.kernels.describe import describe_filter
 
@@ -34,6 +35,8 @@ def kernels(spec: str | None) -> None:
                 click.echo(f"{name:<{width}}  {description}")
             return
         found = load_filter(spec)
+        # Never appended to the file it describes (convcli kernels k.txt >> k.txt).
+        check_output_path("-", [], what="the kernel text", kernels=found.files)
         click.echo(describe_filter(found))
         for warning in found.warnings:
             click.echo(f"Warning: {warning}", err=True)

@@ -139,9 +139,11 @@ def check_report_path(
     """Refuse a ``--report`` file that is an input, a kernel file or one of the image
     outputs, or whose directory is missing; checked before it is opened (opening
     empties it)."""
-    if path is None or path == "-":
+    if path is None:
         return
     check_output_path(path, inputs, what="--report", kernels=kernels)
+    if path == "-":
+        return
     for target in targets:
         if same_path(path, target) or ("{frame}" in target and _matches_frames(path, target)):
             raise ParameterError(
