@@ -17,7 +17,7 @@ import shutil
 import stat
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -429,6 +429,66 @@ class Staged:
     def discard(self) -> None:
         _remove(self.temporary)
         _placed(self.temporary)
+
+
+def commit_together(staged: Sequence[Staged]) -> None:
+    """Put several outputs in place as one (a multi-frame input's files): every one
+    synced first, then each renamed over its target with the file it replaces kept
+    (a hard link) until all are in place. If one fails, those already placed are
+    undone (the old file back, a new name removed), the rest discarded, and its
+    :class:`OutputError` raised: none of them changes, not some. (An existing
+    directory store replaced is not kept: it cannot be brought back.)
+    """
+    try:
+        for output in staged:
+            output.sync()
+    except BaseException:
+        for output in staged:
+            output.discard()
+        raise
+    placed: list[tuple[Staged, Path | None]] = []
+    try:
+        for output in staged:
+            old = _keep_old(output.target) if len(staged) > 1 else None
+            try:
+                output.commit()
+            except BaseException:
+                if old is not None:
+                    _remove(old)
+                    _placed(old)
+                raise
+            placed.append((output, old))
+    except BaseException:
+        for output in staged[len(placed) :]:
+            output.discard()
+        for output, old in reversed(placed):
+            if old is None:
+                _remove(Path(output.target))
+            else:
+                with contextlib.suppress(OSError):
+                    os.replace(old, output.target)
+                _placed(old)
+        raise
+    for _, old in placed:
+        if old is not None:
+            _remove(old)
+            _placed(old)
+
+
+def _keep_old(target: str) -> Path | None:
+    """A hard link to the file (or symbolic link) at ``target``, tracked as a temporary;
+    None when there is nothing to keep."""
+    path = Path(target)
+    if not os.path.lexists(path) or path.is_dir() and not path.is_symlink():
+        return None
+    old = path.parent / _temporary_name(path.parent, path.name)
+    with _unplaced_lock:
+        try:
+            os.link(path, old, follow_symlinks=False)
+        except OSError as err:
+            raise OutputError(f"{target}: cannot keep the old file ({err.strerror})") from None
+        _unplaced.add(old)
+    return old
 
 
 def _files(path: Path) -> list[str]:
