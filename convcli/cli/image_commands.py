@@ -70,7 +70,8 @@ output_options = _options(
         "value_range",
         type=click.Choice(["clip", "abs", "normalize"]),
         help="How values outside [0,1] become pixels: clip, abs (then clip), or normalize "
-        "(min..max to 0..1).  [default: clip; .npy keeps raw values]",
+        "(the finite min..max to 0..1; +-Inf as 1 and 0).  [default: clip; .npy keeps raw "
+        "values]",
     ),
     click.option(
         "--depth",
