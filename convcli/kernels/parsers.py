@@ -113,6 +113,8 @@ def _check_decimal_commas(lines: list[tuple[int, str]], source: str) -> None:
     like that (one row per line, as spreadsheets save). One line of comma pairs alone
     (``1,2;3,4``) stays the 2x2 matrix it also is in MATLAB's notation.
     """
+    for number, line in lines:
+        _check_spaced_decimal_commas(number, line, source)
     found: list[tuple[int, str]] = []
     for number, line in lines:
         fields = [f.strip() for f in line.split(";")]
@@ -136,12 +138,32 @@ def _check_decimal_commas(lines: list[tuple[int, str]], source: str) -> None:
             )
 
 
+def _check_spaced_decimal_commas(number: int, line: str, source: str) -> None:
+    """Refuse a line of values split by tabs or spaces with commas inside them
+    (``0,25<TAB>0,5``: a spreadsheet's TSV with decimal commas), which convcli's rule
+    would read as twice the values (0, 25, 0, 5). A comma counts as inside a value when
+    no space touches it and a digit is on each side; ``1, 2,3`` stays three values."""
+    for segment in line.split(";"):
+        tokens = segment.split()
+        if len(tokens) < 2 or any(t.startswith(",") or t.endswith(",") for t in tokens):
+            continue
+        inside = [t for t in tokens if _DECIMAL_COMMA.match(t)]
+        if inside:
+            example = inside[0]
+            raise KernelError(
+                f"{source}, line {number}: looks like numbers written with decimal commas "
+                f"({_excerpt(example)}) and tabs or spaces between values; convcli reads ',' "
+                f"between values, so save it with decimal points ({example.replace(',', '.')})"
+            )
+
+
 def parse_text(text: str, source: str) -> np.ndarray:
     """Numbers split by whitespace, commas or tabs; a newline or ``;`` ends a row (as
     in inline matrices: ``1 2 1; 2 4 2; 1 2 1`` is 3x3 in a file too); ``#`` comments;
     a blank line (or an empty ``;;`` row) separates 2-D blocks, which stack along a new
     leading axis. A ``;`` or ``,`` at the end of a line changes nothing. Files that look
-    saved with decimal commas (``0,5;1;0,5``) are refused rather than misread.
+    saved with decimal commas (``0,5;1;0,5``, ``0,5<TAB>1<TAB>0,5``) are refused rather
+    than misread.
 
     Examples
     --------
