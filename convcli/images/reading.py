@@ -10,7 +10,7 @@ may hold any number of channels, e.g. feature maps. 16-bit samples keep all
 their bits in every format convcli reads, Pillow's 8-bit views of 16-bit
 colour PNG and PPM notwithstanding: TIFF is read by tifffile
 (:mod:`convcli.images.tiff_reading`), 16-bit colour PNG by libpng
-(:func:`convcli.images.png.read_png16`), 16-bit PPM by :mod:`convcli.images.pnm`,
+(:func:`convcli.images.png.read_png16`), PGM/PPM past 8 bits by :mod:`convcli.images.pnm`,
 the rest by Pillow.
 """
 
@@ -144,10 +144,10 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         check_samples(source, "frames", frames, channels, height, width, max_pixels)
         array = npy.read_npy(data, source, notes)
         return Image(array, 32, False, source, "NPY", notes)
-    if pnm.is_16bit_ppm(data):  # Pillow would scale it into 8 bits
+    if pnm.is_wide_pnm(data):  # Pillow would scale it into 8 bits, or round it
         _, width, height, maxval, _ = pnm.header(data)  # type: ignore[misc]
         _check_whole(source, width, height, 1, max_pixels)
-        values, maxval = pnm.read_ppm16(data, source)
+        values, maxval = pnm.read_pnm(data, source)
         return Image(None, 16, False, source, "PPM", stored=Stored.of(values, maxval))
     if tiff_reading.is_tiff(data):
         return _read_tiff(data, source, max_pixels)
