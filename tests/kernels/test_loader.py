@@ -94,8 +94,35 @@ def test_a_kernel_path_that_is_not_a_regular_file_is_never_opened(tmp_path, make
 def test_names_win_over_files_and_dot_slash_reaches_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("sharpen").write_text("1 1\n1 1\n")
-    assert load_filter("sharpen").weight.shape == (3, 3)
+    named = load_filter("sharpen")
+    assert named.weight.shape == (3, 3)
+    assert any("'./sharpen'" in w for w in named.warnings), named.warnings
     assert load_filter("./sharpen").weight.shape == (2, 2)
+    assert load_filter("./sharpen").warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("spec", "weight"),
+    [("3", [[3.0]]), ("1 2 1", [[1.0, 2.0, 1.0]]), ("[[0.5]]", [[0.5]]), ("1x1: 2", [[2.0]])],
+)
+def test_a_spec_that_parses_is_a_spec_though_a_file_has_its_name(
+    tmp_path, monkeypatch, spec, weight
+):
+    # -k 3 read a file named 3 in the working directory instead of the 1x1 kernel [3],
+    # while -k box:3 ignored a file named box:3: one rule now, and a warning either way.
+    monkeypatch.chdir(tmp_path)
+    Path(spec).write_text("1 1\n1 1\n")
+    f = load_filter(spec)
+    np.testing.assert_array_equal(f.weight, weight)
+    (warning,) = f.warnings
+    assert f"a file named {spec!r} exists" in warning and f"'./{spec}'" in warning
+    assert load_filter(f"./{spec}").weight.shape == (2, 2)
+
+
+def test_a_spec_that_does_not_parse_falls_back_to_the_file_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("1 2 x").write_text("1 1\n1 1\n")
+    assert load_filter("1 2 x").weight.shape == (2, 2)
 
 
 def test_inline_forms():
