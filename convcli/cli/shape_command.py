@@ -42,7 +42,8 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
     "layers",
     multiple=True,
     metavar="k=..,s=..,p=..",
-    help="A layer of a chain (repeatable): keys k s p d g f t op.",
+    help="A layer of a chain (repeatable): keys k s p d g f op, and t=1 (transposed) or t=0; "
+    "each key once.",
 )
 @click.option(
     "--pad-mode",
