@@ -415,6 +415,7 @@ class Staged:
                 os.rename(self.temporary, self.target)
                 shutil.rmtree(aside, ignore_errors=True)
             else:
+                keep_mode(self.temporary, self.target)
                 os.replace(self.temporary, self.target)
         except BaseException as err:
             self._failed(err)
@@ -429,6 +430,18 @@ class Staged:
     def discard(self) -> None:
         _remove(self.temporary)
         _placed(self.temporary)
+
+
+def keep_mode(temporary: Path, target: str | Path) -> None:
+    """Give ``temporary`` the permissions of the file it is about to replace, as cp and
+    ImageMagick keep them (they write into it): a 0o640 output stays 0o640. A new
+    output keeps the temporary's, 0o666 less the umask."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:  # nothing there (or nothing we may look at): a new file's mode
+        return
+    if stat.S_ISREG(mode):
+        os.chmod(temporary, stat.S_IMODE(mode) & 0o777)  # no set-id bit on new data
 
 
 def commit_together(staged: Sequence[Staged]) -> None:
@@ -566,6 +579,7 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
             if staged is None:
                 os.fsync(stream.fileno())
         if staged is None:
+            keep_mode(temporary, target)
             os.replace(temporary, target)
             _placed(temporary)
         else:
