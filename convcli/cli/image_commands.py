@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import click
 
+from convcli.cli import console
 from convcli.images.outputs import FORMAT_NAMES
 
 # padding.PAD_MODES with the default first; a literal, since padding.py imports NumPy
@@ -118,7 +119,12 @@ output_options = _options(
         metavar="PATH|-",
         help="Write a JSON Lines record per image to PATH or stdout.",
     ),
-    click.option("-q", "--quiet", is_flag=True, help="No per-image lines on stderr."),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help=console.QUIET_HELP.format(more=", per-image lines or progress bar"),
+    ),
     click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails."),
     click.option(
         "--max-pixels",

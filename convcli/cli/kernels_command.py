@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from convcli.cli.console import require_stdout
+from convcli.cli.console import QUIET_HELP, require_stdout, warn
 from convcli.cli.failures import fail
 from convcli.errors import ConvcliError
 
 
 @click.command(short_help="List the named kernels, or show one kernel or file.")
 @click.argument("spec", required=False)
-def kernels(spec: str | None) -> None:
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP.format(more=""))
+def kernels(spec: str | None, quiet: bool) -> None:
     """List the named kernels, or show one kernel or filter file.
 
     \b
@@ -39,6 +40,6 @@ def kernels(spec: str | None) -> None:
         check_output_path("-", [], what="the kernel text", kernels=found.files)
         click.echo(describe_filter(found))
         for warning in found.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            warn(warning)
     except ConvcliError as err:
         raise fail(err) from None

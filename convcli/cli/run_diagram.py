@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 
-import click
 import numpy as np
 
 from convcli import kernels
+from convcli.cli import console
 from convcli.conv.geometry import ConvGeometry
 from convcli.errors import ParameterError
 from convcli.images.reading import Image
@@ -92,11 +92,10 @@ def _write(drawn: list, *, inputs: list[str], kernel_files) -> None:
         frames = pictures.write_diagram(d, path)
         total = d.output_shape[0] * d.output_shape[1]
         if 1 < frames < total:
-            click.echo(
-                f"Warning: {path}: the first {frames} of {total} output positions are drawn "
+            console.warn(
+                f"{path}: the first {frames} of {total} output positions are drawn "
                 f"(an animation holds at most {diagram.MAX_FRAMES} frames, fewer when they "
-                f"are large)",
-                err=True,
+                f"are large)"
             )
 
 

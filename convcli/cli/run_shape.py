@@ -12,8 +12,8 @@ import re
 import click
 
 from convcli import kernels
+from convcli.cli import console, run_diagram
 from convcli.cli import options as options_text
-from convcli.cli import run_diagram
 from convcli.cli.console import require_stdout
 from convcli.cli.failures import fail
 from convcli.errors import ConvcliError, ParameterError
@@ -89,7 +89,7 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
         kernel = f.weight.shape
         bank, combine = len(f.bank), f.combine
         for warning in f.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            console.warn(warning)
         # A filter file's stride, padding, dilation, groups, pad_mode apply unless given here.
         for key, value in f.options.items():
             if key == "pad_mode" and options["transpose"]:

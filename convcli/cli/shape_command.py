@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from convcli.cli import console
+
 # padding.PAD_MODES, PyTorch's default first: a literal, since padding.py imports NumPy.
 PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
@@ -64,6 +66,7 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
     "or 0, 1, 2, ... for a shape).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("-q", "--quiet", is_flag=True, help=console.QUIET_HELP.format(more=""))
 @click.pass_context
 def shape(ctx: click.Context, **options) -> None:
     """Output shape of a convolution, with the formula and its numbers.
