@@ -17,7 +17,7 @@ import contextlib
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 class ConvcliError(ValueError):
@@ -89,6 +89,12 @@ def numpy_load_errors(source: str, error: type[ConvcliError], what: str) -> Iter
         raise  # already ours (and a ValueError too)
     except ValueError as err:
         text = str(err).lower()
+        if "max_header_size" in text:  # its refusal also speaks of allow_pickle
+            raise error(
+                f"{source}: its .npy header is over NumPy's safety limit of 10,000 bytes (a "
+                f"plain array's needs about a hundred); it is damaged, or not written by "
+                f"numpy.save"
+            ) from None
         if "pickle" in text or "object" in text:
             raise error(
                 f"{source}: refused: it holds Python objects (pickle), which convcli never "
@@ -103,8 +109,11 @@ def numpy_load_errors(source: str, error: type[ConvcliError], what: str) -> Iter
         raise error(f"{source}: not a readable {what} ({err})") from None
 
 
-def check_npy_data(stream: BinaryIO, stored: int, source: str, error: type[ConvcliError]) -> None:
-    """Refuse a ``.npy`` whose header declares more data than the ``stored`` bytes hold.
+def check_npy_data(
+    stream: BinaryIO, stored: int, source: str, error: type[ConvcliError]
+) -> tuple[tuple[int, ...], Any]:
+    """Refuse a ``.npy`` whose header declares more data than the ``stored`` bytes hold;
+    return the declared shape and dtype (for the caller's own limits).
 
     ``numpy.load`` allocates the array the header declares before it reads a byte of
     it, so a few bytes declaring (100000, 100000) float64 would ask for 75 GiB. Reads
@@ -139,6 +148,7 @@ def check_npy_data(stream: BinaryIO, stored: int, source: str, error: type[Convc
             f"bytes), but the file holds {max(held, 0):,} bytes after it; it is truncated or "
             f"damaged"
         )
+    return tuple(shape), dtype
 
 
 __all__ = [

@@ -108,6 +108,26 @@ def garbage_idat_png() -> bytes:
     return png(8, 8, 8, 2, b"\x78\x9c" + bytes(range(7, 250, 3)))
 
 
+def short_idat_png() -> bytes:
+    """A 24x32 RGB PNG whose complete zlib stream holds half of its rows."""
+    rows = b"".join(b"\0" + row.tobytes() for row in pixels())
+    return png(32, 24, 8, 2, zlib.compress(rows[: len(rows) // 2]))
+
+
+def short_fdat_apng(apng: bytes) -> bytes:
+    """``apng`` with its first ``fdAT`` frame's complete zlib stream holding half its rows."""
+    out, position, done = [apng[:8]], 8, False
+    while position < len(apng):
+        length, kind = struct.unpack_from(">I4s", apng, position)
+        payload = apng[position + 8 : position + 8 + length]
+        if kind == b"fdAT" and not done:
+            rows = zlib.decompress(payload[4:])
+            payload, done = payload[:4] + zlib.compress(rows[: len(rows) // 2]), True
+        out.append(chunk(kind, payload))
+        position += 12 + length
+    return b"".join(out)
+
+
 # GIF, ICO, TIFF, WebP, JPEG, .npy -------------------------------------------------------------
 
 
@@ -212,3 +232,22 @@ def mpo_with_huge_second_frame() -> bytes:
     at = frames[1]  # the second picture's start of frame: length, precision, height, width
     data[at + 5 : at + 9] = struct.pack(">HH", 30000, 30000)
     return bytes(data)
+
+
+def end_marker_early(jpeg: bytes) -> bytes:
+    """A JPEG cut at two thirds with its end marker put back (libjpeg pads it with gray)."""
+    return jpeg[: len(jpeg) * 2 // 3] + b"\xff\xd9"
+
+
+def cut_jpeg_tiff() -> bytes:
+    """A JPEG-compressed TIFF in strips, the file cut in the middle of its last strip."""
+    import tifffile
+
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels(), photometric="rgb", compression="jpeg", rowsperstrip=8)
+    data = buffer.getvalue()
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        last = int(np.argmax(page.dataoffsets))
+        end = page.dataoffsets[last] + page.databytecounts[last] // 2
+    return data[:end]

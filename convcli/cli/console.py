@@ -10,6 +10,15 @@ import click
 
 from convcli.cli.failures import CommandError
 
+QUIET_HELP = "Print no warnings{more} on stderr; errors are always printed."
+
+
+def warn(text: str) -> None:
+    """A ``Warning:`` line on stderr, unless the running command was given ``-q``."""
+    context = click.get_current_context(silent=True)
+    if context is None or not context.params.get("quiet"):
+        click.echo(f"Warning: {text}", err=True)
+
 
 def stdout_closed() -> bool:
     """True when standard output was closed when convcli started (``>&-``): Python then

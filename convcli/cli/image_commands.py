@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import click
 
+from convcli.cli import console
 from convcli.images.outputs import FORMAT_NAMES
 
 # padding.PAD_MODES with the default first; a literal, since padding.py imports NumPy
@@ -70,7 +71,8 @@ output_options = _options(
         "value_range",
         type=click.Choice(["clip", "abs", "normalize"]),
         help="How values outside [0,1] become pixels: clip, abs (then clip), or normalize "
-        "(min..max to 0..1).  [default: clip; .npy keeps raw values]",
+        "(the finite min..max to 0..1; +-Inf as 1 and 0).  [default: clip; .npy keeps raw "
+        "values]",
     ),
     click.option(
         "--depth",
@@ -117,7 +119,12 @@ output_options = _options(
         metavar="PATH|-",
         help="Write a JSON Lines record per image to PATH or stdout.",
     ),
-    click.option("-q", "--quiet", is_flag=True, help="No per-image lines on stderr."),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help=console.QUIET_HELP.format(more=", per-image lines or progress bar"),
+    ),
     click.option("--fail-fast", is_flag=True, help="Stop at the first input that fails."),
     click.option(
         "--max-pixels",

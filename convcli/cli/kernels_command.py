@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from convcli.cli.console import require_stdout
+from convcli.cli.console import QUIET_HELP, require_stdout, warn
 from convcli.cli.failures import fail
 from convcli.errors import ConvcliError
 
 
 @click.command(short_help="List the named kernels, or show one kernel or file.")
 @click.argument("spec", required=False)
-def kernels(spec: str | None) -> None:
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP.format(more=""))
+def kernels(spec: str | None, quiet: bool) -> None:
     """List the named kernels, or show one kernel or filter file.
 
     \b
@@ -21,6 +22,7 @@ def kernels(spec: str | None) -> None:
       convcli kernels filters/sobel-xy.json
       convcli kernels sobel
     """
+    from convcli.images.outputs import check_output_path
     from convcli.kernels import list_kernels, load_filter
     from convcli.kernels.describe import describe_filter
 
@@ -34,8 +36,10 @@ def kernels(spec: str | None) -> None:
                 click.echo(f"{name:<{width}}  {description}")
             return
         found = load_filter(spec)
+        # Never appended to the file it describes (convcli kernels k.txt >> k.txt).
+        check_output_path("-", [], what="the kernel text", kernels=found.files)
         click.echo(describe_filter(found))
         for warning in found.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            warn(warning)
     except ConvcliError as err:
         raise fail(err) from None

@@ -8,6 +8,7 @@ Bad text raises :class:`click.BadParameter` naming the option (exit 2).
 from __future__ import annotations
 
 import math
+import re
 
 import click
 from click.core import ParameterSource
@@ -16,17 +17,40 @@ from convcli import kernels
 from convcli.conv.geometry import pair
 from convcli.conv.padding import resolve_padding
 from convcli.errors import KernelError
-from convcli.jobs import pipeline
+from convcli.jobs import convolutions, pipeline
 from convcli.kernels.named import UPSAMPLING
 
 
+def fields(text: str, name: str, *, separators: str = ",") -> list[str]:
+    """The comma-separated fields of an option's value, stripped; an empty one (``2,,3``,
+    ``2,``, ``''``) is refused rather than dropped, which would shift the values after it."""
+    parts = re.split(f"[{re.escape(separators)}]", text)
+    if any(not p.strip() for p in parts):
+        raise click.BadParameter(
+            f"{text!r} has an empty field; give one value between each pair of commas",
+            param_hint=name,
+        )
+    return [p.strip() for p in parts]
+
+
+# ASCII only: Python's int() and float() also take 3_0 (as 30) and other scripts' digits.
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|nan)", re.I)
+
+
+def _integers(parts: list[str]) -> tuple[int, ...]:
+    if not all(_INTEGER.fullmatch(p) for p in parts):
+        raise ValueError(parts)
+    return tuple(int(p) for p in parts)
+
+
 def pair_or_int(text: str | None, name: str):
-    """``2`` -> 2, ``2,3`` -> (2, 3); None stays None."""
+    """``2`` -> 2, ``2,3`` (or ``2x3``) -> (2, 3); None stays None."""
     if text is None:
         return None
-    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+    parts = fields(text, name, separators=",x")
     try:
-        values = tuple(int(p) for p in parts)
+        values = _integers(parts)
     except ValueError:
         raise click.BadParameter(f"{text!r} is not an integer or H,W", param_hint=name) from None
     if len(values) == 1:
@@ -53,12 +77,12 @@ def padding_spec(text: str | None):
         return None
     if text.strip().lower() in ("same", "valid"):
         return text.strip().lower()
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    parts = fields(text, "--padding")
     try:
-        values = tuple(int(p) for p in parts)
+        values = _integers(parts)
     except ValueError:
         raise click.BadParameter(
-            f"{text!r}: use same, valid, N, H,W or T,B,L,R", param_hint="--padding"
+            f"{text!r} is not same, valid, N, H,W or T,B,L,R (integers)", param_hint="--padding"
         ) from None
     if len(values) not in (1, 2, 4):
         raise click.BadParameter(
@@ -71,10 +95,12 @@ def floats(text: str | None, name: str) -> tuple[float, ...] | None:
     """``0.1,-2`` -> (0.1, -2.0); finite numbers only (NaN would be written as black)."""
     if text is None:
         return None
-    try:
-        values = tuple(float(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a list of numbers", param_hint=name) from None
+    parts = fields(text, name)
+    if not all(_NUMBER.fullmatch(p) for p in parts):
+        raise click.BadParameter(
+            f"{text!r} is not a number or a list of numbers (such as 0.1,-2)", param_hint=name
+        )
+    values = tuple(float(p) for p in parts)
     if not all(math.isfinite(v) for v in values):
         raise click.BadParameter(f"{text!r}: give finite numbers (not nan or inf)", param_hint=name)
     return values
@@ -128,12 +154,11 @@ def steps(ctx: click.Context, options: dict, *, transpose: bool) -> list[pipelin
             else:
                 values[key] = f.options.get(key, default)
         _check_step(spec, f, values)
-        pair(output_padding, "output_padding", minimum=0)  # before any input is read
-        steps.append(
-            pipeline.Step(
-                f, bias=bias, output_padding=output_padding, transpose=transpose, **values
-            )
+        step = pipeline.Step(
+            f, bias=bias, output_padding=output_padding, transpose=transpose, **values
         )
+        convolutions.check_step(step)  # before any input is read
+        steps.append(step)
     return steps
 
 

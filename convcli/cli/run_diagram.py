@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 
-import click
 import numpy as np
 
 from convcli import kernels
+from convcli.cli import console
 from convcli.conv.geometry import ConvGeometry
 from convcli.errors import ParameterError
 from convcli.images.reading import Image
@@ -22,8 +22,9 @@ from convcli.shapes.layers import ChainResult
 INDEX = "{index}"
 
 
-def check_options(options: dict) -> None:
-    """What the options alone decide, before anything is read."""
+def check_options(options: dict, *, source: str) -> None:
+    """What the options alone decide, before anything is read: the picture's format,
+    and that no picture is the input (``source``, standard input included)."""
     path = options["diagram"]
     if path is None:
         if options["values"]:
@@ -35,6 +36,8 @@ def check_options(options: dict) -> None:
             "--values needs a kernel's numbers, which --layer chains do not have; draw one "
             "layer with -k SPEC instead"
         )
+    for index in range(1, max(1, len(options["layers"])) + 1):
+        pictures.check_diagram_path(path.replace(INDEX, str(index)), inputs=inputs_of(source))
 
 
 def draw_layer(
@@ -54,7 +57,7 @@ def draw_layer(
         numbers = _numbers(geo, padding, image, kernel, options)
     d = diagram.build_diagram(geo, numbers=numbers, padding_spec=padding)
     files = kernel.files if kernel is not None else ()
-    _write([(d, path.replace(INDEX, "1"))], inputs=_inputs(source), kernel_files=files)
+    _write([(d, path.replace(INDEX, "1"))], inputs=inputs_of(source), kernel_files=files)
 
 
 def draw_chain(chain: ChainResult, path: str, *, source: str) -> None:
@@ -72,11 +75,13 @@ def draw_chain(chain: ChainResult, path: str, *, source: str) -> None:
         except ParameterError as err:
             raise ParameterError(f"layer {index}: {err}") from None
         drawn.append((d, path.replace(INDEX, str(index))))
-    _write(drawn, inputs=_inputs(source), kernel_files=())
+    _write(drawn, inputs=inputs_of(source), kernel_files=())
 
 
-def _inputs(source: str) -> list[str]:
-    return [source] if source != "-" and os.path.exists(source) else []
+def inputs_of(source: str) -> list[str]:
+    """The files ``shape`` reads for ``source``: an image (``-``: standard input), or none
+    for a shape written out."""
+    return [source] if source == "-" or os.path.exists(source) else []
 
 
 def _write(drawn: list, *, inputs: list[str], kernel_files) -> None:
@@ -87,11 +92,10 @@ def _write(drawn: list, *, inputs: list[str], kernel_files) -> None:
         frames = pictures.write_diagram(d, path)
         total = d.output_shape[0] * d.output_shape[1]
         if 1 < frames < total:
-            click.echo(
-                f"Warning: {path}: the first {frames} of {total} output positions are drawn "
+            console.warn(
+                f"{path}: the first {frames} of {total} output positions are drawn "
                 f"(an animation holds at most {diagram.MAX_FRAMES} frames, fewer when they "
-                f"are large)",
-                err=True,
+                f"are large)"
             )
 
 

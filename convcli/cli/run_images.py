@@ -19,6 +19,7 @@ from convcli.conv import memory
 from convcli.errors import ConvcliError, OutputError, ParameterError
 from convcli.images import flatten, writing, zarr_arrays
 from convcli.images.inputs import is_stream
+from convcli.images.outputs import names_descriptor
 from convcli.images.reading import DEFAULT_MAX_PIXELS
 from convcli.jobs import advice, batch, report, run
 from convcli.scale import batches, files, schedulers
@@ -164,10 +165,12 @@ def _check_usage(
     """What is wrong with the command line itself: usage errors, before any input is read."""
     if options["report_path"] == "-" and options["output"] == "-":
         raise ParameterError("--report - and -o - would both write to stdout; send one to a file")
-    for option, value in (("-o", options["output"]), ("--report", options["report_path"])):
-        if value == "-" and console.stdout_closed():
+    named = [("-o", target) for target in targets] + [("--report", options["report_path"])]
+    for option, value in named:
+        to_stdout = value == "-" or (value is not None and names_descriptor(value, 1))
+        if to_stdout and console.stdout_closed():  # /dev/stdout is then our /dev/null
             raise OutputError(
-                f"{option} - writes to standard output, which is closed (>&-); give "
+                f"{option} {value} writes to standard output, which is closed (>&-); give "
                 f"{option} FILE, or leave standard output open"
             )
     if options["output"] == "-" and sys.stdout.isatty():

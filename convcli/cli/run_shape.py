@@ -12,12 +12,13 @@ import re
 import click
 
 from convcli import kernels
+from convcli.cli import console, run_diagram
 from convcli.cli import options as options_text
-from convcli.cli import run_diagram
 from convcli.cli.console import require_stdout
 from convcli.cli.failures import fail
 from convcli.errors import ConvcliError, ParameterError
 from convcli.images import reading
+from convcli.images.outputs import check_output_path
 from convcli.shapes import calculator, layers
 
 _SHAPE = re.compile(r"^\s*\d+(\s*[,x×]\s*\d+)*\s*$")
@@ -39,7 +40,9 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
             "give the input once: a shape like 1,3,224,224 or 224x224, or an image file"
         )
     source = given[0]
-    run_diagram.check_options(options)
+    run_diagram.check_options(options, source=source)
+    # The answer goes to stdout: never appended to the input it describes (>> in.png).
+    check_output_path("-", run_diagram.inputs_of(source), what="the shape text")
     image = None
     if _SHAPE.match(source):
         input_shape = calculator.parse_shape(source)
@@ -82,10 +85,11 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
             )
     else:
         f = kernels.load_filter(spec)
+        check_output_path("-", [], what="the shape text", kernels=f.files)
         kernel = f.weight.shape
         bank, combine = len(f.bank), f.combine
         for warning in f.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            console.warn(warning)
         # A filter file's stride, padding, dilation, groups, pad_mode apply unless given here.
         for key, value in f.options.items():
             if key == "pad_mode" and options["transpose"]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from convcli.cli import console
+
 # padding.PAD_MODES, PyTorch's default first: a literal, since padding.py imports NumPy.
 PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
@@ -42,7 +44,8 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
     "layers",
     multiple=True,
     metavar="k=..,s=..,p=..",
-    help="A layer of a chain (repeatable): keys k s p d g f t op.",
+    help="A layer of a chain (repeatable): keys k s p d g f op, and t=1 (transposed) or t=0; "
+    "each key once.",
 )
 @click.option(
     "--pad-mode",
@@ -63,6 +66,7 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
     "or 0, 1, 2, ... for a shape).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("-q", "--quiet", is_flag=True, help=console.QUIET_HELP.format(more=""))
 @click.pass_context
 def shape(ctx: click.Context, **options) -> None:
     """Output shape of a convolution, with the formula and its numbers.

@@ -227,12 +227,7 @@ def conv_transpose2d_geometry(
             f"transposed weight must be (C, F/groups, Hf, Wf) with C = {c} input channels; "
             f"got weight.shape[0] = {cw}"
         )
-    for axis, o, si, di in zip("HW", op, s, d, strict=True):
-        if o >= si and o >= di:
-            raise ParameterError(
-                f"output_padding {o} on {axis} must be smaller than the stride ({si}) or the "
-                f"dilation ({di})"
-            )
+    check_output_padding(op, s, d)
     pads = resolve_padding(
         padding, kernel_size=(kh, kw), dilation=d, stride=s, input_size=(h, w), transpose=True
     )
@@ -250,6 +245,26 @@ def conv_transpose2d_geometry(
         )
     out = (n, fg * g, out_h, out_w)
     return ConvGeometry((n, c, h, w), (cw, fg, kh, kw), s, pads, d, g, op, True, out)
+
+
+def check_output_padding(output_padding, stride, dilation) -> Pair:
+    """``output_padding`` as a pair, smaller than the stride or the dilation on each axis
+    (PyTorch's rule: more would add rows no input reaches).
+
+    Examples
+    --------
+    >>> check_output_padding(1, 2, 1)
+    (1, 1)
+    """
+    op = pair(output_padding, "output_padding", minimum=0)
+    s, d = pair(stride, "stride"), pair(dilation, "dilation")
+    for axis, o, si, di in zip("HW", op, s, d, strict=True):
+        if o >= si and o >= di:
+            raise ParameterError(
+                f"output_padding {o} on {axis} must be smaller than the stride ({si}) or the "
+                f"dilation ({di})"
+            )
+    return op
 
 
 def _show(p: Pair) -> str:

@@ -8,12 +8,14 @@ against Pillow's 5.3, a 4096x4096 PNG 0.32 s against 0.76 (same run, loaded mach
 It is used only where its pixels are exactly Pillow's (``tests/images/
 test_fast_codecs.py`` compares them): 8-bit gray, RGB and RGBA PNG, interlaced or
 not, and JPEG that Pillow reads as gray or RGB (every chroma subsampling,
-progressive, restart markers), upright by the same EXIF orientation. Everything
+progressive, restart markers), upright by the same EXIF orientation; JPEG through
+simplejpeg's libjpeg-turbo (:mod:`convcli.images.jpeg`), which, unlike imagecodecs'
+and Pillow's, stops at damaged data instead of padding it with gray. Everything
 else goes to Pillow: palette, 1-bit, gray+alpha and 16-bit PNG, APNG, PNG with
-EXIF or XMP metadata, CMYK JPEG, MPO, JPEG with data after its end marker; so does
-any file that imagecodecs refuses or finds odd (a warning logged), and a JPEG cut
-short (which libjpeg would pad with gray), so that damaged files get Pillow's errors (see
-:mod:`convcli.images.reading`).
+EXIF or XMP metadata, CMYK JPEG, MPO; so does any PNG that libspng refuses or finds
+odd (a warning logged), so that damaged files get Pillow's errors (see
+:mod:`convcli.images.reading`, which checks every PNG's chunks and Pillow's PNG
+image data first).
 
 JPEG output (8-bit gray or RGB) is encoded by the same libjpeg-turbo with the same
 settings as Pillow's: the files are byte for byte the same (tested), in 1.7 ms
@@ -27,7 +29,7 @@ import struct
 
 import numpy as np
 
-from convcli.images import codecs, png
+from convcli.images import codecs, jpeg, png
 from convcli.images.metadata import EXIF_HEADER, JPEG_MARKER_BYTES, NONE, Metadata
 
 # PNG chunks that make Pillow's pixels or orientation differ from the plain decode:
@@ -46,34 +48,35 @@ def _codecs():
         return None
 
 
-def decode(data: bytes, im) -> tuple[np.ndarray, int] | None:
+def decode(
+    data: bytes, im, *, source: str = "<data>", notes: list[str] | None = None
+) -> tuple[np.ndarray, int] | None:
     """The pixels of ``data`` as stored, (H, W) or (H, W, C) uint8, exactly as Pillow
     would decode them, and the EXIF orientation Pillow would turn them by; None when
     the fast decoders do not apply.
 
     ``im`` is Pillow's lazily opened image of ``data`` (its header read, nothing
-    decoded): it says the format, mode, frames and orientation.
+    decoded): it says the format, mode, frames and orientation. A JPEG that libjpeg
+    finds damaged is an :class:`~convcli.errors.ImageError` naming ``source``
+    (:mod:`convcli.images.jpeg`), its harmless oddities warnings in ``notes``.
     """
     module = _codecs()
     if module is None or getattr(im, "n_frames", 1) != 1:
         return None
+    if im.format == "JPEG" and im.mode in ("L", "RGB"):
+        found = jpeg.decode(
+            data, gray=im.mode == "L", source=source, notes=[] if notes is None else notes
+        )
+        return None if found is None else (found, im.getexif().get(0x0112, 1))
+    if not (im.format == "PNG" and im.mode in ("L", "RGB", "RGBA") and _plain_png(data)):
+        return None
     try:
         with codecs.logged() as records:
-            decoded = _decoded(module, data, im)
+            decoded = module.spng_decode(data)
     except Exception:  # refused or damaged: Pillow decodes it (and words the error)
         return None
-    # Whatever the codec found odd (libjpeg's "corrupt data" warnings) Pillow decides.
-    return None if records else decoded
-
-
-def _decoded(module, data: bytes, im) -> tuple[np.ndarray, int] | None:
-    if im.format == "PNG" and im.mode in ("L", "RGB", "RGBA") and _plain_png(data):
-        return module.spng_decode(data), 1
-    # libjpeg pads a cut file with gray where Pillow refuses it; a whole one ends with
-    # the EOI marker (0xFFD9 never occurs inside the coded data).
-    if im.format == "JPEG" and im.mode in ("L", "RGB") and data.endswith(b"\xff\xd9"):
-        return module.jpeg8_decode(data), im.getexif().get(0x0112, 1)
-    return None
+    # Whatever the codec found odd, Pillow decides.
+    return None if records else (decoded, 1)
 
 
 def _plain_png(data: bytes) -> bool:

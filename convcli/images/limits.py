@@ -14,7 +14,7 @@ import io
 import struct
 
 from convcli.errors import ImageError
-from convcli.images import pillow, png
+from convcli.images import pillow, png, png_chunks
 
 ICO_MAGIC = b"\0\0\1\0"
 
@@ -115,7 +115,8 @@ def check_frame(source: str, index: int, size: tuple[int, int], first: tuple[int
 
 def check_ico(data: bytes, source: str, max_pixels: int) -> None:
     """Every image an ICO file embeds, from its own header: Pillow decodes the largest
-    entry while opening the file, whatever size the directory claims for it."""
+    entry while opening the file, whatever size the directory claims for it; an embedded
+    PNG's chunks and image data are checked too (:mod:`convcli.images.png_chunks`)."""
     from PIL import BmpImagePlugin, IcoImagePlugin, PngImagePlugin
 
     pillow.image_module()
@@ -128,9 +129,13 @@ def check_ico(data: bytes, source: str, max_pixels: int) -> None:
             kind = PngImagePlugin.PngImageFile if is_png else BmpImagePlugin.DibImageFile
             with kind(embedded) as image:
                 width, height = image.size
+            where = f"{source} (an embedded image)"
             if not is_png:  # a BMP entry's height counts its colour and its mask rows
                 height //= 2
-            check_pixels(f"{source} (an embedded image)", width, height, 1, max_pixels)
+            check_pixels(where, width, height, 1, max_pixels)
+            if is_png:  # Pillow would zero-fill the rows of a short one
+                embedded_png = data[entry.offset : entry.offset + entry.size]
+                png_chunks.check_image_data(png_chunks.check_png(embedded_png, where), where)
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as err:

@@ -86,15 +86,13 @@ def _check_dtype(dtype: np.dtype, source: str) -> None:
 def shape(data: bytes, source: str) -> tuple[int, int, int, int]:
     """(N, C, H, W) of ``.npy`` bytes from the header alone, refused as :func:`read_npy`
     would refuse the array (pickles, strings, empty or odd shapes)."""
-    try:
+    with numpy_load_errors(source, ImageError, ".npy header"):
         stream = io.BytesIO(data)
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
             found, _, dtype = np.lib.format.read_array_header_1_0(stream)
         else:
             found, _, dtype = np.lib.format.read_array_header_2_0(stream)
-    except ValueError as err:
-        raise ImageError(f"{source}: not a readable .npy header ({err})") from None
     _check_dtype(dtype, source)
     if len(found) not in (2, 3, 4) or 0 in found:
         raise ImageError(

@@ -14,9 +14,10 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -86,6 +87,8 @@ def check_output_path(
     """Refuse an output that is one of the inputs or one of the kernel files read by ``-k``
     (also through a link or another path): a :class:`ParameterError` (exit 2).
 
+    ``-`` is standard output, and an input ``-`` standard input: they are compared by
+    the files they are open on (``-o - >> in.png``, ``apply - -o in.png < in.png``).
     ``known`` is :func:`file_identities` of ``inputs`` and ``kernels``, made once when
     many outputs are checked against the same files (else each check looks at every
     input: a thousand outputs that exist made a million ``stat`` calls).
@@ -94,42 +97,89 @@ def check_output_path(
     --------
     >>> check_output_path("no-such-file.png", ["a.png"], kernels=["w.npy"])  # nothing to refuse
     """
-    if path == "-" or not os.path.exists(path):
+    if path == "-":
+        identity = stream_identity(1)
+    elif os.path.exists(path):
+        try:
+            found = os.stat(path)
+        except OSError:
+            return
+        identity = (found.st_dev, found.st_ino)
+    else:
+        return
+    if identity is None:
         return
     if known is None:
         known = file_identities(inputs, kernels)
-    try:
-        stat = os.stat(path)
-    except OSError:
+    kind, source = known.get(identity, (None, ""))
+    if kind is None:
         return
-    kind, source = known.get((stat.st_dev, stat.st_ino), (None, ""))
-    if kind == "input":
-        raise ParameterError(
-            f"{what} {path!r} is the input {source!r}; convcli never overwrites its inputs, "
-            f"choose another {what} name"
-        )
-    if kind == "kernel":
-        raise ParameterError(
-            f"{what} {path!r} is the kernel file {source!r} (-k); convcli never overwrites "
-            f"its inputs, choose another {what} name"
-        )
+    shown = f"{what} - (standard output)" if path == "-" else f"{what} {path!r}"
+    held = f"the kernel file {source!r} (-k)" if kind == "kernel" else f"the input {_named(source)}"
+    raise ParameterError(
+        f"{shown} is {held}; convcli never overwrites its inputs, choose another "
+        f"{'file to write to' if path == '-' else f'{what} name'}"
+    )
+
+
+def _named(source: str) -> str:
+    return "- (standard input)" if source == "-" else repr(source)
+
+
+def stream_identity(fd: int) -> tuple[int, int] | None:
+    """(device, inode) of the file a standard descriptor is open on, when it is a regular
+    file (``< in.png``, ``>> out.png``); None for a terminal, a pipe, /dev/null or a
+    closed one, which hold no file an output could overwrite."""
+    try:
+        found = os.fstat(fd)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if stat.S_ISREG(found.st_mode) else None
+
+
+def names_descriptor(path: str, fd: int) -> bool:
+    """True when ``path`` is a name of this process's descriptor ``fd`` (``/dev/stdout``,
+    ``/dev/fd/1``, ``/proc/self/fd/1``, or a link to one): followed name by name, since
+    the file behind it may be /dev/null, where convcli holds a closed standard stream.
+
+    Examples
+    --------
+    >>> names_descriptor("/dev/stdout", 1), names_descriptor("out.png", 1)
+    (True, False)
+    """
+    standard = {0: "/dev/stdin", 1: "/dev/stdout", 2: "/dev/stderr"}.get(fd)
+    names = {standard, f"/dev/fd/{fd}", f"/proc/self/fd/{fd}", f"/proc/{os.getpid()}/fd/{fd}"}
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        if current in names:
+            return True
+        try:
+            link = os.readlink(current)
+        except OSError:
+            return False
+        current = os.path.normpath(os.path.join(os.path.dirname(current), link))
+    return False
 
 
 def file_identities(
     inputs: Iterable[str], kernels: Iterable[str] = ()
 ) -> dict[tuple[int, int], tuple[str, str]]:
     """(device, inode) of each existing input and kernel file -> ("input" or "kernel",
-    the name it was given by); the first input of a file names it."""
+    the name it was given by); the first input of a file names it. An input ``-`` is
+    the file standard input is open on, if it is one."""
     found: dict[tuple[int, int], tuple[str, str]] = {}
     for kind, paths in (("input", inputs), ("kernel", kernels)):
         for source in paths:
             if source == "-":
+                identity = stream_identity(0)
+                if identity is not None:
+                    found.setdefault(identity, (kind, source))
                 continue
             try:
-                stat = os.stat(source)
+                info = os.stat(source)
             except OSError:
                 continue
-            found.setdefault((stat.st_dev, stat.st_ino), (kind, source))
+            found.setdefault((info.st_dev, info.st_ino), (kind, source))
     return found
 
 
@@ -365,6 +415,7 @@ class Staged:
                 os.rename(self.temporary, self.target)
                 shutil.rmtree(aside, ignore_errors=True)
             else:
+                keep_mode(self.temporary, self.target)
                 os.replace(self.temporary, self.target)
         except BaseException as err:
             self._failed(err)
@@ -379,6 +430,78 @@ class Staged:
     def discard(self) -> None:
         _remove(self.temporary)
         _placed(self.temporary)
+
+
+def keep_mode(temporary: Path, target: str | Path) -> None:
+    """Give ``temporary`` the permissions of the file it is about to replace, as cp and
+    ImageMagick keep them (they write into it): a 0o640 output stays 0o640. A new
+    output keeps the temporary's, 0o666 less the umask."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:  # nothing there (or nothing we may look at): a new file's mode
+        return
+    if stat.S_ISREG(mode):
+        os.chmod(temporary, stat.S_IMODE(mode) & 0o777)  # no set-id bit on new data
+
+
+def commit_together(staged: Sequence[Staged]) -> None:
+    """Put several outputs in place as one (a multi-frame input's files): every one
+    synced first, then each renamed over its target with the file it replaces kept
+    (a hard link) until all are in place. If one fails, those already placed are
+    undone (the old file back, a new name removed), the rest discarded, and its
+    :class:`OutputError` raised: none of them changes, not some. (An existing
+    directory store replaced is not kept: it cannot be brought back.)
+    """
+    try:
+        for output in staged:
+            output.sync()
+    except BaseException:
+        for output in staged:
+            output.discard()
+        raise
+    placed: list[tuple[Staged, Path | None]] = []
+    try:
+        for output in staged:
+            old = _keep_old(output.target) if len(staged) > 1 else None
+            try:
+                output.commit()
+            except BaseException:
+                if old is not None:
+                    _remove(old)
+                    _placed(old)
+                raise
+            placed.append((output, old))
+    except BaseException:
+        for output in staged[len(placed) :]:
+            output.discard()
+        for output, old in reversed(placed):
+            if old is None:
+                _remove(Path(output.target))
+            else:
+                with contextlib.suppress(OSError):
+                    os.replace(old, output.target)
+                _placed(old)
+        raise
+    for _, old in placed:
+        if old is not None:
+            _remove(old)
+            _placed(old)
+
+
+def _keep_old(target: str) -> Path | None:
+    """A hard link to the file (or symbolic link) at ``target``, tracked as a temporary;
+    None when there is nothing to keep."""
+    path = Path(target)
+    if not os.path.lexists(path) or path.is_dir() and not path.is_symlink():
+        return None
+    old = path.parent / _temporary_name(path.parent, path.name)
+    with _unplaced_lock:
+        try:
+            os.link(path, old, follow_symlinks=False)
+        except OSError as err:
+            raise OutputError(f"{target}: cannot keep the old file ({err.strerror})") from None
+        _unplaced.add(old)
+    return old
 
 
 def _files(path: Path) -> list[str]:
@@ -456,6 +579,7 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
             if staged is None:
                 os.fsync(stream.fileno())
         if staged is None:
+            keep_mode(temporary, target)
             os.replace(temporary, target)
             _placed(temporary)
         else:

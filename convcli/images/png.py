@@ -22,10 +22,10 @@ from typing import BinaryIO
 import numpy as np
 
 from convcli.errors import ImageError
-from convcli.images import codecs
+from convcli.images import codecs, png_chunks
 from convcli.images.metadata import png_profile_name
+from convcli.images.png_chunks import SIGNATURE, Checked
 
-SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # PNG colour type -> channels
 _COLOUR_TYPE = {v: k for k, v in CHANNELS.items()}
 
@@ -193,26 +193,33 @@ def adler32_combine(first: int, second: int, length: int) -> int:
     return (low % base) | ((high % base) << 16)
 
 
-def read_png16(data: bytes, source: str, notes: list[str] | None = None) -> np.ndarray:
-    """A 16-bit PNG through libpng (imagecodecs) as (H, W, C) uint16; warnings to ``notes``.
+def read_png16(png: bytes | Checked, source: str, notes: list[str] | None = None) -> np.ndarray:
+    """A 16-bit PNG (its bytes, or as :func:`png_chunks.check_png` checked them) through
+    libpng (imagecodecs) as (H, W, C) uint16; warnings to ``notes``.
 
     Every value exact, interlaced or not. libpng allocates what the header says
     (the caller checks the pixel count first) but inflates IDAT data to its end,
     however long: 1.2 s per GB of zeros that a 1 MB file can hold. So the stream
     is first inflated here up to the bytes the rows take, output dropped; data
     past them is cut off, with a warning. A colour key (tRNS), which libpng would
-    turn into an alpha channel, is left out as Pillow leaves it out.
+    turn into an alpha channel, is left to the caller (:func:`png_chunks.colour_key`),
+    which does the same for every PNG.
     """
+    data = png.data if isinstance(png, Checked) else png
+    notes = [] if notes is None else notes
     width, height, _, colour, interlace = header(data)  # type: ignore[misc]
     if data[26:28] != b"\0\0" or not width or not height:  # compression, filter methods
         raise ImageError(f"{source}: damaged PNG header (IHDR)")
-    chunks = _chunks(data, source)
+    if not isinstance(png, Checked):
+        png = png_chunks.check_png(data, source)
+        notes.extend(png.notes)
+        data = png.data
     channels = CHANNELS[colour]
-    need = _row_bytes(width, height, 2 * channels, interlace)
-    notes = [] if notes is None else notes
-    if _inflates_past(chunks.get(b"IDAT", []), need, source):
+    need = png_chunks.row_bytes(width, height, 16 * channels, interlace)
+    idat = png.payloads(b"IDAT")
+    if png_chunks.inflates_past(idat, need, source):
         notes.append(f"{source}: PNG image data goes on past its last row; the rest is ignored")
-        data = _rebuilt(data, chunks, need)
+        data = _rebuilt(data, idat, need)
     imagecodecs = codecs.imagecodecs()
     with codecs.logged() as records:
         try:
@@ -225,22 +232,21 @@ def read_png16(data: bytes, source: str, notes: list[str] | None = None) -> np.n
     return pixels.reshape(height, width, -1)[..., :channels]
 
 
-def exif(data: bytes, source: str) -> bytes | None:
+def exif(checked: Checked) -> bytes | None:
     """The payload of a PNG's eXIf chunk, if it has one."""
-    found = _chunks(data, source).get(b"eXIf")
-    return bytes(found[0]) if found else None
+    return checked.first(b"eXIf")
 
 
 _PROFILE_BYTES = 1 << 24  # an ICC profile past this is no profile (Pillow's bound is 1 MiB)
 
 
-def icc_profile(data: bytes, source: str) -> bytes | None:
+def icc_profile(checked: Checked) -> bytes | None:
     """The ICC profile of a PNG's iCCP chunk, if it has one; one that cannot be
     inflated (or inflates past 16 MiB) is left out (libpng warns about a damaged one)."""
-    found = _chunks(data, source).get(b"iCCP")
+    found = checked.first(b"iCCP")
     if not found:
         return None
-    _, _, compressed = bytes(found[0]).partition(b"\0")
+    _, _, compressed = found.partition(b"\0")
     inflater = zlib.decompressobj()
     try:
         profile = inflater.decompress(compressed[1:], _PROFILE_BYTES)
@@ -249,78 +255,9 @@ def icc_profile(data: bytes, source: str) -> bytes | None:
     return profile if profile and inflater.eof else None
 
 
-def _chunks(data: bytes, source: str) -> dict[bytes, list[memoryview]]:
-    """Each chunk type's payloads, in order; every chunk up to IEND must be whole and pass
-    its CRC, as Pillow (and libpng) require of the PNGs they read."""
-    view = memoryview(data)
-    found: dict[bytes, list[memoryview]] = {}
-    position = 8
-    while position + 12 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, position)
-        end = position + 12 + length
-        if end > len(data):
-            break
-        payload = view[position + 8 : end - 4]
-        if zlib.crc32(payload, zlib.crc32(kind)) != struct.unpack_from(">I", data, end - 4)[0]:
-            name = kind.decode("latin-1")
-            raise ImageError(f"{source}: damaged PNG data (the {name!r} chunk fails its CRC)")
-        found.setdefault(kind, []).append(payload)
-        if kind == b"IEND":
-            return found
-        position = end
-    raise ImageError(f"{source}: truncated PNG: it ends before its IEND chunk")
-
-
-# Adam7: (first column, first row, column step, row step) of each pass
-_PASSES = (
-    (0, 0, 8, 8),
-    (4, 0, 8, 8),
-    (0, 4, 4, 8),
-    (2, 0, 4, 4),
-    (0, 2, 2, 4),
-    (1, 0, 2, 2),
-    (0, 1, 1, 2),
-)
-
-
-def _row_bytes(width: int, height: int, pixel_bytes: int, interlace: int) -> int:
-    """Bytes of filtered rows (a filter byte each) that ``width`` x ``height`` pixels take.
-
-    Examples
-    --------
-    >>> _row_bytes(3, 2, 6, 0), _row_bytes(1, 1, 6, 1)
-    (38, 7)
-    """
-    passes = _PASSES if interlace else ((0, 0, 1, 1),)
-    total = 0
-    for left, top, dx, dy in passes:
-        columns, rows = -(-(width - left) // dx), -(-(height - top) // dy)
-        if columns > 0 and rows > 0:
-            total += rows * (1 + columns * pixel_bytes)
-    return total
-
-
-def _inflates_past(idat: list[memoryview], need: int, source: str) -> bool:
-    """Whether the IDAT stream holds more than ``need`` bytes (never inflating much more)."""
-    inflater = zlib.decompressobj()
-    produced = 0
-    try:
-        for piece in idat:
-            while piece and not inflater.eof:
-                produced += len(inflater.decompress(piece, _PIECE))
-                if produced > need:
-                    return True
-                piece = inflater.unconsumed_tail
-    except zlib.error as err:
-        raise ImageError(f"{source}: damaged PNG data ({err})") from None
-    if produced < need:
-        raise ImageError(f"{source}: truncated PNG: the image data ends early")
-    return False
-
-
-def _rebuilt(data: bytes, chunks: dict[bytes, list[memoryview]], need: int) -> bytes:
+def _rebuilt(data: bytes, idat: list[memoryview], need: int) -> bytes:
     """The PNG with its IDAT stream cut to the ``need`` bytes its rows take."""
-    rows = zlib.decompressobj().decompress(b"".join(chunks[b"IDAT"]), need)
+    rows = zlib.decompressobj().decompress(b"".join(idat), need)
     out = [data[:33]]  # signature and IHDR
     out.extend(_chunk(b"IDAT", piece) for piece in deflate_pieces(np.frombuffer(rows, np.uint8), 0))
     out.append(_chunk(b"IEND", b""))

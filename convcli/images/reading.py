@@ -10,7 +10,7 @@ may hold any number of channels, e.g. feature maps. 16-bit samples keep all
 their bits in every format convcli reads, Pillow's 8-bit views of 16-bit
 colour PNG and PPM notwithstanding: TIFF is read by tifffile
 (:mod:`convcli.images.tiff_reading`), 16-bit colour PNG by libpng
-(:func:`convcli.images.png.read_png16`), 16-bit PPM by :mod:`convcli.images.pnm`,
+(:func:`convcli.images.png.read_png16`), PGM/PPM past 8 bits by :mod:`convcli.images.pnm`,
 the rest by Pillow.
 """
 
@@ -24,7 +24,18 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import ImageError
-from convcli.images import fast_codecs, inputs, npy, pillow, png, pnm, tiff_reading, zarr_arrays
+from convcli.images import (
+    fast_codecs,
+    inputs,
+    jpeg,
+    npy,
+    pillow,
+    png,
+    png_chunks,
+    pnm,
+    tiff_reading,
+    zarr_arrays,
+)
 from convcli.images.decoded import Image, Stored, scaled_planes  # noqa: F401 - reached as reading.*
 from convcli.images.limits import (
     ICO_MAGIC,
@@ -133,31 +144,36 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         check_samples(source, "frames", frames, channels, height, width, max_pixels)
         array = npy.read_npy(data, source, notes)
         return Image(array, 32, False, source, "NPY", notes)
-    if pnm.is_16bit_ppm(data):  # Pillow would scale it into 8 bits
+    if pnm.is_wide_pnm(data):  # Pillow would scale it into 8 bits, or round it
         _, width, height, maxval, _ = pnm.header(data)  # type: ignore[misc]
         _check_whole(source, width, height, 1, max_pixels)
-        values, maxval = pnm.read_ppm16(data, source)
+        values, maxval = pnm.read_pnm(data, source)
         return Image(None, 16, False, source, "PPM", stored=Stored.of(values, maxval))
     if tiff_reading.is_tiff(data):
         return _read_tiff(data, source, max_pixels)
-    if png.is_16bit_png(data) and png.header(data)[3] != 0:  # type: ignore[index]
+    checked = None
+    if data.startswith(png_chunks.SIGNATURE):  # every chunk checked, whoever decodes it
+        checked = png_chunks.check_png(data, source)
+        data = checked.data
+    if checked and png.is_16bit_png(data) and png.header(data)[3] != 0:  # type: ignore[index]
         # Pillow keeps the high byte of 16-bit colour (16-bit gray, I;16, is exact).
         width, height, _, colour, _ = png.header(data)  # type: ignore[misc]
         _check_whole(source, width, height, 1, max_pixels)
-        notes = []
-        pixels = png.read_png16(data, source, notes)
-        exif = png.exif(data, source)
+        notes = checked.notes
+        pixels = keyed(png.read_png16(checked, source, notes), png_chunks.colour_key(checked))
+        exif = png.exif(checked)
         pixels = upright(pixels, _exif_orientation(exif, source, notes))
-        found = Metadata(png.icc_profile(data, source), exif_payload(exif))
+        found = Metadata(png.icc_profile(checked), exif_payload(exif))
+        alpha = pixels.shape[2] in (2, 4)
         stored = Stored.of(pixels, 65535)
-        return Image(None, 16, colour in (4, 6), source, "PNG", notes, found, stored=stored)
+        return Image(None, 16, alpha, source, "PNG", notes, found, stored=stored)
     # Pillow reports oddities (corrupt EXIF, odd chunks) as Python warnings; they
     # become the user's warnings, never noise on stderr or exceptions. (This runs on
     # the command line's read-ahead thread; catch_warnings' state is process-wide, so
     # nothing else in convcli uses it while images are read.)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        image = _read_pillow(data, source, max_pixels)
+        image = _read_pillow(data, source, max_pixels, checked)
     for w in caught:
         message = f"{source}: {w.message}"
         if message not in image.warnings:
@@ -179,7 +195,10 @@ def _check_whole(source: str, width: int, height: int, frames: int, max_pixels: 
         ) from None
 
 
-def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
+def _read_pillow(
+    data: bytes, source: str, max_pixels: int, checked: png_chunks.Checked | None = None
+) -> Image:
+    """Pillow's image of ``data``, or the fast decoders' (``checked``: a PNG's chunks)."""
     pil = pillow.image_module()
     check_opening(data, source, max_pixels)  # ICO and WebP decode or allocate in open
     try:
@@ -194,13 +213,18 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
         except _DECODE_ERRORS as err:
             raise ImageError(f"{source}: damaged image header ({err})") from None
         _check_whole(source, im.width, im.height, frames, max_pixels)
-        fast = fast_codecs.decode(data, im)  # the same pixels, when it applies
-        if fast is not None:  # (and the metadata in the header it read)
-            stored = Stored.of(upright(*fast), 255)
+        key = png_chunks.colour_key(checked) if checked else None
+        notes: list[str] = checked.notes if checked else []
+        # The same pixels, when it applies (and the metadata in the header it read).
+        fast = fast_codecs.decode(data, im, source=source, notes=notes)
+        if fast is not None:
+            values = keyed(fast[0], key)
+            stored = Stored.of(upright(values, fast[1]), 255)
             found = from_pillow(im)
-            alpha = im.mode == "RGBA"
-            return Image(None, 8, alpha, source, im.format, metadata=found, stored=stored)
-        notes: list[str] = []
+            alpha = values.ndim == 3 and values.shape[2] in (2, 4)
+            return Image(None, 8, alpha, source, im.format, notes, metadata=found, stored=stored)
+        if checked:  # Pillow zero-fills the rows of a stream that ends early
+            png_chunks.check_image_data(checked, source)
         arrays = []
         first_size = im.size
         depth = 8
@@ -209,13 +233,15 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
             try:
                 im.seek(index)  # a frame's header is read here; its pixels are not, yet
                 check_frame(source, index, im.size, first_size)
+                if im.format in ("JPEG", "MPO"):  # libjpeg pads damaged data with gray
+                    _check_jpeg(data, im, source, notes)
                 # Decoded here, where a decoder's error is the input's error; EXIF
                 # and every later step only ever see complete pixels.
                 im.load()
                 if index == 0:  # the first frame's: others may have their own
                     found = from_pillow(im)
                 frame, frame_warnings = _oriented(im, source)
-                array, depth, has_alpha = _to_array(frame, source)
+                array, depth, has_alpha = _to_array(frame, source, key)
             except ImageError:
                 raise
             except _DECODE_ERRORS as err:
@@ -229,6 +255,17 @@ def _read_pillow(data: bytes, source: str, max_pixels: int) -> Image:
         # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
         pixels = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
         return Image(pixels, depth, has_alpha, source, im.format, notes, found)
+
+
+def _check_jpeg(data: bytes, im, source: str, notes: list[str]) -> None:
+    """The JPEG data of the frame Pillow is about to decode, checked for the damage its
+    libjpeg would pad with gray (:func:`jpeg.check`); an MPO picture starts at its
+    frame's offset."""
+    start = getattr(im, "offset", 0) if im.format == "MPO" else 0
+    part = f" in picture {im.tell()}" if start else ""
+    note = jpeg.check(data[start:], source, components=len(im.getbands()), part=part)
+    if note is not None and note not in notes:
+        notes.append(note)
 
 
 def _unreadable(source: str) -> str:
@@ -304,17 +341,17 @@ def _oriented(im, source: str):
         return im, [f"{source}: EXIF orientation could not be read ({err}); loaded as stored"]
 
 
-def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
-    """One Pillow frame -> ((C, H, W) float32, depth, has_alpha)."""
+def _to_array(im, source: str, key: tuple[int, ...] | None = None) -> tuple[np.ndarray, int, bool]:
+    """One Pillow frame -> ((C, H, W) float32, depth, has_alpha); a PNG's colour ``key``
+    (:func:`png_chunks.colour_key`) becomes an alpha channel, as libpng and libvips make it."""
     mode = im.mode
-    if mode.startswith("I;16"):
-        return scaled_planes(np.asarray(im, np.uint16), 65535), 16, False
-    if mode == "I":
-        values = np.asarray(im, np.int64)
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(im, np.uint16 if mode != "I" else np.int64)
         # 32-bit integer gray is how Pillow hands over some 16-bit files.
-        if values.min(initial=0) >= 0 and values.max(initial=0) <= 65535:
-            return values[None].astype(np.float32) / 65535, 16, False
-        raise ImageError(f"{source}: 32-bit integer pixels outside 0..65535 are not supported")
+        if mode == "I" and (values.min(initial=0) < 0 or values.max(initial=0) > 65535):
+            raise ImageError(f"{source}: 32-bit integer pixels outside 0..65535 are not supported")
+        values = keyed(values.astype(np.uint16, copy=False), key)
+        return scaled_planes(values, 65535), 16, key is not None
     if mode == "F":
         return np.asarray(im, np.float32)[None].copy(), 32, False
     if mode == "1":
@@ -327,7 +364,31 @@ def _to_array(im, source: str) -> tuple[np.ndarray, int, bool]:
         im = im.convert("RGBA")
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
-    return scaled_planes(np.asarray(im, np.uint8), 255), 8, im.mode in ("LA", "RGBA")
+    values = np.asarray(im, np.uint8)
+    if im.mode in ("L", "RGB"):
+        values = keyed(values, key)
+    alpha = im.mode in ("LA", "RGBA") or (key is not None and im.mode in ("L", "RGB"))
+    return scaled_planes(values, 255), 8, alpha
+
+
+def keyed(values: np.ndarray, key: tuple[int, ...] | None) -> np.ndarray:
+    """(H, W[, C]) gray or colour integers with an alpha channel from a colour ``key``:
+    0 where a pixel equals it, the top value elsewhere; as they are without a key.
+
+    Examples
+    --------
+    >>> keyed(np.array([[1, 2]], np.uint8), (2,)).tolist()
+    [[[1, 255], [2, 0]]]
+    """
+    if key is None:
+        return values
+    colour = values if values.ndim == 3 else values[..., None]
+    if colour.shape[2] != len(key):
+        return values
+    top = np.iinfo(values.dtype).max
+    matches = (colour == np.array(key, values.dtype)).all(axis=2)
+    alpha = np.where(matches, 0, top).astype(values.dtype)
+    return np.concatenate([colour, alpha[..., None]], axis=2)
 
 
 def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:

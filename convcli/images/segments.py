@@ -1,12 +1,14 @@
 """A TIFF page's strips and tiles, checked before anything is decoded.
 
-Two ways a damaged or hostile TIFF gets past its header's size: tifffile fills
-missing strips with zeros (a silently wrong image), and JPEG, JPEG 2000, WebP
-and PNG strips and tiles are whole images whose decoders allocate what their
-*own* header says (a 700-byte JPEG tile claiming 30000x30000 pixels decoded to
-2.7 GB here, whatever ``--max-pixels`` allowed for the TIFF).
-:func:`check_segments` refuses both; :func:`embedded_size` reads an embedded
-image's header (a few bytes, nothing decoded).
+Ways a damaged or hostile TIFF gets past its header's size: tifffile fills
+missing strips with zeros (a silently wrong image), and decodes a strip the file
+ends inside of as far as it goes (libjpeg pads the rest with gray); JPEG, JPEG
+2000, WebP and PNG strips and tiles are whole images whose decoders allocate
+what their *own* header says (a 700-byte JPEG tile claiming 30000x30000 pixels
+decoded to 2.7 GB here, whatever ``--max-pixels`` allowed for the TIFF), and a
+damaged JPEG one decodes with gray where its data is lost.
+:func:`check_segments` refuses all of these; :func:`embedded_size` reads an
+embedded image's header (a few bytes, nothing decoded).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 import struct
 
 from convcli.errors import ImageError
-from convcli.images import png
+from convcli.images import jpeg, png
 
 # TIFF Compression codes whose strips and tiles are images with their own header.
 JPEG = {7, 33007, 34892}  # not 6, old-style JPEG: its strips lack headers
@@ -36,9 +38,9 @@ def check_segments(page, data: bytes, source: str) -> None:
 
 
 def check_present(page, source: str) -> list[tuple[int, int]]:
-    """Refuse a page with strips or tiles missing; return the (offset, byte count) of
-    each one the image needs (a region reader checks each with :func:`check_embedded`
-    as it reads it)."""
+    """Refuse a page with strips or tiles missing, or that the file ends inside of;
+    return the (offset, byte count) of each one the image needs (a region reader checks
+    each with :func:`check_embedded` as it reads it)."""
     if page.is_tiled:
         needed = math.prod(
             -(-size // step)
@@ -50,13 +52,34 @@ def check_present(page, source: str) -> list[tuple[int, int]]:
         needed *= page.samplesperpixel
     pairs = list(zip(page.dataoffsets, page.databytecounts, strict=False))[:needed]
     present = sum(1 for offset, count in pairs if offset > 0 and count > 0)
+    what = "tiles" if page.is_tiled else "strips"
     if present < needed:
-        what = "tiles" if page.is_tiled else "strips"
         raise ImageError(
             f"{source}: damaged TIFF: page {page.index} has image data for {present} of "
             f"its {needed} {what}"
         )
+    size = page.parent.filehandle.size
+    for number, (offset, count) in enumerate(pairs):
+        if offset + _bytes_read(page, number, count) > size:
+            raise ImageError(
+                f"{source}: damaged TIFF: {what[:-1]} {number} of page {page.index} runs "
+                f"to byte {offset + count:,}, past the end of the file ({size:,} bytes); it "
+                f"is truncated, or its offsets are wrong"
+            )
     return pairs
+
+
+def _bytes_read(page, number: int, count: int) -> int:
+    """The bytes of segment ``number`` a decoder reads: its byte count, or, uncompressed,
+    no more than its rows hold (a last strip's count may cover rows past the image)."""
+    if page.compression != 1:
+        return count
+    _, rows, columns = segment_shape(page)
+    if not page.is_tiled:
+        strips = -(-page.imagelength // rows)
+        rows = min(rows, page.imagelength - (number % strips) * rows)
+    samples = page.samplesperpixel if page.planarconfig == 1 else 1
+    return min(count, rows * -(-columns * samples * page.bitspersample // 8))
 
 
 def segment_shape(page) -> tuple[int, int, int]:
@@ -84,6 +107,11 @@ def check_embedded(page, segment: bytes, source: str) -> None:
             f"{source}: damaged TIFF: a tile holds a {width}x{height} image of {samples} "
             f"samples where the TIFF has room for {limits[1]}x{limits[0]}"
         )
+    if page.compression in JPEG:  # libjpeg would pad its lost data with gray
+        tables = page.jpegtables
+        if tables and tables.endswith(b"\xff\xd9") and segment.startswith(b"\xff\xd8"):
+            segment = tables[:-2] + segment[2:]  # an abbreviated stream: its tables first
+        jpeg.check(segment, source, components=samples, part=f" in page {page.index}")
 
 
 def embedded_size(compression: int, segment: bytes) -> tuple[int, int, int] | None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convcli.jobs.report import ImageReport
-from convcli.jobs.step import Step, is_derivative
+from convcli.jobs.step import Step, is_derivative, phase_warning
 
 MOST = 0.5  # "most of the image": the clipped share above which a gain is named
 
 
 def step_warnings(steps: Sequence[Step]) -> list[str]:
     """The warnings a job's steps give before any image is read: each filter's own
-    (:attr:`Filter.warnings`), and two derivative kernels given one after the other.
+    (:attr:`Filter.warnings`), upsampling kernels whose stride phases do not sum to 1
+    (flat areas change brightness), and two derivative kernels given one after the other.
 
     Examples
     --------
@@ -26,6 +27,7 @@ def step_warnings(steps: Sequence[Step]) -> list[str]:
     ['-k sobel-x then -k sobel-y: each -k f']
     """
     found = [warning for step in steps for warning in step.filter.warnings]
+    found += [note for note in map(phase_warning, steps) if note]
     for first, then in zip(steps, steps[1:], strict=False):
         if is_derivative(first) and is_derivative(then):
             found.append(

@@ -139,9 +139,11 @@ def check_report_path(
     """Refuse a ``--report`` file that is an input, a kernel file or one of the image
     outputs, or whose directory is missing; checked before it is opened (opening
     empties it)."""
-    if path is None or path == "-":
+    if path is None:
         return
     check_output_path(path, inputs, what="--report", kernels=kernels)
+    if path == "-":
+        return
     for target in targets:
         if same_path(path, target) or ("{frame}" in target and _matches_frames(path, target)):
             raise ParameterError(
@@ -161,9 +163,13 @@ def check_frame_paths(
 ) -> None:
     """Refuse frame outputs (known once an image is read) that are an input or a
     kernel file, or in ``taken`` (real paths of the report and of frames written
-    earlier in this run); call before writing any of them."""
+    earlier in this run), or whose name or directory cannot be written (a directory of
+    that name, a name too long, ``{frame}`` in a directory that is missing); call before
+    filtering, so that no frame is written unless every one can be."""
     for path in paths:
         check_output_path(path, inputs, kernels=kernels)
+        check_output_name(path)
+        check_output_directory(path)
         if os.path.realpath(path) in taken:
             raise ParameterError(
                 f"output {path!r} is written twice in this run (by another input's frames, "

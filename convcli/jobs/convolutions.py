@@ -13,7 +13,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from convcli.conv.geometry import ConvGeometry, conv2d_geometry, conv_transpose2d_geometry, pair
+from convcli.conv.geometry import (
+    ConvGeometry,
+    check_output_padding,
+    conv2d_geometry,
+    conv_transpose2d_geometry,
+    pair,
+)
 from convcli.conv.padding import PAD_MODES
 from convcli.errors import KernelError, ParameterError
 from convcli.jobs.step import Step, effective_weight, pair_text
@@ -21,20 +27,70 @@ from convcli.kernels.parsers import FLOAT32_MAX
 from convcli.kernels.shaping import weight_for_channels
 
 
-def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | None]:
-    """(4-D float32 weight, groups, bias) for an input of ``channels``."""
-    f = step.filter
+def check_step(step: Step) -> None:
+    """What a step's options and weight decide whatever the image: checked once, before
+    any input is read (a batch's usage error is one error, and waits for no input), and
+    again by :func:`prepare` for callers of the library.
+
+    Examples
+    --------
+    >>> from convcli.kernels.loader import load_filter
+    >>> check_step(Step(load_filter("box:3"), groups=2))
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: groups=2 applies to 4-D (F, C/groups, Hf, Wf) weights; \
+kernel box:3 is 2-D (a 2-D kernel already filters each channel on its own); drop --groups
+    """
+    f, name = step.filter, step.filter.source or "weight"
     if not step.transpose and pair(step.output_padding, "output_padding", minimum=0) != (0, 0):
         raise ParameterError(
             f"output_padding {step.output_padding} applies to transposed steps (upsample) "
             f"only; drop it"
         )
+    if step.transpose:
+        check_output_padding(step.output_padding, step.stride, step.dilation)
     if step.groups is not None and f.weight.ndim != 4:
         raise ParameterError(
             f"groups={step.groups} applies to 4-D (F, C/groups, Hf, Wf) weights; kernel "
-            f"{f.source or 'weight'} is {f.weight.ndim}-D (a 2-D kernel already filters each "
+            f"{name} is {f.weight.ndim}-D (a 2-D kernel already filters each "
             f"channel on its own); drop --groups"
         )
+    if step.groups is not None and f.weight.shape[0] % step.groups:
+        what = "input channels (C, F/groups, Hf, Wf)" if step.transpose else "filters"
+        raise KernelError(
+            f"kernel {name} has {f.weight.shape[0]} {what}, not divisible by "
+            f"groups={step.groups}; give --groups a divisor of {f.weight.shape[0]}"
+        )
+    if step.bias is None:
+        return
+    bias = np.asarray(step.bias, np.float64)
+    if not (np.abs(bias) <= FLOAT32_MAX).all():
+        raise ParameterError(
+            f"--bias values must be finite numbers of at most {FLOAT32_MAX:.6g} in "
+            f"magnitude (float32); got {', '.join(f'{b:g}' for b in bias)}"
+        )
+    outputs = _known_outputs(step)
+    if bias.size != 1 and outputs is not None and bias.size != outputs:
+        raise ParameterError(
+            f"--bias takes 1 value or one per output channel ({outputs}); got {bias.size}"
+        )
+
+
+def _known_outputs(step: Step) -> int | None:
+    """The step's output channels when the weight alone decides them (None for a 2-D
+    kernel: one output per image channel)."""
+    shape = step.filter.weight.shape
+    if len(shape) == 3:
+        return shape[0] if step.transpose else 1
+    if len(shape) == 4:
+        return shape[1] * (step.groups or 1) if step.transpose else shape[0]
+    return None
+
+
+def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """(4-D float32 weight, groups, bias) for an input of ``channels``."""
+    f = step.filter
+    check_step(step)
     weight = effective_weight(step)
     shaped = replace(f, weight=weight)
     weight, groups = weight_for_channels(
@@ -43,13 +99,7 @@ def prepare(step: Step, channels: int) -> tuple[np.ndarray, int, np.ndarray | No
     out_channels = weight.shape[1] * groups if step.transpose else weight.shape[0]
     bias = step.bias if step.bias is not None else f.bias
     if bias is not None:
-        bias = np.asarray(bias, np.float64)
-        if step.bias is not None and not (np.abs(bias) <= FLOAT32_MAX).all():
-            raise ParameterError(
-                f"--bias values must be finite numbers of at most {FLOAT32_MAX:.6g} in "
-                f"magnitude (float32); got {', '.join(f'{b:g}' for b in bias)}"
-            )
-        bias = bias.astype(np.float32)
+        bias = np.asarray(bias, np.float32)
         if bias.size == 1:
             bias = np.repeat(bias, out_channels)
         if bias.shape != (out_channels,):

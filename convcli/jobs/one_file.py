@@ -34,7 +34,7 @@ from convcli.errors import ConvcliError, ParameterError, ResourceError
 from convcli.images import reading, writing
 from convcli.images.flatten import Colour
 from convcli.images.metadata import NONE
-from convcli.images.outputs import Staged, output_format_for
+from convcli.images.outputs import Staged, commit_together, output_format_for
 from convcli.jobs import batch, pipeline, report
 
 if TYPE_CHECKING:
@@ -84,17 +84,12 @@ class Outcome:
             self.error, self.record = err, None
 
     def commit(self) -> None:
-        """Put every output in place (fsync unless :meth:`sync` did, then rename); if one
-        fails, the rest are discarded and its :class:`~convcli.errors.OutputError` is
-        raised."""
+        """Put every output in place (fsync unless :meth:`sync` did, then rename), all
+        or none: if one fails, those already placed are undone, the rest discarded, and
+        its :class:`~convcli.errors.OutputError` is raised (a multi-frame input's files
+        are one result)."""
         staged, self.staged = self.staged, []
-        for index, output in enumerate(staged):
-            try:
-                output.commit()
-            except BaseException:
-                for rest in staged[index + 1 :]:
-                    rest.discard()
-                raise
+        commit_together(staged)
 
     def discard(self) -> None:
         """Remove the outputs not yet in place."""

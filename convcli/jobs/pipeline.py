@@ -36,7 +36,6 @@ from convcli.jobs.ranges import extreme, map_range  # noqa: F401
 from convcli.jobs.step import (  # Step is reached as pipeline.Step too
     Step,
     is_derivative,
-    phase_warning,
 )
 from convcli.kernels.loader import Filter
 
@@ -176,12 +175,10 @@ def unpremultiply(x: np.ndarray) -> np.ndarray:
 
 
 def step_notes(step: Step, geo: ConvGeometry) -> list[str]:
-    """What a step's result should be read with: upsampling's stride phases, and the
-    symmetric padding of an image too small to mirror."""
+    """What a step's result on one image should be read with: the symmetric padding of an
+    image too small to mirror. (What the step alone decides, such as upsampling's stride
+    phases, is :func:`convcli.jobs.advice.step_warnings`, given once for a batch.)"""
     notes = []
-    phases = phase_warning(step)
-    if phases:
-        notes.append(phases)
     if step.pad_mode is None and geo.padding_mode == "symmetric":
         notes.append(
             f"the image is too small to mirror {geo.padding} (top, bottom, left, right) "

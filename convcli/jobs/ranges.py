@@ -22,11 +22,30 @@ def extreme(x: np.ndarray, reduce: np.ufunc) -> np.ndarray:
     return reduce_parallel(reduce, x)
 
 
+def finite_extremes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample (min, max) of the finite values: what ``normalize`` stretches (an Inf
+    would make the span infinite and every finite value 0); NaN where a sample has none.
+
+    Examples
+    --------
+    >>> low, high = finite_extremes(np.array([[[[np.inf, 2.0, np.nan, -1.0]]]]))
+    >>> low.tolist(), high.tolist()
+    ([-1.0], [2.0])
+    """
+    low, high = extreme(x, np.fmin), extreme(x, np.fmax)
+    for sample in np.flatnonzero(np.isinf(low) | np.isinf(high)):  # rare: a copy is fine
+        values = x[sample]
+        finite = values[np.isfinite(values)]
+        low[sample], high[sample] = (finite.min(), finite.max()) if finite.size else (np.nan,) * 2
+    return low, high
+
+
 def map_range(
     x: np.ndarray, value_range: str | None, *, bounds: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Values -> [0, 1] pixels by ``clip``, ``abs`` (then clip) or ``normalize``
-    (each sample's min..max stretched to 0..1; a constant sample is clipped);
+    (each sample's finite min..max stretched to 0..1, so +Inf becomes 1 and -Inf 0, both
+    counted as clipped, and NaN stays NaN; a constant sample is clipped);
     ``None`` keeps the raw values (for .npy). Also returns, per sample, how many
     values were below 0 and above 1 before clipping. ``x`` may be overwritten: clip and
     abs work in place, since a full-size copy of a large image costs as much as a 3x3
@@ -34,7 +53,8 @@ def map_range(
     ``bounds``, each sample's (min, max) if known, lets values already inside
     [0, 1] skip the counting and clipping passes, and is what normalize stretches
     (a part of an image, normalized by the whole image's bounds, is that part of
-    the whole image normalized).
+    the whole image normalized); infinite bounds are taken again over ``x``'s finite
+    values, so ``x`` must then be whole samples (a part's are :func:`finite_extremes`).
 
     Examples
     --------
@@ -52,7 +72,9 @@ def map_range(
     if value_range == "abs":
         x = np.abs(x, out=x)
     elif value_range == "normalize":
-        low, high = bounds if bounds is not None else (extreme(x, np.fmin), extreme(x, np.fmax))
+        if bounds is None or np.isinf(bounds[0]).any() or np.isinf(bounds[1]).any():
+            bounds = finite_extremes(x)
+        low, high = bounds
         low, high = low[:, None, None, None], high[:, None, None, None]
         span = np.where(high > low, high - low, 1.0)
         x = np.where(high > low, (x - low) / span, x).astype(np.float32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 
@@ -148,7 +149,25 @@ def json_record(r: ImageReport) -> str:
         "background": None if r.background is None else colour_text(r.background),
         "quality": r.quality,
     }
-    return json.dumps(record)
+    return json.dumps(_finite(record), allow_nan=False)
+
+
+def _finite(value):
+    """``value`` with every non-finite float as None: strict JSON (json.dumps writes NaN
+    and Infinity, which JSON parsers other than Python's refuse).
+
+    Examples
+    --------
+    >>> _finite({"min": float("-inf"), "steps": [{"bias": [float("nan"), 1.0]}]})
+    {'min': None, 'steps': [{'bias': [None, 1.0]}]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def step_fields(step: Step | None) -> dict:

@@ -25,7 +25,13 @@ import numpy as np
 
 from convcli.errors import KernelError
 from convcli.kernels.imagemagick_builders import EPSILON, ROUND, build, rotate
-from convcli.kernels.parsers import IMAGEMAGICK, as_weight_array, parse_imagemagick
+from convcli.kernels.parsers import (
+    IMAGEMAGICK,
+    NUMBER,
+    as_number,
+    as_weight_array,
+    parse_imagemagick,
+)
 from convcli.kernels.shaping import centre_origin
 
 NAMES = (
@@ -45,7 +51,7 @@ class Geometry:
     ParseGeometry reads them for a kernel: absent values are 0, and ``given`` holds
     the names of those that were written."""
 
-    _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+    _NUMBER = NUMBER.pattern
 
     def __init__(self, text: str, spec: str) -> None:
         self.rho = self.sigma = self.xi = self.psi = 0.0
@@ -61,7 +67,7 @@ class Geometry:
             )
         number = re.match(self._NUMBER, rest)
         if number and rest[number.end() :][:1] in ("", "x", "X", ",", "/"):
-            self.rho, rest = float(number.group()), rest[number.end() :]
+            self.rho, rest = self._value(number.group(), spec), rest[number.end() :]
             self.given.add("rho")
         separator = rest[:1]
         if separator in ("x", "X", ",", "/"):
@@ -69,7 +75,7 @@ class Geometry:
             number = re.match(self._NUMBER, rest)
             # After 'x' a sign starts xi (an offset), not sigma: "0x+90" is rho 0, xi 90.
             if number and not (separator in "xX" and rest[:1] in "+-"):
-                self.sigma, rest = float(number.group()), rest[number.end() :]
+                self.sigma, rest = self._value(number.group(), spec), rest[number.end() :]
                 self.given.add("sigma")
         for name in ("xi", "psi"):
             if not rest or rest[0] not in "+-,/":
@@ -79,7 +85,7 @@ class Geometry:
             number = re.match(self._NUMBER, rest)
             if not number:
                 break
-            setattr(self, name, float(number.group()))
+            setattr(self, name, self._value(number.group(), spec))
             self.given.add(name)
             rest = rest[number.end() :]
         if rest:
@@ -91,6 +97,12 @@ class Geometry:
         if self.given == {"rho", "xi"} and self.xi < 0:
             self.sigma, self.xi = self.xi, 0.0
             self.given = {"rho", "sigma"}
+
+    @staticmethod
+    def _value(text: str, spec: str) -> float:
+        """A finite argument: ``1e400`` is infinity in float64, and no kernel has an
+        infinite radius, sigma or angle."""
+        return as_number(text, f"kernel {spec!r}")
 
 
 def imagemagick_spec(

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convcli.errors import KernelError
+from convcli.kernels.limits import MAX_TAPS
 
 if TYPE_CHECKING:
     from convcli.kernels.imagemagick import Geometry
 
 EPSILON = 1.0e-12  # MagickEpsilon
 QUANTUM_SCALE = 1.0 / 65535.0  # one level of ImageMagick's Q16 build
-MAX_WIDTH = 1001  # convcli's largest named kernel
+MAX_WIDTH = MAX_TAPS  # convcli's largest kernel
 
 # Kinds that RotateKernelInfo leaves alone: rotating a circle changes nothing.
 ROUND = {"gaussian", "dog", "log", "laplacian", "binomial"}
@@ -203,7 +204,7 @@ def _comet(g: Geometry, named: str) -> tuple[np.ndarray, tuple[int, int], float]
     """Half a Gaussian from the origin (the first value), normalized to sum 1."""
     sigma = abs(g.sigma)
     width = (_optimal_width(g.rho, sigma, 1) - 1) // 2 + 1 if g.rho < 1 else int(g.rho)
-    _check_width(width, named)
+    _check_width(2 * width - 1, named)  # as applied: centred on its first value
     values = np.zeros(width)
     if sigma > EPSILON:
         u = np.arange(width * 3, dtype=np.float64)

@@ -5,11 +5,13 @@ A spec is, in this order of precedence:
 
 1. a name from :mod:`convcli.kernels.named`, optionally with arguments: ``gaussian:5``,
    ``gaussian:7,1.5``, ``sobel-x``;
-2. a file (any spec containing a path separator or naming an existing file; ``./name``
-   reaches a file that has a kernel's name): ``.txt .csv .tsv`` text, libvips ``.mat``,
-   ``.npy``/``.npz``, filter configurations ``.json``/``.toml``;
-3. an inline matrix: ``"1 2 1; 2 4 2; 1 2 1"``, JSON ``[[1,2,1],[2,4,2],[1,2,1]]`` or an
-   ImageMagick kernel string ``"3x3: 1,2,1 2,4,2 1,2,1"``.
+2. an inline matrix: ``"1 2 1; 2 4 2; 1 2 1"``, JSON ``[[1,2,1],[2,4,2],[1,2,1]]`` or an
+   ImageMagick kernel string ``"3x3: 1,2,1 2,4,2 1,2,1"``, when it parses;
+3. a file (any spec containing a path separator, or naming an existing file that is
+   neither a name nor a matrix that parses): ``.txt .csv .tsv`` text, libvips ``.mat``,
+   ``.npy``/``.npz``, filter configurations ``.json``/``.toml``. ``./NAME`` reaches a
+   file named like a kernel or a matrix (``./3``); the spec wins otherwise, with a
+   warning, so that ``-k 3`` means the same in every directory.
 
 Kernels are applied as cross-correlation (not flipped), as in PyTorch, libvips and
 ImageMagick's ``-convolve``. Even-sized kernels sit off-centre: with padding "same"
@@ -41,6 +43,7 @@ from convcli.kernels.parsers import (
     parse_text,
     parse_vips_mat,
     read_config,
+    read_text,
 )
 
 __all__ = ["NAMED", "Filter", "list_kernels", "load_filter"]
@@ -180,25 +183,38 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
     if spec.strip()[:3].lower() == "im:":
         weight, offcentre, description = imagemagick_spec(spec)
         return Filter(weight, description=description, source=spec, offcentre=offcentre)
-    named = None if spec.startswith((".", "/", "~")) else named_kernel(spec)
-    if isinstance(named, tuple):  # a bank: sobel, scharr, prewitt
-        bank = tuple(as_weight_array(w, f"kernel {spec!r}") for w in named)
-        return Filter(bank[0], bank=bank, description=spec.strip(), source=spec)
-    if named is not None:
-        return Filter(
-            as_weight_array(named, f"kernel {spec!r}"), description=spec.strip(), source=spec
-        )
+    explicit_path = spec.startswith((".", "/", "~"))
     try:
         path = Path(spec).expanduser()
     except RuntimeError:  # "~name" for a user that does not exist
         path = Path(spec)
     if base_dir is not None and not path.is_absolute():
         path = Path(base_dir) / path
+    named = None if explicit_path else named_kernel(spec)
+    if isinstance(named, tuple):  # a bank: sobel, scharr, prewitt
+        bank = tuple(as_weight_array(w, f"kernel {spec!r}") for w in named)
+        found = Filter(bank[0], bank=bank, description=spec.strip(), source=spec)
+        return _shadowing(found, spec, path, "a kernel name")
+    if named is not None:
+        weight = as_weight_array(named, f"kernel {spec!r}")
+        found = Filter(weight, description=spec.strip(), source=spec)
+        return _shadowing(found, spec, path, "a kernel name")
     looks_like_path = "/" in spec or "\\" in spec or path.suffix.lower() in _FILE_SUFFIXES
     try:
         is_file, is_dir, exists = path.is_file(), path.is_dir(), path.exists()
     except OSError:  # e.g. a long inline matrix is a name too long for the file system
         is_file = is_dir = exists = False
+    if not explicit_path and "/" not in spec and "\\" not in spec:
+        # A spec that parses is a spec, as a name is: a file of that name is reached as
+        # ./NAME (a warning says so), so that -k 3 means the same in every directory.
+        try:
+            inline = _inline(spec)
+        except KernelError:
+            if not exists:
+                raise
+            inline = None  # not a matrix after all: the file of that name
+        if inline is not None:
+            return _shadowing(inline, spec, path, "an inline matrix")
     if is_file:
         return _load_file(path, chain)
     if is_dir:
@@ -212,17 +228,41 @@ def _load(spec: str, base_dir: str | Path | None, chain: tuple[Path, ...]) -> Fi
         )
     if looks_like_path and not _looks_inline(spec):
         raise KernelError(f"kernel file {spec!r} does not exist")
-    if IMAGEMAGICK.match(spec):
-        return Filter(as_weight_array(parse_imagemagick(spec), f"kernel {spec!r}"), source=spec)
-    if _looks_inline(spec):
-        weight = parse_inline(spec)
-        return Filter(weight, source=spec, warnings=_one_row_warnings(spec, weight))
+    inline = _inline(spec)
+    if inline is not None:
+        return inline
     close = difflib.get_close_matches(spec.partition(":")[0].lower(), NAMED, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise KernelError(
         f"unknown kernel {spec!r}: {hint}not a kernel name (see 'convcli kernels'), not a "
         f"file, and not a matrix like '1 2 1; 2 4 2; 1 2 1'"
     )
+
+
+def _inline(spec: str) -> Filter | None:
+    """An ImageMagick kernel string or an inline matrix, or None when ``spec`` looks like
+    neither; a :class:`KernelError` when it looks like one but does not parse."""
+    if IMAGEMAGICK.match(spec):
+        return Filter(as_weight_array(parse_imagemagick(spec), f"kernel {spec!r}"), source=spec)
+    if _looks_inline(spec):
+        weight = parse_inline(spec)
+        return Filter(weight, source=spec, warnings=_one_row_warnings(spec, weight))
+    return None
+
+
+def _shadowing(found: Filter, spec: str, path: Path, what: str) -> Filter:
+    """``found`` with a warning when a file also has the spec's name: the spec won."""
+    try:
+        if not path.exists():
+            return found
+    except OSError:  # a name too long for the file system: no such file
+        return found
+    where = "in the working directory" if path.parent == Path(".") else f"in {path.parent}"
+    warning = (
+        f"kernel {spec!r} is read as {what}, though a file named {spec!r} exists {where}; "
+        f"write {'./' + spec!r} to use the file"
+    )
+    return replace(found, warnings=(*found.warnings, warning))
 
 
 _FILE_SUFFIXES = TEXT_SUFFIXES | {".mat", ".npy", ".npz", ".json", ".toml"}
@@ -275,10 +315,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Filter:
         return Filter(weight, bias, source=str(path), files=(str(path),))
     if suffix in {".json", ".toml"}:
         return _load_config(path, chain)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise KernelError(f"{path}: cannot read it as text ({err})") from None
+    text = read_text(path)
     if suffix == ".mat":
         matrix, offset = parse_vips_mat(text, str(path))
         # libvips adds the offset in the image's units; convcli's pixels are 0..1.

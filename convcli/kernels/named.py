@@ -8,15 +8,16 @@ turns the matrix into a :class:`~convcli.kernels.loader.Filter`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 
 from convcli.errors import KernelError
 from convcli.kernels.imagemagick import NAMES as IMAGEMAGICK_NAMES
+from convcli.kernels.limits import MAX_TAPS
+from convcli.kernels.parsers import as_number
 
-MAX_SIZE = 1001
+MAX_SIZE = MAX_TAPS
 """The largest size of a named kernel (checked before anything is allocated)."""
 
 
@@ -344,16 +345,5 @@ def named_kernel(spec: str) -> np.ndarray | tuple[np.ndarray, ...] | None:
         raise KernelError(f"kernel {spec!r} takes {takes}: {syntax}")
     if "" in texts:
         raise KernelError(f"kernel {spec!r}: an argument is empty; write {syntax}")
-    args = [float(a) if _is_number(a) else _bad_argument(spec, a) for a in texts]
+    args = [as_number(text, f"kernel {spec!r}") for text in texts]
     return build(spec, args)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def _bad_argument(spec: str, arg: str) -> float:
-    raise KernelError(f"kernel {spec!r}: argument {arg!r} is not a number")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import KernelError, check_npy_data, numpy_load_errors
+from convcli.kernels.limits import check_bias_shape, check_weight_shape
 from convcli.kernels.parsers import as_bias_array, as_weight_array
 
 
@@ -23,7 +24,7 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     _check_numpy_magic(path)
     with numpy_load_errors(str(path), KernelError, "NumPy file"):
         if path.suffix.lower() == ".npz":
-            _check_npz_members(path)
+            _check_npz_members(path)  # and their shapes, before any is read
             # Opened here, not by np.load: given a path, np.load leaves the file open when
             # the zip turns out damaged (a ResourceWarning, an error under -W error).
             with path.open("rb") as stream, np.load(stream, allow_pickle=False) as archive:
@@ -35,7 +36,9 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 bias = archive["bias"] if "bias" in archive.files else None
         else:
             with path.open("rb") as stream:
-                check_npy_data(stream, os.fstat(stream.fileno()).st_size, str(path), KernelError)
+                size = os.fstat(stream.fileno()).st_size
+                shape, _ = check_npy_data(stream, size, str(path), KernelError)
+                check_weight_shape(shape, str(path))
                 stream.seek(0)
                 weight, bias = np.load(stream, allow_pickle=False), None
     if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(
@@ -54,7 +57,8 @@ _DEFLATE_RATIO = 1032
 
 def _check_npz_members(path: Path) -> None:
     """Each array in a ``.npz`` holds the data its header declares, and inflates to no
-    more than its compressed size allows, before ``numpy.load`` allocates it."""
+    more than its compressed size allows, and the weight and bias are within the kernel
+    limits (:mod:`convcli.kernels.limits`), before ``numpy.load`` allocates them."""
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             if not info.filename.endswith(".npy"):
@@ -75,7 +79,11 @@ def _check_npz_members(path: Path) -> None:
                     f"compressed, more than deflate can give; the archive is damaged"
                 )
             with archive.open(info) as member:
-                check_npy_data(member, info.file_size, where, KernelError)
+                shape, _ = check_npy_data(member, info.file_size, where, KernelError)
+            if info.filename == "weight.npy":
+                check_weight_shape(shape, where)
+            elif info.filename == "bias.npy":
+                check_bias_shape(shape, where)
 
 
 NPY_MAGIC = np.lib.format.MAGIC_PREFIX

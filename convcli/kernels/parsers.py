@@ -7,14 +7,23 @@ line and the fix; :func:`as_weight_array` is the one check of their values.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from convcli.errors import KernelError
+from convcli.kernels.limits import (
+    MAX_TAPS,
+    MAX_TEXT_BYTES,
+    check_bias_shape,
+    check_text_size,
+    check_weight_shape,
+)
 
 _SPLIT = re.compile(r"[\s,;]+")
 # ImageMagick's user-defined kernel: "WxH[+X+Y][@><]: values" (AcquireKernelInfo).
@@ -23,14 +32,54 @@ IMAGEMAGICK = re.compile(
 )
 
 
-def _number(token: str, where: str) -> float:
-    try:
-        value = float(token)
-    except ValueError:
-        raise KernelError(f"{where}: {token!r} is not a number") from None
-    if not math.isfinite(value):
-        raise KernelError(f"{where}: {token!r} is not a finite number; kernels need real values")
+# A number as written in a kernel or an option: ASCII digits, an optional sign, point and
+# exponent. Python's float() also takes "1_000", "inf", "nan", " 3 " and other scripts'
+# digits ("٣"), none of which a kernel file or ImageMagick means as a number.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def plain_number(text: str) -> float | None:
+    """The finite value of ``text`` written as a plain decimal number, else None.
+
+    Examples
+    --------
+    >>> plain_number("-2.5e3"), plain_number("1_0"), plain_number("1e400"), plain_number("nan")
+    (-2500.0, None, None, None)
+    """
+    if not NUMBER.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def plain_integer(text: str) -> int | None:
+    """The value of ``text`` written as a plain decimal integer (no ``_``), else None.
+
+    Examples
+    --------
+    >>> plain_integer("-12"), plain_integer("3_0"), plain_integer("2.0")
+    (-12, None, None)
+    """
+    return int(text) if INTEGER.fullmatch(text) else None
+
+
+def as_number(token: str, where: str) -> float:
+    """``token`` as a finite number, or a KernelError naming ``where``."""
+    value = plain_number(token)
+    if value is None:
+        if NUMBER.fullmatch(token) or token.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise KernelError(
+                f"{where}: {_excerpt(token)} is not a finite number; kernels need real values"
+            )
+        raise KernelError(f"{where}: {_excerpt(token)} is not a number")
     return value
+
+
+def _excerpt(text: str, limit: int = 16) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters: a file's bad token may
+    be a whole line of something that is no kernel (``-k /etc/passwd``)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 def _rows_to_matrix(rows: list[tuple[int | str, list[float]]], source: str) -> np.ndarray:
@@ -64,6 +113,8 @@ def _check_decimal_commas(lines: list[tuple[int, str]], source: str) -> None:
     like that (one row per line, as spreadsheets save). One line of comma pairs alone
     (``1,2;3,4``) stays the 2x2 matrix it also is in MATLAB's notation.
     """
+    for number, line in lines:
+        _check_spaced_decimal_commas(number, line, source)
     found: list[tuple[int, str]] = []
     for number, line in lines:
         fields = [f.strip() for f in line.split(";")]
@@ -80,10 +131,29 @@ def _check_decimal_commas(lines: list[tuple[int, str]], source: str) -> None:
             example = next(f for f in line.split(";") if _DECIMAL_COMMA.match(f.strip()))
             example = example.strip()
             raise KernelError(
-                f"{source}, line {number}: {line!r} looks like a spreadsheet saved with decimal "
-                f"commas ({example!r}) and ';' between values; convcli reads ';' as the end of "
-                f"a row and ',' between values, so save it with decimal points "
+                f"{source}, line {number}: looks like a spreadsheet saved with decimal "
+                f"commas ({_excerpt(example)}) and ';' between values; convcli reads ';' as the "
+                f"end of a row and ',' between values, so save it with decimal points "
                 f"({example.replace(',', '.')}) and commas, spaces or tabs between values"
+            )
+
+
+def _check_spaced_decimal_commas(number: int, line: str, source: str) -> None:
+    """Refuse a line of values split by tabs or spaces with commas inside them
+    (``0,25<TAB>0,5``: a spreadsheet's TSV with decimal commas), which convcli's rule
+    would read as twice the values (0, 25, 0, 5). A comma counts as inside a value when
+    no space touches it and a digit is on each side; ``1, 2,3`` stays three values."""
+    for segment in line.split(";"):
+        tokens = segment.split()
+        if len(tokens) < 2 or any(t.startswith(",") or t.endswith(",") for t in tokens):
+            continue
+        inside = [t for t in tokens if _DECIMAL_COMMA.match(t)]
+        if inside:
+            example = inside[0]
+            raise KernelError(
+                f"{source}, line {number}: looks like numbers written with decimal commas "
+                f"({_excerpt(example)}) and tabs or spaces between values; convcli reads ',' "
+                f"between values, so save it with decimal points ({example.replace(',', '.')})"
             )
 
 
@@ -92,7 +162,8 @@ def parse_text(text: str, source: str) -> np.ndarray:
     in inline matrices: ``1 2 1; 2 4 2; 1 2 1`` is 3x3 in a file too); ``#`` comments;
     a blank line (or an empty ``;;`` row) separates 2-D blocks, which stack along a new
     leading axis. A ``;`` or ``,`` at the end of a line changes nothing. Files that look
-    saved with decimal commas (``0,5;1;0,5``) are refused rather than misread.
+    saved with decimal commas (``0,5;1;0,5``, ``0,5<TAB>1<TAB>0,5``) are refused rather
+    than misread.
 
     Examples
     --------
@@ -109,34 +180,60 @@ def parse_text(text: str, source: str) -> np.ndarray:
         for number, raw in enumerate(text.splitlines(), start=1)
     ]
     _check_decimal_commas(lines, source)
-    blocks: list[list[tuple[int | str, list[float]]]] = [[]]
+    # Each block becomes an array when it ends: Python floats take four times the room.
+    matrices: list[tuple[int | str, np.ndarray]] = []
+    block: list[tuple[int | str, list[float]]] = []
+
+    def end_block() -> None:
+        if block:
+            matrices.append((block[0][0], _rows_to_matrix(block, source)))
+            block.clear()
+
     for number, line in lines:
         segments = line.split(";")
         for index, segment in enumerate(segments, start=1):
             segment = segment.strip().strip(",").strip()
             if not segment:  # a blank line, or an empty ';;' row: the next block
-                if blocks[-1]:
-                    blocks.append([])
+                end_block()
                 continue
             where: int | str = (
                 number if len(segments) == 1 else f"line {number}, row {index} (rows end at ';')"
             )
-            values = [_number(t, f"{source}, {_where(where)}") for t in _SPLIT.split(segment) if t]
-            blocks[-1].append((where, values))
-    blocks = [b for b in blocks if b]
-    if not blocks:
+            block.append((where, _row(segment, f"{source}, {_where(where)}")))
+            if len(block) > MAX_TAPS:
+                raise KernelError(
+                    f"{source}, {_where(where)}: a block of more than {MAX_TAPS} rows; convcli "
+                    f"takes at most {MAX_TAPS} taps a side, as its named kernels"
+                )
+    end_block()
+    if not matrices:
         raise KernelError(f"{source}: no numbers found; write the kernel's rows, one per line")
-    matrices = [_rows_to_matrix(b, source) for b in blocks]
     if len(matrices) == 1:
-        return matrices[0]
-    first = matrices[0].shape
-    for block, matrix in zip(blocks, matrices, strict=True):
+        return matrices[0][1]
+    first = matrices[0][1].shape
+    for line, matrix in matrices:
         if matrix.shape != first:
             raise KernelError(
-                f"{source}, {_where(block[0][0])}: block of {matrix.shape[0]}x{matrix.shape[1]}, "
+                f"{source}, {_where(line)}: block of {matrix.shape[0]}x{matrix.shape[1]}, "
                 f"but the first block is {first[0]}x{first[1]}; stacked blocks need one shape"
             )
-    return np.stack(matrices)
+    check_weight_shape((len(matrices), *first), source)
+    return np.stack([matrix for _, matrix in matrices])
+
+
+_TOKEN = re.compile(r"[^\s,;]+")
+
+
+def _row(segment: str, where: str) -> list[float]:
+    """The numbers of one row, at most :data:`MAX_TAPS` of them (never all the tokens of a
+    line of millions)."""
+    tokens = [m.group() for m in itertools.islice(_TOKEN.finditer(segment), MAX_TAPS + 1)]
+    if len(tokens) > MAX_TAPS:
+        raise KernelError(
+            f"{where}: a row of more than {MAX_TAPS} values; convcli takes at most {MAX_TAPS} "
+            f"taps a side, as its named kernels"
+        )
+    return [as_number(token, where) for token in tokens]
 
 
 def parse_inline(spec: str) -> np.ndarray:
@@ -237,6 +334,7 @@ def as_weight_array(data: object, where: str) -> np.ndarray:
         array = array[None]
     if array.ndim not in (2, 3, 4) or array.size == 0:
         raise KernelError(f"{where}: a kernel needs 2 to 4 dimensions, got shape {array.shape}")
+    check_weight_shape(array.shape, where)
     return check_float32(array, where)
 
 
@@ -253,20 +351,19 @@ def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
     if not lines:
         raise KernelError(f"{source}: empty matrix file; the first line is 'W H [scale [offset]]'")
     n0, header = lines[0]
-    fields = [_number(t, f"{source}, line {n0}") for t in _SPLIT.split(header) if t]
+    fields = [as_number(t, f"{source}, line {n0}") for t in _SPLIT.split(header) if t]
     if not 2 <= len(fields) <= 4 or fields[0] != int(fields[0]) or fields[1] != int(fields[1]):
         raise KernelError(
-            f"{source}, line {n0}: the header must be 'W H [scale [offset]]', got {header!r}"
+            f"{source}, line {n0}: the header must be 'W H [scale [offset]]', got "
+            f"{_excerpt(header, 40)}"
         )
     width, height = int(fields[0]), int(fields[1])
     scale = fields[2] if len(fields) > 2 else 1.0
     offset = fields[3] if len(fields) > 3 else 0.0
     if width < 1 or height < 1 or scale == 0:
         raise KernelError(f"{source}, line {n0}: size must be positive and scale non-zero")
-    rows = [
-        (n, [_number(t, f"{source}, line {n}") for t in _SPLIT.split(line) if t])
-        for n, line in lines[1:]
-    ]
+    check_weight_shape((height, width), f"{source}, line {n0}")
+    rows = [(n, _row(line, f"{source}, line {n}")) for n, line in lines[1:]]
     if len(rows) != height:
         raise KernelError(f"{source}: the header says {height} rows, the file has {len(rows)}")
     matrix = _rows_to_matrix(rows, source)
@@ -329,7 +426,7 @@ def parse_imagemagick(spec: str) -> np.ndarray:
             f"kernel as its own -k"
         )
     values = [
-        math.nan if token.lower() in ("nan", "-") else _number(token, f"kernel {spec!r}")
+        math.nan if token.lower() in ("nan", "-") else as_number(token, f"kernel {spec!r}")
         for token in _SPLIT.split(text)
         if token
     ]
@@ -356,6 +453,7 @@ def as_bias_array(data: object, where: str) -> np.ndarray:
             f"{where}: bias must be a number or a flat, non-empty list of finite numbers, "
             f"got {data!r}"
         )
+    check_bias_shape(bias.shape, where)
     return check_float32(bias, where, "bias")
 
 
@@ -377,16 +475,24 @@ def _unique_keys(path: Path):
     return pairs_to_dict
 
 
+def read_text(path: Path) -> str:
+    """A text filter file's text (UTF-8, a byte-order mark dropped), refused from its
+    size past :data:`~convcli.kernels.limits.MAX_TEXT_BYTES` before a byte is read."""
+    try:
+        with path.open("rb") as stream:
+            check_text_size(os.fstat(stream.fileno()).st_size, str(path))
+            return stream.read(MAX_TEXT_BYTES + 1).decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise KernelError(f"{path}: cannot read it as text ({err})") from None
+
+
 def read_config(path: Path) -> dict:
     """The mapping in a ``.json`` or ``.toml`` filter configuration file.
 
     A ``.json`` file that holds a bare array (``[[1, 2, 1], [2, 4, 2], [1, 2, 1]]``) is
     read as ``{"weight": array}``; a TOML file is always a table.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise KernelError(f"{path}: cannot read it ({err})") from None
+    text = read_text(path)
     if path.suffix.lower() == ".toml":
         import tomllib
 

@@ -27,7 +27,7 @@ from convcli.errors import ResourceError
 from convcli.images import writing
 from convcli.images.flatten import Colour, flatten
 from convcli.jobs import pipeline
-from convcli.jobs.ranges import extreme, map_range
+from convcli.jobs.ranges import extreme, finite_extremes, map_range
 from convcli.scale import bands, sinks, stages
 from convcli.scale.plan import BLOCK
 
@@ -130,9 +130,9 @@ def _compute_block(final, block: Block, mapping: Mapping, part) -> BlockResult:
         raise ResourceError(
             f"ran out of memory computing a block {block}; use smaller --chunks"
         ) from None
+    if mapping.stats_only:  # normalize's bounds: the finite values' (as map_range's)
+        return BlockResult(*finite_extremes(values))
     result = BlockResult(extreme(values, np.fmin), extreme(values, np.fmax))
-    if mapping.stats_only:
-        return result
     s0 = block.samples[0]
     bounds = None
     if mapping.bounds is not None:

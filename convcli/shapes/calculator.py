@@ -21,17 +21,17 @@ from convcli.errors import KernelError, ParameterError
 from convcli.kernels.shaping import shape_for_channels
 
 _SEP = re.compile(r"\s*[,x×]\s*")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def parse_ints(text: str, what: str, *, minimum: int = 1) -> tuple[int, ...]:
     """``"1,3,224,224"``, ``"224x224"`` or ``"7"`` -> a tuple of ints >= ``minimum``."""
-    parts = [p for p in _SEP.split(text.strip()) if p]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ParameterError(
-            f"{what} {text!r} must be integers like 1,3,224,224 or 224x224"
-        ) from None
+    parts = _SEP.split(text.strip())
+    # ASCII digits only, every field present: int() takes 3_0 (as 30) and other
+    # scripts' digits, and a dropped empty field would shift the values after it.
+    if not all(_INTEGER.fullmatch(p) for p in parts):
+        raise ParameterError(f"{what} {text!r} must be integers like 1,3,224,224 or 224x224")
+    values = tuple(int(p) for p in parts)
     if not values or min(values) < minimum:
         raise ParameterError(f"{what} {text!r} must be integers >= {minimum}")
     return values

@@ -25,6 +25,7 @@ class Layer:
 
 
 _LAYER_KEYS = {"k", "s", "p", "d", "g", "f", "t", "op"}
+_YES, _NO = ("1", "true", "yes"), ("0", "false", "no")
 
 
 def parse_layer(text: str) -> Layer:
@@ -36,6 +37,7 @@ def parse_layer(text: str) -> Layer:
     Layer(kernel=(7, 7), stride=2, padding=3, dilation=1, groups=1, filters=64, transpose=False, output_padding=0)
     """  # noqa: E501
     values: dict[str, str] = {}
+    given: dict[str, str] = {}  # each key's item as written, for the error of a repeat
     for item in text.split(","):
         key, sep, value = item.partition("=")
         key = key.strip().lower()
@@ -44,7 +46,17 @@ def parse_layer(text: str) -> Layer:
                 f"layer {text!r}: {item.strip()!r} is not key=value with key in "
                 f"{', '.join(sorted(_LAYER_KEYS))}"
             )
-        values[key] = value.strip()
+        if key in given:
+            raise ParameterError(
+                f"layer {text!r}: key {key!r} is given twice ({given[key]} and "
+                f"{item.strip()}); give it once"
+            )
+        values[key], given[key] = value.strip(), item.strip()
+    flag = values.get("t", "0").lower()
+    if flag not in _YES + _NO:
+        raise ParameterError(
+            f"layer {text!r}: t={values['t']!r} is not yes or no; use t=1 (transposed) or t=0"
+        )
     if "k" not in values:
         raise ParameterError(f"layer {text!r} needs a kernel size, e.g. k=3")
 
@@ -58,7 +70,7 @@ def parse_layer(text: str) -> Layer:
 
     kernel = parse_ints(values["k"], f"layer {text!r}: k")
     padding = values.get("p", "0").lower()
-    transpose = values.get("t", "0").lower() in ("1", "true", "yes")
+    transpose = flag in _YES
     output_padding = number("op", 0)
     if not transpose and output_padding not in (0, (0, 0)):
         raise ParameterError(

@@ -169,6 +169,9 @@ def test_kernel_larger_than_the_image_exits_2_with_the_formula(tmp_path, image):
         (["-k", "[[[[1]]]]"], "the image's 3 channels make groups=3"),
         (["-k", "box:3", "--pad-mode", "reflect", "--padding", "20"], "reflect padding"),
         (["-k", "box:3", "--stride", "0"], "stride must be positive"),
+        (["-k", "im:Sobel:1e400"], "'1e400' is not a finite number"),
+        (["-k", "im:Gaussian:1e400"], "'1e400' is not a finite number"),
+        (["-k", "box:3_0"], "'box:3_0': '3_0' is not a number"),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, image, args, needle):
@@ -352,20 +355,54 @@ def test_fuzz_shape_options(shape, kernel, stride, padding, dilation, transpose)
         (["--dilation", "0,2"], "dilation must be positive, got (0, 2)"),
         (["--padding", "-2"], "padding must not be negative"),
         (["-k", "laplacian", "--normalize"], "the kernel sums to zero"),
+        # These were decided per image, after reading it (a FIFO input was waited for):
+        (["--groups", "2"], "groups=2 applies to 4-D (F, C/groups, Hf, Wf) weights"),
+        (["--bias", "1e39"], "--bias values must be finite numbers of at most 3.40282e+38"),
+        (["--bias", ""], "'' has an empty field"),
+        (["-k", "[[[1, 2]]]", "--bias", "0.1,0.2"], "--bias takes 1 value or one per output"),
+        (["-k", "[[[[1]]], [[[2]]]]", "--groups", "3"], "2 filters, not divisible by groups=3"),
+        (["upsample", "--output-padding", "5"], "output_padding 5 on H must be smaller"),
+        (["upsample", "--stride", "2", "--output-padding", "2"], "output_padding 2 on H"),
+        (["upsample", "--groups", "5", "-k", "box:3"], "groups=5 applies to 4-D"),
     ],
 )
 def test_step_usage_errors_come_once_before_reading(tmp_path, options, needle):
     for name in ("a.png", "b.png"):
         PILImage.new("L", (8, 8), 60).save(tmp_path / name)
-    kernel = [] if "-k" in options else ["-k", "box:3"]
+    command = "upsample" if options[0] == "upsample" else "apply"
+    options = [o for o in options if o != "upsample"]
+    kernel = [] if "-k" in options or command == "upsample" else ["-k", "box:3"]
     out = str(tmp_path / "{stem}-o.png")
-    result = run("apply", tmp_path / "a.png", tmp_path / "b.png", *kernel, *options, "-o", out)
+    result = run(command, tmp_path / "a.png", tmp_path / "b.png", *kernel, *options, "-o", out)
     assert result.exit_code == 2, result.output
     assert len(error_lines(result)) == 1 and needle in error_lines(result)[0], result.output
     assert not list(tmp_path.glob("*-o.png"))
     # a missing input does not hide the usage error (it is never read)
-    result = run("apply", tmp_path / "nonexist.png", *kernel, *options, "-o", tmp_path / "x.png")
+    result = run(command, tmp_path / "nonexist.png", *kernel, *options, "-o", tmp_path / "x.png")
     assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_step_usage_errors_never_wait_for_a_pipe(tmp_path):
+    # A named pipe nobody writes to: any read would block until the timeout.
+    os.mkfifo(tmp_path / "ff")
+    PILImage.new("L", (8, 8), 60).save(tmp_path / "a.png")
+    args = ["apply", tmp_path / "ff", tmp_path / "a.png", "-k", "box:3", "--groups", "2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "convcli", *map(str, args), "-o", str(tmp_path / "{index}.png")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and result.stderr.count("Error:") == 1, result.stderr
+
+
+def test_an_upsampling_phase_warning_is_given_once_for_a_batch(tmp_path):
+    for name in ("a.png", "b.png", "c.png"):
+        PILImage.new("L", (8, 8), 60).save(tmp_path / name)
+    inputs = [tmp_path / n for n in ("a.png", "b.png", "c.png")]
+    result = run("upsample", *inputs, "-k", "box:3", "-o", tmp_path / "{stem}-up.png")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("stride phases sum to") == 1, result.output
 
 
 def test_normalize_error_names_the_kernel(tmp_path):

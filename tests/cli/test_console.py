@@ -41,3 +41,27 @@ def test_no_bar_when_quiet_or_not_on_a_terminal(stream):
     with console.Status(1, quiet=isinstance(stream, Terminal), stream=stream) as status:
         status.blocks(1, 1)
     assert stream.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    "command", [["kernels", "sobel"], ["shape", "8x8", "-k", "sobel"], ["apply", "--help"]]
+)
+def test_quiet_silences_warnings_only_and_every_command_says_so(tmp_path, monkeypatch, command):
+    from click.testing import CliRunner
+
+    from convcli.cli.app import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sobel").write_text("1\n")  # a file named like a kernel: a warning
+    runner = CliRunner()
+    name = command[0]
+    help_text = " ".join(runner.invoke(cli, [name, "--help"]).output.split())
+    assert "-q, --quiet Print no warnings" in help_text and "errors are always printed" in help_text
+    if command[-1] == "--help":
+        return
+    loud, quiet = runner.invoke(cli, command), runner.invoke(cli, [*command, "-q"])
+    assert loud.exit_code == quiet.exit_code == 0, (loud.output, quiet.exception)
+    assert "Warning: kernel 'sobel'" in loud.stderr and quiet.stderr == ""
+    assert loud.stdout == quiet.stdout
+    failed = runner.invoke(cli, ["kernels", "nonesuch", "-q"])
+    assert failed.exit_code == 2 and failed.stderr.startswith("Error:")

@@ -41,6 +41,13 @@ DAMAGED = {
     ),
     "partial-frame.png": lambda: hostile.truncated(_multi_frame("PNG"), 0.9),
     "garbage-lzw.tif": hostile.damaged_lzw_tiff,
+    # Whole files whose data holds too little: decoders pad it with zeros or gray.
+    "short-idat.png": hostile.short_idat_png,
+    "short-fdat.png": lambda: hostile.short_fdat_apng(_multi_frame("PNG")),
+    "end-marker-early.jpg": lambda: hostile.end_marker_early(
+        hostile.encoded(hostile.pixels(), "JPEG")
+    ),
+    "cut-jpeg-strip.tif": hostile.cut_jpeg_tiff,
 }
 
 

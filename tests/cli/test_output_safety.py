@@ -413,3 +413,79 @@ def test_stdin_named_twice_is_a_usage_error_up_front(work):
     assert result.exit_code == 2, result.output
     assert errors(result) == [errors(result)[0]] and "named 2 times" in result.output
     assert not list(work.glob("o*.png"))
+
+
+# Standard streams open on an input: compared by the file they are open on -----------------
+
+
+def _shell(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``command`` in a shell (for its redirections), ``convcli`` being this one."""
+    env = dict(os.environ, CONVCLI=" ".join(CONVCLI))
+    return subprocess.run(
+        ["bash", "-c", command.replace("convcli ", "$CONVCLI ")],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+STREAM_CASES = [
+    ("convcli apply - -k box:3 -o in.png < in.png", "output 'in.png' is the input - (standard"),
+    (
+        "convcli apply in.png -k box:3 -o - >> in.png",
+        "output - (standard output) is the input 'in.png'",
+    ),
+    (
+        "convcli apply in.png -k box:3 -o - 1<>in.png",
+        "output - (standard output) is the input 'in.png'",
+    ),
+    ("convcli apply - -k box:3 -o - 1<>in.png < in.png", "is the input - (standard input)"),
+    (
+        "convcli apply in.png -k box:3 -o o.png --report - >> in.png",
+        "--report - (standard output) is the input",
+    ),
+    (
+        "convcli apply - -k box:3 -o o.png --report in.png < in.png",
+        "--report 'in.png' is the input - ",
+    ),
+    ("convcli apply in.png -k k.txt -o - >> k.txt", "is the kernel file 'k.txt' (-k)"),
+    ("convcli upsample - -o in.png < in.png", "output 'in.png' is the input - (standard"),
+    ("convcli shape - -k 3x3 --diagram in.png < in.png", "--diagram 'in.png' is the input - "),
+    ("convcli shape in.png -k 3x3 >> in.png", "the shape text - (standard output) is the input"),
+    ("convcli kernels k.txt >> k.txt", "the kernel text - (standard output) is the kernel file"),
+]
+
+
+@pytest.mark.parametrize(("command", "needle"), STREAM_CASES)
+def test_standard_streams_never_overwrite_an_input(tmp_path, command, needle):
+    # Each of these replaced or grew its input (exit 0): `/dev/stdin` as a path was
+    # refused, `-` was not.
+    gray(tmp_path / "in.png", 6, 5)
+    (tmp_path / "k.txt").write_text("1 2 1\n")
+    before = {p: digest(p) for p in (tmp_path / "in.png", tmp_path / "k.txt")}
+    result = _shell(command, tmp_path)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ") and needle in lines[0]
+    assert {p: digest(p) for p in before} == before
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_streams_on_other_files_are_still_fine(tmp_path):
+    gray(tmp_path / "in.png", 6, 5)
+    result = _shell("convcli apply - -k box:3 -o - < in.png > out.png", tmp_path)
+    assert result.returncode == 0, result.stderr
+    with PILImage.open(tmp_path / "out.png") as written:
+        assert written.size == (5, 6)
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1"])
+def test_a_path_to_a_closed_stdout_is_refused_as_dash_is(tmp_path, name):
+    # convcli holds a closed stdout on /dev/null: the data went nowhere, exit 0.
+    gray(tmp_path / "in.png", 6, 5)
+    result = _shell(f"convcli apply in.png -k box:3 -o {name} --format png >&-", tmp_path)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert f"-o {name} writes to standard output, which is closed" in lines[0]

@@ -530,3 +530,22 @@ def test_a_tiffs_icc_profile_reaches_the_tiff_written_in_blocks(tmp_path):
     ):
         assert blocked.pages[0].is_tiled and blocked.pages[0].tags.valueof(34675) == P3
         assert stripped.pages[0].tags.valueof(34675) is None
+
+
+@pytest.mark.parametrize("blocks", [[], ["--chunks", "4"]])
+def test_normalize_stretches_the_finite_values_of_an_image_holding_inf(tmp_path, blocks):
+    # An Inf made the whole image 0 (min..max was -Inf..Inf), and the report bare Infinity.
+    x = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    x[2, 2], x[5, 5] = np.inf, -np.inf
+    np.save(tmp_path / "in.npy", x)
+    out, report = tmp_path / "out.png", tmp_path / "r.jsonl"
+    args = ["-k", "1", "--range", "normalize", "--depth", "16", "--report", str(report)]
+    result = run("apply", str(tmp_path / "in.npy"), *args, *blocks, "-o", str(out))
+    assert result.exit_code == 0 and result.exception is None, result.output
+    pixels = read_image(str(out)).pixels[0, 0]
+    finite = np.isfinite(x)
+    expected = (x[finite] - x[finite].min()) / (x[finite].max() - x[finite].min())
+    np.testing.assert_allclose(pixels[finite], expected, atol=1 / 65535)
+    assert pixels[2, 2] == 1.0 and pixels[5, 5] == 0.0
+    record = json.loads(report.read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert record["min"] is None and record["max"] is None and record["clipped_high"] == 1

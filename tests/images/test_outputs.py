@@ -298,3 +298,29 @@ def test_no_temporary_appears_after_an_interrupted_batch_cleaned_up(tmp_path, mo
     with pytest.raises(OutputError, match="interrupted"), atomic_output(str(tmp_path / "x.png")):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["before.png"]
+
+
+@pytest.mark.parametrize("staging", [False, True])
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o755])
+def test_replacing_a_file_keeps_its_permissions(tmp_path, mode, staging):
+    # The temporary's mode (0o666 less the umask) replaced the old file's, as neither cp
+    # nor ImageMagick does: a 0o640 output became world-readable.
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    os.chmod(target, mode)
+    staged = [] if staging else None
+    with atomic_output(str(target), staged=staged) as stream:
+        stream.write(b"new")
+    for output in staged or ():
+        output.commit()
+    assert target.read_bytes() == b"new" and (os.stat(target).st_mode & 0o7777) == mode
+
+
+def test_a_new_file_has_the_umask_s_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        with atomic_output(str(tmp_path / "new.png")) as stream:
+            stream.write(b"new")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "new.png").st_mode & 0o7777 == 0o640

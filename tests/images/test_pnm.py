@@ -111,3 +111,49 @@ def test_sixteen_bit_input_gives_sixteen_bit_ppm_through_the_command(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == source.read_bytes()
+
+
+def _plain(magic: str, values: np.ndarray, maxval: int) -> bytes:
+    """Netpbm's plain (ASCII) format, with a comment and ragged lines as it allows."""
+    numbers = " ".join(str(v) for v in values.ravel())
+    height, width = values.shape[:2]
+    return f"{magic}\n# plain\n{width} {height}\n{maxval}\n{numbers}\n".encode()
+
+
+@pytest.mark.parametrize("maxval", [65535, 1023, 1000, 256])
+@pytest.mark.parametrize(("magic", "shape"), [("P2", (5, 7)), ("P3", (5, 7, 3))])
+def test_plain_pgm_ppm_past_255_are_read_exactly_at_16_bits(tmp_path, magic, shape, maxval):
+    # Pillow reads a P3 with maxval 1023 as 8-bit RGB, and scales P2's by 65535/maxval.
+    values = _values(shape, maxval, seed=3)
+    values.ravel()[:2] = (0, maxval)
+    path = tmp_path / f"in.{'pgm' if magic == 'P2' else 'ppm'}"
+    path.write_bytes(_plain(magic, values, maxval))
+    image = read_image(str(path))
+    planes = values[..., None] if values.ndim == 2 else values
+    expected = (planes.astype(np.float64) / maxval).transpose(2, 0, 1)[None]
+    assert image.depth == 16 and image.format == "PPM"
+    np.testing.assert_array_equal(image.pixels, expected.astype(np.float32))
+
+
+def test_binary_pgm_with_an_odd_maxval_is_scaled_by_it_exactly(tmp_path):
+    values = np.array([[0, 500, 1000]], np.uint16)  # Pillow gave 500 as 32768/65535
+    path = tmp_path / "g.pgm"
+    path.write_bytes(b"P5\n3 1\n1000\n" + values.astype(">u2").tobytes())
+    image = read_image(str(path))
+    assert image.pixels.ravel().tolist() == [0.0, 0.5, 1.0] and image.depth == 16
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"P2\n2 2\n1000\n1 2 3\n", "the image data ends early"),
+        (b"P2\n2 1\n1000\n1 1001\n", "1001, above its maxval 1000"),
+        (b"P3\n1 1\n1000\n1 2 x\n", "not a number"),
+        (b"P2\n1 1\n70000\n1\n", "maxval 70000"),
+    ],
+)
+def test_bad_plain_pnm_is_one_image_error(tmp_path, content, needle):
+    path = tmp_path / "bad.pgm"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=needle):
+        read_image(str(path))

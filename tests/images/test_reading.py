@@ -383,3 +383,15 @@ def test_channels_last_npy_is_read_as_stored_with_a_warning(tmp_path, shape, hin
 def test_channels_first_npy_reads_without_warnings(tmp_path, shape):
     np.save(tmp_path / "chw.npy", np.zeros(shape, np.float32))
     assert read_image(str(tmp_path / "chw.npy")).warnings == []
+
+
+def test_a_npy_header_past_numpys_limit_is_one_line_naming_it(tmp_path):
+    # numpy's three-line refusal came through as the message, speaking of allow_pickle.
+    from tests.kernels.test_numpy_files import _long_header_npy
+
+    path = tmp_path / "a.npy"
+    path.write_bytes(_long_header_npy())
+    with pytest.raises(ImageError) as refused:
+        read_image(str(path))
+    assert str(refused.value).startswith(f"{path}: its .npy header is over NumPy's safety")
+    assert "\n" not in str(refused.value) and "pickle" not in str(refused.value)

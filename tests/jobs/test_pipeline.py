@@ -174,8 +174,11 @@ def test_output_padding_on_a_plain_convolution_is_a_usage_error():
 # Transposed steps: stride phases and padding modes -------------------------------------
 
 
-def phase_notes(result) -> list[str]:
-    return [w for w in result.warnings if "stride phases" in w]
+def phase_notes(steps) -> list[str]:
+    """The stride-phase warnings of ``steps``: given once for a batch, not per image."""
+    from convcli.jobs.advice import step_warnings
+
+    return [w for w in step_warnings(steps) if "stride phases" in w]
 
 
 @pytest.mark.parametrize(
@@ -183,8 +186,9 @@ def phase_notes(result) -> list[str]:
 )
 def test_kernels_made_for_the_factor_upsample_without_a_phase_warning(spec, factor):
     x = np.full((1, 1, 6, 6), 0.5, np.float32)
-    r = apply_steps(x, [Step(load_filter(spec), stride=factor, transpose=True)], has_alpha=False)
-    assert phase_notes(r) == []
+    steps = [Step(load_filter(spec), stride=factor, transpose=True)]
+    r = apply_steps(x, steps, has_alpha=False)
+    assert phase_notes(steps) == [] and r.warnings == []
 
 
 @pytest.mark.parametrize(
@@ -193,19 +197,20 @@ def test_kernels_made_for_the_factor_upsample_without_a_phase_warning(spec, fact
 )
 def test_phases_that_do_not_sum_to_one_change_brightness_with_a_warning(spec, flat, span):
     x = np.ones((1, 1, 16, 16), np.float32)
-    r = apply_steps(x, [Step(load_filter(spec), stride=2, transpose=True)], has_alpha=False)
+    steps = [Step(load_filter(spec), stride=2, transpose=True)]
+    r = apply_steps(x, steps, has_alpha=False)
     centre = r.values[0, 0, 8:24, 8:24]
     assert centre.mean() == pytest.approx(flat, rel=1e-5)  # what the warning is about
-    (note,) = phase_notes(r)
+    (note,) = phase_notes(steps)
     assert f"kernel {spec} at stride 2: its 4 stride phases {span}" in note
     assert "--normalize scales the kernel sum to 4 (stride_h*stride_w)" in note
-    normalized = Step(load_filter(spec), stride=2, transpose=True, normalize=True)
-    r = apply_steps(x, [normalized], has_alpha=False)
+    normalized = [Step(load_filter(spec), stride=2, transpose=True, normalize=True)]
+    r = apply_steps(x, normalized, has_alpha=False)
     assert r.values[0, 0, 8:24, 8:24].mean() == pytest.approx(1.0, rel=1e-5)
     if spec == "gaussian:5":  # equal phases: --normalize makes each exactly 1
-        assert phase_notes(r) == []
+        assert phase_notes(normalized) == []
     else:  # unequal phases average 1 but still draw a grid
-        assert "1 on average only" in phase_notes(r)[0]
+        assert "1 on average only" in phase_notes(normalized)[0]
 
 
 def test_phase_sums_match_a_transposed_convolution_of_a_flat_image():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcli.jobs.ranges import map_range
+from convcli.jobs.ranges import finite_extremes, map_range
 
 
 def test_normalize_keeps_a_constant_sample_instead_of_blacking_it_out():
@@ -22,3 +22,21 @@ def test_known_bounds_skip_clipping_only_when_inside():
     bounds = (np.array([0.0, -0.5]), np.array([1.0, 1.5]))
     pixels, low, high = map_range(x.copy(), "clip", bounds=bounds)
     assert low.tolist() == [0, 1] and high.tolist() == [0, 1] and pixels.max() == 1.0
+
+
+def test_normalize_stretches_the_finite_values_whatever_infinities_there_are():
+    # An Inf made the span infinite: every finite value became 0 (an all-black image).
+    x = np.array([[[[0.2, 0.6, np.inf, np.nan, -np.inf, 0.4]]]], np.float32)
+    for bounds in (None, (np.array([-np.inf]), np.array([np.inf]))):
+        pixels, low, high = map_range(x.copy(), "normalize", bounds=bounds)
+        values = pixels.ravel()
+        np.testing.assert_allclose(values[[0, 1, 5]], [0.0, 1.0, 0.5], atol=1e-6)
+        assert values[2] == 1.0 and values[4] == 0.0 and np.isnan(values[3])
+        assert low.tolist() == [1] and high.tolist() == [1]  # the infinities, clipped
+
+
+def test_finite_extremes_ignore_infinities_and_nan():
+    x = np.array([[[[np.inf, 2.0, -1.0]]], [[[np.nan, np.inf, -np.inf]]]], np.float32)
+    low, high = finite_extremes(x)
+    assert low[0] == -1.0 and high[0] == 2.0
+    assert np.isnan(low[1]) and np.isnan(high[1])  # no finite value: nothing to stretch

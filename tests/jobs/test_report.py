@@ -238,3 +238,17 @@ def test_the_builder_takes_what_the_record_says():
     assert (record["seconds"], record["filter_seconds"]) == (0.5, 0.25)
     assert (record["range"], record["background"], record["quality"]) == ("abs", "#ffffff", 80)
     assert text_line(r).endswith("clipped 10.00% in 0.50 s")
+
+
+def test_json_records_are_strict_json_with_null_for_non_finite_numbers():
+    geo = conv2d_geometry((1, 3, 10, 10), (3, 1, 3, 3), padding=1, groups=3)
+    record = ImageReport(
+        "in.png", "out.png", (1, 3, 10, 10), geo.output_shape, [((3, 1, 3, 3), geo)],
+        float("-inf"), float("nan"), 0, 3, 0.1,
+    )  # fmt: skip
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    parsed = json.loads(json_record(record), parse_constant=refuse)
+    assert parsed["min"] is None and parsed["max"] is None

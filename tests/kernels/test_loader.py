@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from convcli import KernelError
 from convcli.kernels.loader import NAMED, list_kernels, load_filter
@@ -92,8 +94,35 @@ def test_a_kernel_path_that_is_not_a_regular_file_is_never_opened(tmp_path, make
 def test_names_win_over_files_and_dot_slash_reaches_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("sharpen").write_text("1 1\n1 1\n")
-    assert load_filter("sharpen").weight.shape == (3, 3)
+    named = load_filter("sharpen")
+    assert named.weight.shape == (3, 3)
+    assert any("'./sharpen'" in w for w in named.warnings), named.warnings
     assert load_filter("./sharpen").weight.shape == (2, 2)
+    assert load_filter("./sharpen").warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("spec", "weight"),
+    [("3", [[3.0]]), ("1 2 1", [[1.0, 2.0, 1.0]]), ("[[0.5]]", [[0.5]]), ("1x1: 2", [[2.0]])],
+)
+def test_a_spec_that_parses_is_a_spec_though_a_file_has_its_name(
+    tmp_path, monkeypatch, spec, weight
+):
+    # -k 3 read a file named 3 in the working directory instead of the 1x1 kernel [3],
+    # while -k box:3 ignored a file named box:3: one rule now, and a warning either way.
+    monkeypatch.chdir(tmp_path)
+    Path(spec).write_text("1 1\n1 1\n")
+    f = load_filter(spec)
+    np.testing.assert_array_equal(f.weight, weight)
+    (warning,) = f.warnings
+    assert f"a file named {spec!r} exists" in warning and f"'./{spec}'" in warning
+    assert load_filter(f"./{spec}").weight.shape == (2, 2)
+
+
+def test_a_spec_that_does_not_parse_falls_back_to_the_file_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("1 2 x").write_text("1 1\n1 1\n")
+    assert load_filter("1 2 x").weight.shape == (2, 2)
 
 
 def test_inline_forms():
@@ -213,3 +242,41 @@ def test_a_filter_pickles_for_cluster_workers_with_its_read_only_options(spec):
     assert type(again.options).__name__ == "mappingproxy" and dict(again.options) == dict(f.options)
     assert all(np.array_equal(a, b) for a, b in zip(again.weights, f.weights, strict=True))
     assert (again.description, again.files, again.combine) == (f.description, f.files, f.combine)
+
+
+# Every numeric argument of every kernel spec: finite and in range, or one KernelError --------
+
+_NUMBER_TEXT = st.one_of(
+    st.integers(-2000, 2000).map(str),
+    st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
+    st.builds("{}e{}".format, st.integers(-9, 9), st.integers(-400, 400)),
+    st.sampled_from(["1e400", "-1e400", "1e309", "+1e400", "1e-400", "inf", "-inf", "nan"]),
+    st.sampled_from(["3_0", "", "0x10", "1e", ".", "+", "\u0663", " 2", "1..2", "--1"]),
+)
+_IM_SEPARATORS = st.sampled_from(["x", "X", ",", "+", "-", "/", "x+", "x-"])
+
+
+@st.composite
+def _kernel_specs(draw) -> str:
+    numbers = draw(st.lists(_NUMBER_TEXT, min_size=0, max_size=4))
+    if draw(st.booleans()):
+        from convcli.kernels.imagemagick import NAMES
+
+        text = numbers[0] if numbers else ""
+        for number in numbers[1:]:
+            text += draw(_IM_SEPARATORS) + number
+        return f"im:{draw(st.sampled_from(NAMES))}" + (f":{text}" if numbers else "")
+    name = draw(st.sampled_from(sorted(NAMED)))
+    return name + (":" + ",".join(numbers) if numbers else "")
+
+
+@given(_kernel_specs())
+def test_kernel_arguments_are_finite_and_in_range_or_one_kernel_error(spec):
+    # im:Sobel:1e400 was a traceback (math.fmod of infinity), im:Gaussian:1e400 another.
+    try:
+        found = load_filter(spec)
+    except KernelError:
+        return
+    for weight in found.weights:
+        assert np.isfinite(weight).all() and np.abs(weight).max() <= np.finfo(np.float32).max
+        assert max(weight.shape) <= 1001

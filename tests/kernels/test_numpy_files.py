@@ -139,3 +139,17 @@ def test_members_zip_cannot_extract_are_one_kernel_error(tmp_path, flag, method,
     _flag_every_member(path, flag, method=method)
     with pytest.raises(KernelError, match=message):
         load_filter(str(path))
+
+
+def _long_header_npy() -> bytes:
+    """A .npy array whose header is padded past NumPy's 10,000-byte safety limit."""
+    header = repr({"descr": "<f4", "fortran_order": False, "shape": (3, 3)}).encode()
+    header += b" " * 20000 + b"\n"
+    return b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header + bytes(36)
+
+
+def test_a_header_past_numpys_limit_is_named_not_called_a_pickle(tmp_path):
+    # numpy's refusal speaks of allow_pickle: it was "refused: it holds Python objects".
+    path = write(tmp_path, "w.npy", _long_header_npy())
+    with pytest.raises(KernelError, match=r"w.npy: its .npy header is over NumPy's safety limit"):
+        load_filter(path)

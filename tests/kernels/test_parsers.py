@@ -310,6 +310,29 @@ def test_decimal_comma_spreadsheets_are_refused_not_misread(tmp_path, content):
         load_filter(path)
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        # Read as 3x6 ([0, 25, 0, 5, 0, 25], ...): tabs between values, commas inside them.
+        ("euro.tsv", "0,25\t0,5\t0,25\n0,5\t1\t0,5\n0,25\t0,5\t0,25\n"),
+        ("euro.txt", "0,5 1,5\n1,5 0,5\n"),
+        ("euro.csv", "1\t0,5\n"),
+    ],
+)
+def test_decimal_commas_between_tabs_or_spaces_are_refused_not_misread(tmp_path, name, content):
+    path = write(tmp_path, name, content)
+    with pytest.raises(KernelError, match=rf"{name}, line 1: .*decimal commas \('0,") as e:
+        load_filter(path)
+    assert "tabs or spaces between values" in str(e.value) and "points (0." in str(e.value)
+
+
+@pytest.mark.parametrize("content", ["1,2,1\n2,4,2\n", "1, 2, 1\n2, 4,2\n", "1 2\t1\n2,4 , 2\n"])
+def test_commas_between_values_stay_separators(tmp_path, content):
+    np.testing.assert_array_equal(
+        load_filter(write(tmp_path, "k.csv", content)).weight, [[1, 2, 1], [2, 4, 2]]
+    )
+
+
 def test_one_line_of_comma_pairs_is_a_matlab_style_matrix(tmp_path):
     path = write(tmp_path, "k.txt", "1,2;3,4\n")
     np.testing.assert_array_equal(load_filter(path).weight, [[1, 2], [3, 4]])
