@@ -71,7 +71,8 @@ output_options = _options(
         "value_range",
         type=click.Choice(["clip", "abs", "normalize"]),
         help="How values outside [0,1] become pixels: clip, abs (then clip), or normalize "
-        "(the finite min..max to 0..1; +-Inf as 1 and 0).  [default: clip; .npy keeps raw "
+        "(the colours' finite min..max to 0..1, alpha kept; +-Inf as 1 and 0).  [default: "
+        "clip; .npy keeps raw "
         "values]",
     ),
     click.option(

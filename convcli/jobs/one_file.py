@@ -337,8 +337,12 @@ def _write(
             pixels = writing.quantize(values[part], depth, background=background)
             low, high = pixels.below, pixels.above
         else:
-            bounds = (result.minimum[part], result.maximum[part])
-            pixels, low, high = pipeline.map_range(values[part], value_range, bounds=bounds)
+            # normalize with alpha stretches the colours by their own bounds (map_range's)
+            stretch_alone = alpha and value_range == "normalize"
+            bounds = None if stretch_alone else (result.minimum[part], result.maximum[part])
+            pixels, low, high = pipeline.map_range(
+                values[part], value_range, bounds=bounds, alpha=alpha
+            )
         clipped_low, clipped_high = clipped_low + int(low.sum()), clipped_high + int(high.sum())
         notes.append(writing.write_image(pixels, path, **kwargs))
     outcome.warnings += frame_notes(notes, paths, outcome.target)

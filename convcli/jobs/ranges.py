@@ -40,12 +40,24 @@ def finite_extremes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+def colours(x: np.ndarray, *, alpha: bool) -> np.ndarray:
+    """The channels ``normalize`` stretches: all but alpha (the last channel) if any."""
+    return x[:, :-1] if alpha and x.shape[1] > 1 else x
+
+
 def map_range(
-    x: np.ndarray, value_range: str | None, *, bounds: tuple[np.ndarray, np.ndarray] | None = None
+    x: np.ndarray,
+    value_range: str | None,
+    *,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    alpha: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Values -> [0, 1] pixels by ``clip``, ``abs`` (then clip) or ``normalize``
     (each sample's finite min..max stretched to 0..1, so +Inf becomes 1 and -Inf 0, both
-    counted as clipped, and NaN stays NaN; a constant sample is clipped);
+    counted as clipped, and NaN stays NaN; a constant sample is clipped). With ``alpha``
+    (the last channel is alpha), normalize stretches the colour channels by their own
+    bounds and only clips alpha, as ImageMagick's ``-normalize`` and ``-auto-level`` leave
+    transparency alone: ``bounds`` are then the colour channels' (:func:`colours`);
     ``None`` keeps the raw values (for .npy). Also returns, per sample, how many
     values were below 0 and above 1 before clipping. ``x`` may be overwritten: clip and
     abs work in place, since a full-size copy of a large image costs as much as a 3x3
@@ -72,12 +84,18 @@ def map_range(
     if value_range == "abs":
         x = np.abs(x, out=x)
     elif value_range == "normalize":
+        stretched = colours(x, alpha=alpha)
         if bounds is None or np.isinf(bounds[0]).any() or np.isinf(bounds[1]).any():
-            bounds = finite_extremes(x)
+            bounds = finite_extremes(stretched)
         low, high = bounds
         low, high = low[:, None, None, None], high[:, None, None, None]
         span = np.where(high > low, high - low, 1.0)
-        x = np.where(high > low, (x - low) / span, x).astype(np.float32)
+        mapped = np.where(high > low, (stretched - low) / span, stretched)
+        if stretched is x:
+            x = mapped.astype(np.float32)
+        else:
+            x = x.astype(np.float32)  # a new array, as without alpha
+            x[:, :-1] = mapped
     clipped_low = np.count_nonzero(x < 0, axis=axes)
     clipped_high = np.count_nonzero(x > 1, axis=axes)
     return np.clip(x, 0.0, 1.0, out=x), clipped_low, clipped_high

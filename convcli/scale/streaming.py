@@ -27,7 +27,7 @@ from convcli.errors import ResourceError
 from convcli.images import writing
 from convcli.images.flatten import Colour, flatten
 from convcli.jobs import pipeline
-from convcli.jobs.ranges import extreme, finite_extremes, map_range
+from convcli.jobs.ranges import colours, extreme, finite_extremes, map_range
 from convcli.scale import bands, sinks, stages
 from convcli.scale.plan import BLOCK
 
@@ -101,6 +101,7 @@ class Mapping:
     depth: int | None = None  # integers of this depth (channels last), or None: floats
     stats_only: bool = False  # the min and max only (normalize's first pass)
     background: Colour | None = None  # alpha flattened over it, once mapped
+    alpha: bool = False  # the last channel is alpha (normalize leaves it alone)
 
 
 @dataclass
@@ -130,8 +131,8 @@ def _compute_block(final, block: Block, mapping: Mapping, part) -> BlockResult:
         raise ResourceError(
             f"ran out of memory computing a block {block}; use smaller --chunks"
         ) from None
-    if mapping.stats_only:  # normalize's bounds: the finite values' (as map_range's)
-        return BlockResult(*finite_extremes(values))
+    if mapping.stats_only:  # normalize's bounds: the finite colours' (as map_range's)
+        return BlockResult(*finite_extremes(colours(values, alpha=mapping.alpha)))
     result = BlockResult(extreme(values, np.fmin), extreme(values, np.fmax))
     s0 = block.samples[0]
     bounds = None
@@ -143,7 +144,9 @@ def _compute_block(final, block: Block, mapping: Mapping, part) -> BlockResult:
         integers = writing.quantize(values, mapping.depth, background=over)
         result.below, result.above = integers.below, integers.above
     else:
-        pixels, result.below, result.above = map_range(values, mapping.value_range, bounds=bounds)
+        pixels, result.below, result.above = map_range(
+            values, mapping.value_range, bounds=bounds, alpha=mapping.alpha
+        )
         if part is not None:
             part.write(pixels if over is None else flatten(pixels, over), block)
             return result
@@ -221,13 +224,15 @@ def run_blocks(
         bounds = None
         if passes == 2:  # the whole image's min and max first
             low, high = _extremes(shape[0])
-            stats = Mapping(value_range, stats_only=True)
+            stats = Mapping(value_range, stats_only=True, alpha=built.has_alpha)
             for band in grouped:
                 for block, result in computed(band, stats):
                     _fold(low, high, block, result)
             bounds = (low, high)
         depth = sink.depth if sink.payload == "integers" else None
-        mapping = Mapping(value_range, bounds, depth, background=sink.background)
+        mapping = Mapping(
+            value_range, bounds, depth, background=sink.background, alpha=built.has_alpha
+        )
         totals = _Totals(shape[0])
 
         def counted(band: list[Block]) -> list[tuple]:

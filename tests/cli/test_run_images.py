@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tifffile
 from click.testing import CliRunner
+from PIL import Image as PILImage
 
 from convcli import conv2d
 from convcli.cli.app import cli
@@ -549,3 +550,31 @@ def test_normalize_stretches_the_finite_values_of_an_image_holding_inf(tmp_path,
     assert pixels[2, 2] == 1.0 and pixels[5, 5] == 0.0
     record = json.loads(report.read_text(), parse_constant=lambda c: pytest.fail(c))
     assert record["min"] is None and record["max"] is None and record["clipped_high"] == 1
+
+
+@pytest.mark.parametrize("blocks", [[], ["--chunks", "4"]])
+def test_normalize_leaves_transparency_as_it_is(tmp_path, blocks):
+    # Alpha was stretched with the colours (alpha 100 became 128, 200 became 255).
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0] = np.arange(8) * 10 + 50
+    rgba[..., 3] = np.where(np.arange(8) < 4, 100, 200)
+    PILImage.fromarray(rgba, "RGBA").save(tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    result = run(
+        "apply",
+        str(tmp_path / "in.png"),
+        "-k",
+        "1",
+        "--range",
+        "normalize",
+        *blocks,
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0 and result.exception is None, result.output
+    pixels = np.asarray(PILImage.open(out))
+    np.testing.assert_array_equal(pixels[..., 3], rgba[..., 3])
+    # the colours stretched together: green and blue are 0, red's largest value is white
+    assert pixels[..., 0].max() == 255 and pixels[..., 1:3].max() == 0
+    expected = np.round(rgba[0, :, 0] / 120 * 255)
+    np.testing.assert_allclose(pixels[0, :, 0], expected, atol=1)

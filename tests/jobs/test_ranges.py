@@ -40,3 +40,21 @@ def test_finite_extremes_ignore_infinities_and_nan():
     low, high = finite_extremes(x)
     assert low[0] == -1.0 and high[0] == 2.0
     assert np.isnan(low[1]) and np.isnan(high[1])  # no finite value: nothing to stretch
+
+
+def test_normalize_with_alpha_stretches_the_colours_and_keeps_alpha():
+    # Alpha was stretched with the colours: a half-transparent image came out opaque.
+    x = np.zeros((1, 3, 1, 4), np.float32)
+    x[0, 0] = [0.2, 0.3, 0.4, 0.6]
+    x[0, 1] = [0.25, 0.25, 0.25, 0.25]
+    x[0, 2] = [0.4, 0.4, 0.5, 0.5]  # alpha: outside the colours' range on purpose
+    pixels, low, high = map_range(x.copy(), "normalize", alpha=True)
+    colour = x[0, :2]
+    expected = (colour - colour.min()) / (colour.max() - colour.min())
+    np.testing.assert_allclose(pixels[0, :2], expected, atol=1e-6)
+    np.testing.assert_array_equal(pixels[0, 2], x[0, 2])
+    assert low.tolist() == high.tolist() == [0]
+    # Bounds given are the colours' (as the blocks' first pass finds them).
+    given = (np.array([colour.min()]), np.array([colour.max()]))
+    again = map_range(x.copy(), "normalize", bounds=given, alpha=True)[0]
+    np.testing.assert_array_equal(again, pixels)
