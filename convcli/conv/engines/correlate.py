@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Protocol
 
@@ -34,6 +35,21 @@ def choose_path(weight: np.ndarray, groups: int, dtype, stride: Pair = (1, 1)) -
         return forced
     if not np.isfinite(weight).all():
         return "rows"  # every tap multiplied, as torch does; no SVD or spectrum of NaN
+    # The same kernel on every image of a batch: its SVD and tap groups once (60 us).
+    return _cheapest(
+        weight.tobytes(),
+        weight.shape,
+        np.dtype(weight.dtype).str,
+        groups,
+        np.dtype(dtype).str,
+        tuple(stride),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _cheapest(data: bytes, shape, weight_type: str, groups: int, dtype: str, stride) -> str:
+    """:func:`choose_path` by cost, for finite weights (given as bytes, so as to be cached)."""
+    weight = np.frombuffer(data, weight_type).reshape(shape)
     f, cg, kh, kw = weight.shape
     taps = kh * kw
     if cg != 1:
