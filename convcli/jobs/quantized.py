@@ -20,6 +20,18 @@ from convcli.conv import memory
 from convcli.images.writing import Integers, quantize_integer_tile, quantize_tile
 
 
+def takes_integers(divisor: int, depth: int) -> bool:
+    """Whether integers over ``divisor`` are ``depth``-bit integers times a whole number
+    (8 bits in, 8 or 16 out; 16 in, 16 out).
+
+    Examples
+    --------
+    >>> takes_integers(255, 16), takes_integers(65535, 8)
+    (True, False)
+    """
+    return (65535 if depth == 16 else 255) % divisor == 0
+
+
 class Quantizing:
     """Collects a result of ``shape`` (N, C, H, W) as ``depth``-bit :class:`Integers`.
 
@@ -63,8 +75,8 @@ class Quantizing:
 
     def takes_integers(self, divisor: int) -> bool:
         """Whether tiles of exact integers over ``divisor`` become this depth's integers
-        exactly (times a whole number: 8 bits in, 8 or 16 out; 16 in, 16 out)."""
-        return (65535 if self.depth == 16 else 255) % divisor == 0
+        exactly (:func:`takes_integers`)."""
+        return takes_integers(divisor, self.depth)
 
     def put_integers(self, at: tuple[slice, slice, slice], block: np.ndarray, divisor: int):
         """:meth:`put` of a tile whose values are ``block / divisor``, integers exactly

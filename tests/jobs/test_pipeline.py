@@ -540,3 +540,37 @@ def test_weights_or_a_bias_that_are_not_integers_stay_in_floats(spec, options, r
     steps = [Step(load_filter(spec), **options)]
     result = apply_steps(stored, steps, has_alpha=False, divisor=255, quantize=8)
     assert result.integers is not None
+
+
+@pytest.mark.parametrize(
+    "specs, shape, alpha, top, depth, expected",
+    [
+        (["0 -1 0; -1 5 -1; 0 -1 0"], (1, 3, 20, 20), False, 255, 8, 255),
+        (["laplacian"], (1, 3, 20, 20), False, 65535, 16, 65535),
+        (["laplacian"], (1, 3, 20, 20), False, 255, 16, 255),  # 8 bits into 16
+        (["laplacian"], (1, 3, 20, 20), False, 65535, 8, None),  # 16 bits into 8: rounded
+        (["laplacian"], (2, 3, 20, 20), False, 255, 8, None),  # frames: the caller quantizes
+        (["laplacian"], (1, 4, 20, 20), True, 255, 8, None),  # premultiplied alpha
+        (["gaussian:5"], (1, 3, 20, 20), False, 255, 8, None),
+        (["sobel"], (1, 3, 20, 20), False, 255, 8, None),  # a bank
+        (["laplacian", "laplacian"], (1, 3, 20, 20), False, 255, 8, None),
+    ],
+)
+def test_exact_divisor_says_when_apply_steps_sums_in_integers(
+    specs, shape, alpha, top, depth, expected, rng, monkeypatch
+):
+    from convcli.jobs.pipeline import exact_divisor
+    from convcli.jobs.quantized import Quantizing
+
+    steps = [Step(load_filter(spec)) for spec in specs]
+    assert exact_divisor(steps, shape, has_alpha=alpha, top=top, depth=depth) == expected
+    # ... and apply_steps agrees: integer tiles exactly when it says so.
+    taken = []
+    original = Quantizing.put_integers
+    monkeypatch.setattr(
+        Quantizing, "put_integers", lambda self, *a: taken.append(1) or original(self, *a)
+    )
+    stored = rng.integers(0, top + 1, shape, dtype=np.uint8 if top == 255 else np.uint16)
+    quantize = depth if shape[0] == 1 else None
+    apply_steps(stored, steps, has_alpha=alpha, divisor=top, quantize=quantize)
+    assert bool(taken) == (expected is not None)

@@ -96,35 +96,46 @@ class Sink(Protocol):
     def put(self, at: tuple[slice, slice, slice], block: np.ndarray) -> None: ...
 
 
-def _exact_dtype(source: PaddedSource, weight: np.ndarray, bias, out) -> np.dtype | None:
-    """The integer type that holds this correlation exactly, when it can run in integers.
+def exact_integers(weight: np.ndarray, stored, bias=None) -> np.dtype | None:
+    """The integer type that sums ``weight`` (F, C/G, kh, kw) over values of the unsigned
+    type ``stored`` exactly, or None: every weight an integer (sharpen, laplacian, sobel,
+    emboss, box sums), no bias, and int16 when the largest sum (sum |w| times the largest
+    stored value) fits, else int32.
 
-    That is when ``source`` reads unsigned integers (an image's stored values, read as
-    ``x / divisor``), every weight is an integer (sharpen, laplacian, sobel, emboss, box
-    sums), there is no bias, and the sink takes integer tiles of that divisor
-    (``takes_integers``: see :class:`Sink`): int16 when the largest sum, sum |w| times
-    the largest stored value, fits, else int32. An 8-bit 3x3 sharpen then never makes a
-    float: no conversion of the window, passes over int16, and a tile that is clipped
-    and cast (a 1024x768 RGB image on one thread: 3.5 ms, 7.9 in floats). The float
-    pipeline rounds to the same integers (its error is far below 0.5 and the exact
-    result an integer, so no ties), and counts its clipped values less exactly: a sum
-    that is exactly 0 can come out as -1e-9 in floats.
+    Examples
+    --------
+    >>> sharpen = np.array([[[[0, -1, 0], [-1, 5, -1], [0, -1, 0]]]], np.float32)
+    >>> exact_integers(sharpen, np.uint8), exact_integers(sharpen, np.uint16)
+    (dtype('int16'), dtype('int32'))
+    >>> exact_integers(sharpen / 9, np.uint8) is None
+    True
     """
-    takes = getattr(out, "takes_integers", None)
-    if source.divisor is None or source.x.dtype.kind != "u" or takes is None:
-        return None
-    if not takes(source.divisor):
-        return None
-    if bias is not None and np.any(bias):
+    if np.dtype(stored).kind != "u" or (bias is not None and np.any(bias)):
         return None
     if not np.isfinite(weight).all() or not (weight == np.rint(weight)).all():
         return None
     reach = float(np.abs(weight.astype(np.float64)).reshape(len(weight), -1).sum(axis=1).max())
-    reach *= np.iinfo(source.x.dtype).max
+    reach *= np.iinfo(stored).max
     for dtype in (np.int16, np.int32):
         if reach <= np.iinfo(dtype).max:
             return np.dtype(dtype)
     return None
+
+
+def _exact_dtype(source: PaddedSource, weight: np.ndarray, bias, out) -> np.dtype | None:
+    """:func:`exact_integers`, when ``source`` reads stored integers (``x / divisor``) and
+    the sink takes integer tiles of that divisor (``takes_integers``: see :class:`Sink`).
+
+    An 8-bit 3x3 sharpen then never makes a float: no conversion of the window, passes
+    over int16, and a tile that is clipped and cast (a 1024x768 RGB image on one thread:
+    3.5 ms, 7.9 in floats). The float pipeline rounds to the same integers (its error is
+    far below 0.5 and the exact result an integer, so no ties), and counts its clipped
+    values less exactly: a sum that is exactly 0 can come out as -1e-9 in floats.
+    """
+    takes = getattr(out, "takes_integers", None)
+    if source.divisor is None or takes is None or not takes(source.divisor):
+        return None
+    return exact_integers(weight, source.x.dtype, bias)
 
 
 class _Exact:
