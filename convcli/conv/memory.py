@@ -9,6 +9,7 @@ results through :func:`allocate`, which refuses what cannot fit before trying.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -53,8 +54,10 @@ def _mapped_bytes() -> int:
     return 0
 
 
-def _cgroup_room() -> int | None:
-    """memory.max - memory.current of this process's cgroup v2, if readable and limited."""
+@functools.lru_cache(maxsize=1)
+def _cgroup_directories() -> tuple[str, ...]:
+    """Where this process's cgroup v2 may be mounted: read once (a batch checks memory
+    before every image, and the mount table is most of what that took)."""
     try:
         with open("/proc/self/cgroup") as cgroups:
             path = next(
@@ -62,11 +65,18 @@ def _cgroup_room() -> int | None:
                 None,
             )
         if path is None:
-            return None
+            return ()
         with open("/proc/self/mounts") as mounts:
             roots = [line.split()[1] for line in mounts if line.split()[2:3] == ["cgroup2"]]
-        for root in roots:
-            directory = os.path.join(root, path.lstrip("/"))
+    except (OSError, ValueError, IndexError):
+        return ()
+    return tuple(os.path.join(root, path.lstrip("/")) for root in roots)
+
+
+def _cgroup_room() -> int | None:
+    """memory.max - memory.current of this process's cgroup v2, if readable and limited."""
+    try:
+        for directory in _cgroup_directories():
             try:
                 with open(os.path.join(directory, "memory.max")) as f:
                     limit = f.read().strip()

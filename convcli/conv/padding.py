@@ -241,22 +241,33 @@ class PaddedSource:
 
     @classmethod
     def from_maps(
-        cls, x: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, divisor: int | None = None
+        cls,
+        x: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        *,
+        divisor: int | None = None,
+        dtype=None,
     ) -> PaddedSource:
         """A source with explicit index maps (padded position -> row or column of ``x``,
         -1 = zero): a shifted and cropped input for the transposed convolution's phases,
         or a block's window of rows read from a larger image (``convcli.scale``).
-        Windows inside the longest stretch of consecutive rows and columns are views."""
+        Windows inside the longest stretch of consecutive rows and columns are views.
+        ``dtype`` is the windows' type (default: float32 with a ``divisor``, else
+        ``x``'s); 8-bit integers widened to int16 are converted once, where they land,
+        so that every later pass runs on one type."""
         source = cls.__new__(cls)
-        source._setup(x, rows, cols, _linear_span(rows), _linear_span(cols), divisor)
+        source._setup(x, rows, cols, _linear_span(rows), _linear_span(cols), divisor, dtype)
         return source
 
-    def _setup(self, x, rows, cols, row_span, col_span, divisor) -> None:
+    def _setup(self, x, rows, cols, row_span, col_span, divisor, dtype=None) -> None:
         self.x, self.rows, self.cols, self.divisor = x, rows, cols, divisor
         # Padded positions lo:hi read source position p + offset: a plain slice.
         self.row_span, self.col_span = row_span, col_span
         self.shape = (*x.shape[:-2], rows.size, cols.size)
-        self.dtype = np.dtype(np.float32) if divisor is not None else x.dtype
+        if dtype is None:
+            dtype = np.float32 if divisor is not None else x.dtype
+        self.dtype = np.dtype(dtype)
 
     def remapped(self, rows: np.ndarray, cols: np.ndarray) -> PaddedSource:
         """The source whose padded position ``p`` is this one's ``rows[p]`` (and
@@ -264,7 +275,7 @@ class PaddedSource:
         phases of an edge-padded image) without a copy of it."""
         rows = np.where(rows >= 0, self.rows[np.maximum(rows, 0)], -1)
         cols = np.where(cols >= 0, self.cols[np.maximum(cols, 0)], -1)
-        return PaddedSource.from_maps(self.x, rows, cols, divisor=self.divisor)
+        return PaddedSource.from_maps(self.x, rows, cols, divisor=self.divisor, dtype=self.dtype)
 
     def window(
         self, r0: int, r1: int, c0: int, c1: int, n0: int = 0, n1: int | None = None, *, empty=None
@@ -282,7 +293,11 @@ class PaddedSource:
             rlo = rhi = r0  # no interior: every position comes through the maps
         roff = int(self.rows[rlo]) - rlo if rlo < rhi else 0
         coff = int(self.cols[clo]) - clo if clo < chi else 0
-        if (rlo, rhi, clo, chi) == (r0, r1, c0, c1) and self.divisor is None:
+        if (
+            (rlo, rhi, clo, chi) == (r0, r1, c0, c1)
+            and self.divisor is None
+            and self.dtype == x.dtype
+        ):
             return x[..., r0 + roff : r1 + roff, c0 + coff : c1 + coff]
         block = empty((*x.shape[:-2], r1 - r0, c1 - c0), self.dtype, "window")
         put = self._put

@@ -1,6 +1,7 @@
 """Floats to the integers an image file holds: scaled to 8 or 16 bits, clipped, rounded
 half to even, NaN -> 0, the clipped values counted (:func:`quantize`, a whole image a
-band at a time; :func:`quantize_tile`, one tile the filters hand over). The writer
+band at a time; :func:`quantize_tile`, one tile the filters hand over;
+:func:`quantize_integer_tile`, one tile of exact integers). The writer
 (:mod:`convcli.images.writing`) re-exports these names.
 """
 
@@ -165,6 +166,45 @@ def quantize_tile(
         sample = values[i].transpose(1, 2, 0) if interleaved else values[i]
         _round_into(out[i], sample, top, clip=clip, interleaved=interleaved)
     return below, above, nan
+
+
+def quantize_integer_tile(
+    values: np.ndarray, out: np.ndarray, depth: int, divisor: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`quantize_tile` of an exact integer tile (n, C, h, w) whose values are
+    ``values / divisor`` (``divisor`` divides the depth's largest value: 255 or 65535 for
+    16 bits, 255 for 8), which the caller gives up (it is clipped in place), into ``out``
+    (n, h, w, C). The values are clipped to [0, divisor] and scaled: no rounding, no
+    NaN. Returns per sample the smallest and largest value (integers) and the counts
+    clipped below and above.
+
+    Examples
+    --------
+    >>> out = np.zeros((1, 1, 3, 1), np.uint16)
+    >>> tile = np.array([[[[-3, 128, 300]]]], np.int16)
+    >>> [a.tolist() for a in quantize_integer_tile(tile, out, 16, 255)], out.ravel().tolist()
+    ([[-3], [300], [1], [1]], [0, 32896, 65535])
+    """
+    n = len(values)
+    scale = (65535 if depth == 16 else 255) // divisor
+    low, high = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    below, above = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    # Scalars of the tile's own type keep every pass in it (a Python int made NumPy
+    # widen the int16 loops to int64: 10x as long).
+    zero, most = values.dtype.type(0), values.dtype.type(divisor)
+    for i, sample in enumerate(values):
+        low[i], high[i] = sample.min(), sample.max()
+        if low[i] < 0:
+            below[i] = np.count_nonzero(sample < zero)
+        if high[i] > divisor:
+            above[i] = np.count_nonzero(sample > most)
+        if low[i] < 0 or high[i] > divisor:
+            np.clip(sample, zero, most, out=sample)
+        target = out[i].transpose(2, 0, 1)  # (C, h, w) views of the interleaved pixels
+        np.copyto(target, sample, casting="unsafe")
+        if scale != 1:
+            target *= out.dtype.type(scale)
+    return low, high, below, above
 
 
 def _interleaved(x: np.ndarray) -> bool:

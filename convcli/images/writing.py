@@ -20,7 +20,13 @@ from convcli.images import fast_codecs, npy, pillow, png, pnm, tiff
 from convcli.images.flatten import WHITE, Colour, flatten
 from convcli.images.metadata import EXIF_HEADER, NONE, Metadata, for_output
 from convcli.images.outputs import Staged, atomic_output, output_format_for
-from convcli.images.quantizing import Integers, quantize, quantize_tile, to_integers  # noqa: F401
+from convcli.images.quantizing import (  # noqa: F401
+    Integers,
+    quantize,
+    quantize_integer_tile,
+    quantize_tile,
+    to_integers,
+)
 
 TIFF_TILE = 512  # the tiles of a TIFF written in blocks, or past BIG_TIFF_BYTES
 BIG_TIFF_BYTES = 2**32

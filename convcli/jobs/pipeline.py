@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convcli.conv import memory
-from convcli.conv.engines.correlate import Sink
+from convcli.conv.engines.correlate import Sink, choose_path, exact_integers
 from convcli.conv.geometry import ConvGeometry, conv_transpose2d_geometry
 from convcli.conv.operations import add_bias, conv2d, conv2d_into
 from convcli.conv.padding import PaddedSource, check_pad_mode
@@ -31,7 +31,7 @@ from convcli.jobs.convolutions import (  # noqa: F401 - prepare: reached as pipe
     prepare_on,
     transpose_margin,
 )
-from convcli.jobs.quantized import Quantizing
+from convcli.jobs.quantized import Quantizing, takes_integers
 from convcli.jobs.ranges import extreme, map_range  # noqa: F401
 from convcli.jobs.step import (  # Step is reached as pipeline.Step too
     Step,
@@ -252,6 +252,29 @@ def apply_steps(
     result.minimum = extreme(x, np.fmin)
     result.maximum = extreme(x, np.fmax)
     return result
+
+
+def exact_divisor(
+    steps: list[Step], shape: tuple[int, ...], *, has_alpha: bool, top: int, depth: int
+) -> int | None:
+    """``top`` when :func:`apply_steps` of stored integers over ``top`` (an image's
+    (N, C, H, W) ``shape``), quantized to ``depth``, sums them exactly in integers
+    (:func:`~convcli.conv.engines.correlate.exact_integers`: one plain step of integer
+    weights on the ``taps`` path, nothing premultiplied), else None. Its values are then
+    integers over ``top``: blocks of the same job round theirs to them, so that both
+    report the same bounds and clipped counts."""
+    step = steps[0]
+    if len(steps) != 1 or shape[0] != 1 or step.filter.bank or step.transpose:
+        return None
+    if drops_alpha(steps, shape[1], has_alpha=has_alpha):
+        shape, has_alpha = (shape[0], shape[1] - 1, *shape[2:]), False
+    if premultiplies(steps, has_alpha=has_alpha) or not takes_integers(top, depth):
+        return None
+    weight, groups, bias, geo = prepare_on(step, shape)
+    if choose_path(weight, groups, np.float32, geo.stride) != "taps":
+        return None
+    stored = np.uint8 if top <= 255 else np.uint16
+    return top if exact_integers(weight, stored, bias) is not None else None
 
 
 DROPPED_ALPHA = "the kernel takes the colour channels only; alpha dropped"

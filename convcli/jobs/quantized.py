@@ -17,7 +17,19 @@ import threading
 import numpy as np
 
 from convcli.conv import memory
-from convcli.images.writing import Integers, quantize_tile
+from convcli.images.writing import Integers, quantize_integer_tile, quantize_tile
+
+
+def takes_integers(divisor: int, depth: int) -> bool:
+    """Whether integers over ``divisor`` are ``depth``-bit integers times a whole number
+    (8 bits in, 8 or 16 out; 16 in, 16 out).
+
+    Examples
+    --------
+    >>> takes_integers(255, 16), takes_integers(65535, 8)
+    (True, False)
+    """
+    return (65535 if depth == 16 else 255) % divisor == 0
 
 
 class Quantizing:
@@ -59,13 +71,32 @@ class Quantizing:
         below, above, nan = quantize_tile(
             block, self.values[samples, rows, cols], self.depth, bounds
         )
+        self._add(samples, low, high, below, above, nan)
+
+    def takes_integers(self, divisor: int) -> bool:
+        """Whether tiles of exact integers over ``divisor`` become this depth's integers
+        exactly (:func:`takes_integers`)."""
+        return takes_integers(divisor, self.depth)
+
+    def put_integers(self, at: tuple[slice, slice, slice], block: np.ndarray, divisor: int):
+        """:meth:`put` of a tile whose values are ``block / divisor``, integers exactly
+        (``takes_integers(divisor)``): the bounds are those exact values as float32."""
+        samples, rows, cols = at
+        out = self.values[samples, rows, cols]
+        low, high, below, above = quantize_integer_tile(block, out, self.depth, divisor)
+        scale = np.float32(divisor)
+        low, high = low.astype(np.float32) / scale, high.astype(np.float32) / scale
+        self._add(samples, low.astype(np.float64), high.astype(np.float64), below, above, None)
+
+    def _add(self, samples: slice, low, high, below, above, nan) -> None:
         with self._lock:
             index = np.arange(len(self._low))[samples]
             self._low[index] = np.fmin(self._low[index], low)
             self._high[index] = np.fmax(self._high[index], high)
             self._below[index] += below
             self._above[index] += above
-            self._nan += nan
+            if nan is not None:
+                self._nan += nan
 
     def finish(self) -> tuple[Integers, np.ndarray, np.ndarray]:
         """The integers (every tile put), and each sample's minimum and maximum."""

@@ -128,6 +128,12 @@ class FileBlocks:
                 depth,
                 compressed=compressed,
             )
+        exact = None
+        stored = getattr(source, "stored", None)  # a decoded image's integers (not Regions)
+        if stored is not None and value_range == "clip":
+            exact = pipeline.exact_divisor(
+                list(steps), read.shape, has_alpha=has_alpha, top=stored.top, depth=depth
+            )
         done, made = [], []
         for frame, path in frames:
             make = self._sink_for(fmt, path, depth, options, metadata, outcome.staged)
@@ -146,6 +152,7 @@ class FileBlocks:
                     scheduler=scheduler,
                     chunks=self.chunks,
                     progress=self.progress,
+                    exact=exact,
                 )
             )
         name = one_file.shown(outcome.path)

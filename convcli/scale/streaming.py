@@ -102,6 +102,7 @@ class Mapping:
     stats_only: bool = False  # the min and max only (normalize's first pass)
     background: Colour | None = None  # alpha flattened over it, once mapped
     alpha: bool = False  # the last channel is alpha (normalize leaves it alone)
+    exact: int | None = None  # the values are integers over this: rounded to them
 
 
 @dataclass
@@ -133,6 +134,11 @@ def _compute_block(final, block: Block, mapping: Mapping, part) -> BlockResult:
         ) from None
     if mapping.stats_only:  # normalize's bounds: the finite colours' (as map_range's)
         return BlockResult(*finite_extremes(colours(values, alpha=mapping.alpha)))
+    if mapping.exact is not None:
+        # In memory these sums were taken in integers (exact bounds and counts); floats
+        # are within far less than 0.5 of them: rounded back, the report is the same.
+        values = np.rint(np.multiply(values, np.float32(mapping.exact), dtype=np.float32))
+        values /= np.float32(mapping.exact)
     result = BlockResult(extreme(values, np.fmin), extreme(values, np.fmax))
     s0 = block.samples[0]
     bounds = None
@@ -192,10 +198,13 @@ def run_blocks(
     scheduler,
     chunks: tuple[int, int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    exact: int | None = None,
 ) -> Streamed:
     """Filter region source ``source`` by ``steps`` into the sink ``sink_for(output shape,
     alpha)`` makes, a band of blocks at a time on ``scheduler``
-    (:class:`~convcli.scale.schedulers.Scheduler`); return the report's numbers."""
+    (:class:`~convcli.scale.schedulers.Scheduler`); return the report's numbers.
+    ``exact``: the divisor over which the in-memory job sums exactly
+    (:func:`convcli.jobs.pipeline.exact_divisor`), to report as it does."""
     built = stages.build(source, steps, has_alpha=has_alpha)
     shape = tuple(built.final.shape)
     sink = sink_for(shape, built.has_alpha)
@@ -231,7 +240,12 @@ def run_blocks(
             bounds = (low, high)
         depth = sink.depth if sink.payload == "integers" else None
         mapping = Mapping(
-            value_range, bounds, depth, background=sink.background, alpha=built.has_alpha
+            value_range,
+            bounds,
+            depth,
+            background=sink.background,
+            alpha=built.has_alpha,
+            exact=exact,
         )
         totals = _Totals(shape[0])
 

@@ -24,6 +24,7 @@ from convcli.images.writing import to_integers, write_image
 from convcli.jobs import pipeline
 from convcli.kernels import load_filter
 from tests.paths import ROOT, SAMPLES
+from tests.reference import ref_conv2d
 
 
 def run(*args: str):
@@ -578,3 +579,31 @@ def test_normalize_leaves_transparency_as_it_is(tmp_path, blocks):
     assert pixels[..., 0].max() == 255 and pixels[..., 1:3].max() == 0
     expected = np.round(rgba[0, :, 0] / 120 * 255)
     np.testing.assert_allclose(pixels[0, :, 0], expected, atol=1)
+
+
+@pytest.mark.parametrize("kernel", ["0 -1 0; -1 5 -1; 0 -1 0", "laplacian", "1 1 1; 1 1 1; 1 1 1"])
+@pytest.mark.parametrize("image", ["RGB 8-bit", "gray 8-bit"])
+def test_integer_kernels_report_the_same_exact_counts_in_blocks(tmp_path, images, image, kernel):
+    """In memory an integer kernel sums an 8-bit image in integers; blocks sum floats and
+    round them back to those integers: the same pixels and the same exact report."""
+    common = [images[image], "-k", kernel, "-q"]
+    blocked, whole = tmp_path / "blocked.png", tmp_path / "whole.png"
+    r1 = run("apply", *common, "--chunks", "64", "-o", blocked, "--report", tmp_path / "b.jsonl")
+    r2 = run("apply", *common, "-o", whole, "--report", tmp_path / "w.jsonl")
+    assert r1.exit_code == r2.exit_code == 0, r1.output + r2.output
+    assert_same_pixels(str(blocked), str(whole), exact=True)
+    record = _records(tmp_path / "w.jsonl")
+    assert _records(tmp_path / "b.jsonl") == record
+    stored = _integers(images[image]).astype(np.int64)
+    weight = load_filter(kernel).weight
+    pads = (1, 1, 1, 1)
+    exact = ref_conv2d(
+        stored,
+        np.broadcast_to(weight, (stored.shape[1], 1, 3, 3)),
+        pads=pads,
+        groups=stored.shape[1],
+        mode="reflect",
+    )
+    assert record[0]["clipped_low"] == int((exact < 0).sum())
+    assert record[0]["clipped_high"] == int((exact > 255).sum())
+    assert record[0]["min"] == float(np.float32(exact.min()) / np.float32(255))

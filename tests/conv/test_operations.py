@@ -623,3 +623,15 @@ def test_transposed_phases_into_a_sink_equal_the_array_result(path, mode, rng):
             transpose_into(source, weight, out=sink, bias=bias, **options)
         assert sink.seen.all()
         np.testing.assert_array_equal(sink.values, expected)
+
+
+@pytest.mark.parametrize("path", engines.PATHS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_unsigned_integer_input_is_summed_without_wrapping_around(path, dtype):
+    """The elementwise engines summed 8-bit taps in 8 bits (200 * 9 came out 1544)."""
+    x = np.full((1, 1, 6, 7), np.iinfo(dtype).max - 5, dtype)
+    weight = np.ones((1, 1, 3, 3))
+    weight[0, 0, 1, 1] = 5
+    with engines.force_path(path):
+        result = conv2d(x, weight)
+    np.testing.assert_allclose(result, ref_conv2d(x, weight), rtol=1e-6)

@@ -429,3 +429,148 @@ def test_stored_integers_in_and_out_are_the_float_pipelines_bit_for_bit(name, al
     assert result.values is None
     for part in ("values", "below", "above", "nan"):
         np.testing.assert_array_equal(getattr(result.integers, part), getattr(integers, part))
+
+
+INTEGER_KERNELS = {
+    "sharpen": "0 -1 0; -1 5 -1; 0 -1 0",
+    "laplacian": "laplacian",
+    "emboss": "-2 -1 0; -1 1 1; 0 1 2",
+    "box sum": "1 1 1; 1 1 1; 1 1 1",
+    "wide": "1 0 0 0 -1",
+    "int32": "0 -1 0; -1 200 -1; 0 -1 0",  # 204 * 255 overflows int16: summed in int32
+}
+
+
+def _exact(stored: np.ndarray, step: Step, top: int) -> np.ndarray:
+    """The exact integer result (float64 sums of small integers are exact)."""
+    from convcli.jobs.pipeline import prepare_on
+
+    weight, groups, _, geo = prepare_on(step, stored.shape)
+    return ref_conv2d(
+        stored,
+        weight,
+        stride=geo.stride,
+        pads=geo.padding,
+        dilation=geo.dilation,
+        groups=groups,
+        mode=geo.padding_mode,
+    )
+
+
+@pytest.mark.parametrize("name", INTEGER_KERNELS)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"pad_mode": "zeros"}, {"pad_mode": "circular", "stride": 2}, {"pad_mode": "replicate"}],
+)
+@pytest.mark.parametrize("layout", ["interleaved", "planes", "gray", "16-bit"])
+def test_integer_kernels_on_stored_integers_are_summed_exactly(
+    name, options, layout, rng, monkeypatch
+):
+    """8-bit (or 16-bit) integers and integer weights: the sums are taken in integers,
+    never floats, and give the float pipeline's integers bit for bit on every engine and
+    across tile seams; the clipped counts and bounds are the exact ones."""
+    from convcli.conv import engines
+    from convcli.images.writing import quantize
+    from convcli.jobs.quantized import Quantizing
+
+    top = 65535 if layout == "16-bit" else 255
+    channels = 1 if layout == "gray" else 3
+    dtype = np.uint16 if top == 65535 else np.uint8
+    stored = rng.integers(0, top + 1, (1, 37, 41, channels), dtype=dtype)
+    stored[0, 5:20, 3:30] = top // 3  # flat: exact zeros, which floats may make -1e-9
+    stored = stored.transpose(0, 3, 1, 2)
+    if layout == "planes":
+        stored = np.ascontiguousarray(stored)
+    steps = [Step(load_filter(INTEGER_KERNELS[name]), **options)]
+    exact = _exact(stored, steps[0], top)
+    depth = 16 if top == 65535 else 8
+
+    def no_floats(self, at, block):
+        raise AssertionError("a float tile where the sums are integers")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Quantizing, "put", no_floats)
+        with engines.tile_elements(300):  # many tiles: seams everywhere
+            result = apply_steps(stored, steps, has_alpha=False, divisor=top, quantize=depth)
+    expected_values = np.clip(exact, 0, top).astype(dtype).transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(result.integers.values, expected_values)
+    assert result.integers.below.tolist() == [int((exact < 0).sum())]
+    assert result.integers.above.tolist() == [int((exact > top).sum())]
+    assert result.minimum.tolist() == [float(np.float32(exact.min()) / np.float32(top))]
+    assert result.maximum.tolist() == [float(np.float32(exact.max()) / np.float32(top))]
+    floats = np.divide(stored, np.float32(top), dtype=np.float32)
+    for path in engines.PATHS:
+        if path == "fft" and top == 65535 and name == "int32":
+            continue  # float32 FFTs of sums up to 204 * 65535 err by more than 0.5
+        with engines.force_path(path):
+            float_result = apply_steps(floats, steps, has_alpha=False)
+        integers = quantize(float_result.values, depth)
+        np.testing.assert_array_equal(result.integers.values, integers.values, err_msg=path)
+
+
+def test_integer_sums_into_a_16_bit_file_scale_each_8_bit_value_exactly(rng):
+    from convcli.images.writing import quantize
+
+    stored = rng.integers(0, 256, (1, 3, 20, 30), dtype=np.uint8)
+    steps = [Step(load_filter("0 -1 0; -1 5 -1; 0 -1 0"))]
+    result = apply_steps(stored, steps, has_alpha=False, divisor=255, quantize=16)
+    floats = np.divide(stored, np.float32(255), dtype=np.float32)
+    expected = quantize(apply_steps(floats, steps, has_alpha=False).values, 16)
+    np.testing.assert_array_equal(result.integers.values, expected.values)
+    exact = _exact(stored, steps[0], 255)
+    assert result.integers.below.tolist() == [int((exact < 0).sum())]
+
+
+@pytest.mark.parametrize(
+    "spec, options",
+    [
+        ("0 -1 0; -1 5 -1; 0 -1 0", {"bias": [0.1]}),
+        ("0 -0.5 0; -0.5 3 -0.5; 0 -0.5 0", {}),
+        ("box:3", {}),  # normalized: ninths
+    ],
+)
+def test_weights_or_a_bias_that_are_not_integers_stay_in_floats(spec, options, rng, monkeypatch):
+    from convcli.jobs.quantized import Quantizing
+
+    def no_integers(self, at, block, divisor):
+        raise AssertionError("an integer tile for weights that are not integers")
+
+    monkeypatch.setattr(Quantizing, "put_integers", no_integers)
+    stored = rng.integers(0, 256, (1, 3, 20, 30), dtype=np.uint8)
+    steps = [Step(load_filter(spec), **options)]
+    result = apply_steps(stored, steps, has_alpha=False, divisor=255, quantize=8)
+    assert result.integers is not None
+
+
+@pytest.mark.parametrize(
+    "specs, shape, alpha, top, depth, expected",
+    [
+        (["0 -1 0; -1 5 -1; 0 -1 0"], (1, 3, 20, 20), False, 255, 8, 255),
+        (["laplacian"], (1, 3, 20, 20), False, 65535, 16, 65535),
+        (["laplacian"], (1, 3, 20, 20), False, 255, 16, 255),  # 8 bits into 16
+        (["laplacian"], (1, 3, 20, 20), False, 65535, 8, None),  # 16 bits into 8: rounded
+        (["laplacian"], (2, 3, 20, 20), False, 255, 8, None),  # frames: the caller quantizes
+        (["laplacian"], (1, 4, 20, 20), True, 255, 8, None),  # premultiplied alpha
+        (["gaussian:5"], (1, 3, 20, 20), False, 255, 8, None),
+        (["sobel"], (1, 3, 20, 20), False, 255, 8, None),  # a bank
+        (["laplacian", "laplacian"], (1, 3, 20, 20), False, 255, 8, None),
+    ],
+)
+def test_exact_divisor_says_when_apply_steps_sums_in_integers(
+    specs, shape, alpha, top, depth, expected, rng, monkeypatch
+):
+    from convcli.jobs.pipeline import exact_divisor
+    from convcli.jobs.quantized import Quantizing
+
+    steps = [Step(load_filter(spec)) for spec in specs]
+    assert exact_divisor(steps, shape, has_alpha=alpha, top=top, depth=depth) == expected
+    # ... and apply_steps agrees: integer tiles exactly when it says so.
+    taken = []
+    original = Quantizing.put_integers
+    monkeypatch.setattr(
+        Quantizing, "put_integers", lambda self, *a: taken.append(1) or original(self, *a)
+    )
+    stored = rng.integers(0, top + 1, shape, dtype=np.uint8 if top == 255 else np.uint16)
+    quantize = depth if shape[0] == 1 else None
+    apply_steps(stored, steps, has_alpha=alpha, divisor=top, quantize=quantize)
+    assert bool(taken) == (expected is not None)

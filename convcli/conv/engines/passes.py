@@ -51,32 +51,34 @@ def accumulate(out: np.ndarray, views, groups: list[TapGroup], buffer) -> None:
     :func:`tap_groups`, with weights broadcastable against ``out``; ``buffer(slot, shape)``
     gives scratch arrays. A weight of 1 or -1 is an addition or a subtraction (exact, as
     multiplying is). No groups: zeros. Elementwise, so a value does not depend on where a
-    tile starts.
+    tile starts. The sums are taken in ``out``'s type whatever the views' (8-bit
+    integers summed into int16 or float32, never in 8 bits).
     """
     if not groups:
         out[...] = 0
         return
+    dtype = out.dtype  # in out's type, not the views': 8-bit views' sums would wrap around
     for index, (weight, taps, kind) in enumerate(groups):
         total, shape = views[taps[0]], views[taps[0]].shape
         if len(taps) > 1:
             total = out if index == 0 and shape == out.shape else buffer("sum", shape)
-            np.add(views[taps[0]], views[taps[1]], out=total)
+            np.add(views[taps[0]], views[taps[1]], out=total, dtype=dtype)
             for t in taps[2:]:
-                np.add(total, views[t], out=total)
+                np.add(total, views[t], out=total, dtype=dtype)
         if index == 0:
             if kind == -1:
-                np.negative(total, out=out)
+                np.negative(total, out=out, dtype=dtype)
             elif kind == 0:
-                np.multiply(total, weight, out=out)
+                np.multiply(total, weight, out=out, dtype=dtype)
             elif total is not out:
                 np.copyto(out, total)
         elif kind:
-            (np.add if kind == 1 else np.subtract)(out, total, out=out)
+            (np.add if kind == 1 else np.subtract)(out, total, out=out, dtype=dtype)
         else:
             # A group's own sum is scaled in place; a single tap (a view of the window) not.
             owned = len(taps) > 1 and shape == out.shape
             product = total if owned else buffer("product", out.shape)
-            np.multiply(total, weight, out=product)
+            np.multiply(total, weight, out=product, dtype=dtype)
             np.add(out, product, out=out)
 
 
