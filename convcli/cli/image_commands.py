@@ -10,7 +10,7 @@ from collections.abc import Callable
 import click
 
 from convcli.cli import console
-from convcli.images.outputs import FORMAT_NAMES
+from convcli.images.output_paths import FORMAT_NAMES
 
 # padding.PAD_MODES with the default first; a literal, since padding.py imports NumPy
 # and --help should not (tests/cli/test_commands.py keeps the two the same).

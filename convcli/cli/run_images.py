@@ -18,8 +18,8 @@ from convcli.cli.failures import fail
 from convcli.conv import memory
 from convcli.errors import ConvcliError, OutputError, ParameterError
 from convcli.images import flatten, writing, zarr_arrays
+from convcli.images.identities import names_descriptor
 from convcli.images.inputs import is_stream
-from convcli.images.outputs import names_descriptor
 from convcli.images.reading import DEFAULT_MAX_PIXELS
 from convcli.jobs import advice, batch, report, run
 from convcli.scale import batches, files, schedulers

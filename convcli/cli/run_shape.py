@@ -18,7 +18,7 @@ from convcli.cli.console import require_stdout
 from convcli.cli.failures import fail
 from convcli.errors import ConvcliError, ParameterError
 from convcli.images import reading
-from convcli.images.outputs import check_output_path
+from convcli.images.output_paths import check_output_path
 from convcli.shapes import calculator, layers
 
 _SHAPE = re.compile(r"^\s*\d+(\s*[,x×]\s*\d+)*\s*$")

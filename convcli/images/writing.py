@@ -19,7 +19,8 @@ from convcli.errors import ConvcliError, OutputError
 from convcli.images import fast_codecs, npy, pillow, png, pnm, tiff
 from convcli.images.flatten import WHITE, Colour, flatten
 from convcli.images.metadata import EXIF_HEADER, NONE, Metadata, for_output
-from convcli.images.outputs import Staged, atomic_output, output_format_for
+from convcli.images.output_paths import output_format_for
+from convcli.images.outputs import Staged, atomic_output
 from convcli.images.quantizing import (  # noqa: F401
     Integers,
     quantize,

@@ -34,7 +34,8 @@ from convcli.errors import ConvcliError, ParameterError, ResourceError
 from convcli.images import reading, writing
 from convcli.images.flatten import Colour
 from convcli.images.metadata import NONE
-from convcli.images.outputs import Staged, commit_together, output_format_for
+from convcli.images.output_paths import output_format_for
+from convcli.images.outputs import Staged, commit_together
 from convcli.jobs import batch, pipeline, report
 
 if TYPE_CHECKING:
