@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 
 from convcli.errors import ImageError
 from convcli.images import pillow, png, png_chunks
@@ -70,6 +71,20 @@ def check_pixels(source: str, width: int, height: int, frames: int, max_pixels: 
             f"{total:,} pixels, over the limit of {max_pixels:,}; if you trust this file, "
             f"raise it with --max-pixels {total}"
         )
+
+
+def check_whole(source: str, width: int, height: int, frames: int, max_pixels: int) -> None:
+    """The pixel limit of a format that decodes only whole (PNG, JPEG, PPM, ...: not TIFF,
+    Zarr or .npy, which convcli reads a region at a time): its refusal names the way
+    out, a tiled TIFF."""
+    try:
+        check_pixels(source, width, height, frames, max_pixels)
+    except ImageError as err:
+        stem = Path(source).stem if source != "<stdin>" else "image"
+        raise ImageError(
+            f"{err}; or convert it to a tiled TIFF, which convcli filters a region at a "
+            f"time without that limit: vips tiffsave {source} {stem}.tif --tile --bigtiff"
+        ) from None
 
 
 def check_samples(

@@ -25,8 +25,9 @@ import numpy as np
 
 from convcli.errors import ImageError
 from convcli.images import segments, tiff_reading
+from convcli.images.decoded import scaled_planes
 from convcli.images.metadata import Metadata
-from convcli.images.reading import scaled_planes, upright
+from convcli.images.orientation import upright
 from convcli.images.regions import NotByRegion, Regions
 
 # A region decodes whole strips or tiles: past this size each, the input is read whole.
@@ -223,7 +224,7 @@ def _layout(path: str, stamp: tuple[int, int], source: str) -> _Layout:
 
 def _stored_span(header: tiff_reading.Page, rows: tuple[int, int], cols: tuple[int, int]):
     """The stored rows and columns that the displayed ``rows`` x ``cols`` come from, by the
-    page's orientation (turned upright by :func:`convcli.images.reading.upright`)."""
+    page's orientation (turned upright by :func:`convcli.images.orientation.upright`)."""
     height, width, o = header.height, header.width, header.orientation
 
     def flipped(span: tuple[int, int], size: int) -> tuple[int, int]:
