@@ -1,7 +1,7 @@
 """What a job warns about when its result would be silently useless: derivative kernels
 chained with ``-k ... -k ...`` (a second derivative where a gradient magnitude was
 meant), a kernel whose gain clips most of an image, and what reading a spec found
-doubtful (:attr:`~convcli.kernels.loader.Filter.warnings`). The steps' warnings are
+doubtful (:attr:`~convcli.kernels.filters.Filter.warnings`). The steps' warnings are
 known before any image is read; the clipping one once an image's report is.
 """
 

@@ -23,8 +23,8 @@ from convcli.conv.geometry import (
 from convcli.conv.padding import PAD_MODES
 from convcli.errors import KernelError, ParameterError
 from convcli.jobs.step import Step, effective_weight, pair_text
-from convcli.kernels.parsers import FLOAT32_MAX
 from convcli.kernels.shaping import weight_for_channels
+from convcli.kernels.values import FLOAT32_MAX
 
 
 def check_step(step: Step) -> None:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from convcli.conv.geometry import pair
-from convcli.kernels.loader import Filter
-from convcli.kernels.parsers import check_float32
+from convcli.kernels.filters import Filter
 from convcli.kernels.shaping import flip_kernel, normalize_kernel
+from convcli.kernels.values import check_float32
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 
 from convcli.errors import KernelError, check_npy_data, numpy_load_errors
 from convcli.kernels.limits import check_bias_shape, check_weight_shape
-from convcli.kernels.parsers import as_bias_array, as_weight_array
+from convcli.kernels.values import as_bias_array, as_weight_array
 
 
 def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

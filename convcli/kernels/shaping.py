@@ -12,7 +12,7 @@ import numpy as np
 from convcli.errors import KernelError
 
 if TYPE_CHECKING:
-    from convcli.kernels.loader import Filter
+    from convcli.kernels.filters import Filter
 
 
 def flip_kernel(weight: np.ndarray) -> np.ndarray:
