@@ -16,7 +16,7 @@ from convcli.cli import console
 from convcli.cli import options as options_text
 from convcli.cli.failures import fail
 from convcli.conv import memory
-from convcli.errors import ConvcliError, OutputError, ParameterError
+from convcli.errors import ConvcliError, OutputError, ParameterError, shown_name
 from convcli.images import flatten, writing, zarr_arrays
 from convcli.images.identities import names_descriptor
 from convcli.images.inputs import is_stream
@@ -212,8 +212,8 @@ def _check_files_for_workers(scheduler: str, inputs: list[str]) -> None:
         if is_stream(path):
             raise ParameterError(
                 f"--scheduler {scheduler} runs each file on a worker, which cannot read "
-                f"{'standard input' if path == '-' else f'the pipe {path}'}; save it to a "
-                f"file first, or leave --scheduler out"
+                f"{'standard input' if path == '-' else f'the pipe {shown_name(path)}'}; "
+                f"save it to a file first, or leave --scheduler out"
             )
 
 

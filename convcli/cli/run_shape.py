@@ -16,7 +16,7 @@ from convcli.cli import console, run_diagram
 from convcli.cli import options as options_text
 from convcli.cli.console import require_stdout
 from convcli.cli.failures import fail
-from convcli.errors import ConvcliError, ParameterError
+from convcli.errors import ConvcliError, ParameterError, shown_name
 from convcli.images import reading
 from convcli.images.output_paths import check_output_path
 from convcli.shapes import calculator, layers
@@ -117,7 +117,10 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
     padding = options_text.padding_spec(options["padding"])
     prefix = ""
     if bank:
-        prefix = f"{spec}: {bank} kernels of this shape, their responses combined by {combine}\n"
+        prefix = (
+            f"{shown_name(spec)}: {bank} kernels of this shape, their responses combined by "
+            f"{combine}\n"
+        )
     if options["target"]:
         target = calculator.parse_ints(options["target"], "--target")
         target = (target[0], target[-1])

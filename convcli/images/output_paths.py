@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from convcli.errors import OutputError, ParameterError
+from convcli.errors import OutputError, ParameterError, shown_name
 from convcli.images.identities import file_identities, stream_identity
 
 FORMAT_NAMES = {
@@ -122,12 +122,15 @@ def check_output_directory(path: str) -> None:
     if path == "-" or is_special(Path(path)) and not os.path.isdir(path):
         return  # stdout, a device or a pipe: written directly
     if os.path.isdir(path):
-        raise OutputError(f"{path}: is a directory; give a file name (or end it with '/')")
+        raise OutputError(
+            f"{shown_name(path)}: is a directory; give a file name (or end it with '/')"
+        )
     directory = os.path.dirname(path) or "."
     if os.path.isdir(directory):
         if not os.access(directory, os.W_OK | os.X_OK):
             raise OutputError(
-                f"{path}: the directory {directory!r} is not writable; choose another output"
+                f"{shown_name(path)}: "
+                f"the directory {directory!r} is not writable; choose another output"
             )
         return
     # The nearest ancestor that is not a directory says what is wrong.
@@ -136,9 +139,12 @@ def check_output_directory(path: str) -> None:
         blocker = os.path.dirname(blocker)
     if blocker and os.path.exists(blocker) and not os.path.isdir(blocker):
         raise OutputError(
-            f"{path}: {blocker!r} is a file, not a directory; choose another output path"
+            f"{shown_name(path)}: "
+            f"{blocker!r} is a file, not a directory; choose another output path"
         )
-    raise OutputError(f"{path}: the directory {directory!r} does not exist; create it first")
+    raise OutputError(
+        f"{shown_name(path)}: the directory {directory!r} does not exist; create it first"
+    )
 
 
 def name_max(directory: str) -> int:
@@ -168,7 +174,8 @@ def check_output_name(path: str) -> None:
     size = len(os.fsencode(name))
     if size > limit:
         raise OutputError(
-            f"{path}: the file name is {size} bytes, more than the {limit} the file system "
+            f"{shown_name(path)}: "
+            f"the file name is {size} bytes, more than the {limit} the file system "
             f"allows; choose a shorter name"
         )
 

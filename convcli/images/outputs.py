@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from convcli.errors import OutputError
+from convcli.errors import OutputError, shown_name
 from convcli.images.output_paths import check_output_directory, is_special, name_max
 
 
@@ -84,7 +84,9 @@ def _create(temporary: Path, *, directory: bool = False) -> int | None:
     :func:`remove_unplaced` cannot leave a new one behind."""
     with _unplaced_lock:
         if _closed:
-            raise OutputError(f"{temporary.parent}: not written, the command was interrupted")
+            raise OutputError(
+                f"{shown_name(temporary.parent)}: not written, the command was interrupted"
+            )
         if directory:
             os.mkdir(temporary)
             fd = None
@@ -190,7 +192,9 @@ class Staged:
     def _failed(self, err: BaseException):
         self.discard()
         if isinstance(err, OSError):
-            raise OutputError(f"{self.target}: cannot write ({err.strerror or err})") from None
+            raise OutputError(
+                f"{shown_name(self.target)}: cannot write ({err.strerror or err})"
+            ) from None
         raise err
 
     def discard(self) -> None:
@@ -265,7 +269,9 @@ def _keep_old(target: str) -> Path | None:
         try:
             os.link(path, old, follow_symlinks=False)
         except OSError as err:
-            raise OutputError(f"{target}: cannot keep the old file ({err.strerror})") from None
+            raise OutputError(
+                f"{shown_name(target)}: cannot keep the old file ({err.strerror})"
+            ) from None
         _unplaced.add(old)
     return old
 
@@ -292,7 +298,7 @@ def staged_output(path: str, *, directory: bool = False) -> Staged:
     try:
         fd = _create(temporary, directory=directory)
     except OSError as err:
-        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+        raise OutputError(f"{shown_name(path)}: cannot write ({err.strerror or err})") from None
     if fd is not None:
         os.close(fd)
     return Staged(temporary, path)
@@ -323,14 +329,16 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
     target = Path(path)
     if is_special(target):
         if target.is_dir():
-            raise OutputError(f"{path}: is a directory; give a file name (or end it with '/')")
+            raise OutputError(
+                f"{shown_name(path)}: is a directory; give a file name (or end it with '/')"
+            )
         try:
             with open(target, "wb") as stream:
                 yield CompleteWrites(stream)
         except BrokenPipeError:
             raise
         except OSError as err:
-            raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+            raise OutputError(f"{shown_name(path)}: cannot write ({err.strerror or err})") from None
         return
     check_output_directory(path)
     directory = target.parent
@@ -356,5 +364,5 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
                 os.unlink(temporary)
             _placed(temporary)
         if isinstance(err, OSError) and not isinstance(err, BrokenPipeError):
-            raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+            raise OutputError(f"{shown_name(path)}: cannot write ({err.strerror or err})") from None
         raise

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import DependencyError, ImageError, OutputError
+from convcli.errors import DependencyError, ImageError, OutputError, shown_name
 from convcli.images.outputs import Staged, staged_output
 from convcli.images.regions import Regions
 
@@ -258,9 +258,12 @@ def staged_store(path: str) -> Staged:
     target = Path(path)
     if target.exists() and not is_zarr(target):
         what = "a directory" if target.is_dir() else "a file"
-        raise OutputError(f"{path}: is {what} but not a Zarr store; convcli replaces only a store")
+        raise OutputError(
+            f"{shown_name(path)}: is {what} but not a Zarr store; convcli replaces only a store"
+        )
     if not target.parent.is_dir():
         raise OutputError(
-            f"{path}: the directory {str(target.parent)!r} does not exist; create it first"
+            f"{shown_name(path)}: "
+            f"the directory {str(target.parent)!r} does not exist; create it first"
         )
     return staged_output(path, directory=True)

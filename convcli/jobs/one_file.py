@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from convcli.conv import memory
-from convcli.errors import ConvcliError, ParameterError, ResourceError
+from convcli.errors import ConvcliError, ParameterError, ResourceError, shown_name
 from convcli.images import reading, writing
 from convcli.images.flatten import Colour
+from convcli.images.inputs import shown
 from convcli.images.metadata import NONE
 from convcli.images.output_paths import output_format_for
 from convcli.images.outputs import Staged, commit_together
@@ -102,11 +103,6 @@ class Outcome:
 def format_of(target: str, fmt: str | None) -> str:
     """The format ``target`` (maybe holding ``{frame}``) is written in."""
     return output_format_for(batch.frame_path(target, 0), fmt)
-
-
-def shown(path: str) -> str:
-    """How an input is named in messages."""
-    return "<stdin>" if path == "-" else path
 
 
 def frame_paths(target: str, frames: int) -> list[str]:
@@ -382,12 +378,13 @@ def frame_notes(notes: list[list[str]], paths: list[str], target: str) -> list[s
     if len(paths) < 2:
         return [note for frame in notes for note in frame]
     tails = [
-        [note[len(path) :] for note in frame] for frame, path in zip(notes, paths, strict=True)
+        [note[len(shown_name(path)) :] for note in frame]
+        for frame, path in zip(notes, paths, strict=True)
     ]
     common = set(tails[0]).intersection(*tails[1:])
-    said = [target + tail for tail in tails[0] if tail in common]
+    said = [shown_name(target) + tail for tail in tails[0] if tail in common]
     return said + [
-        path + tail
+        shown_name(path) + tail
         for frame, path in zip(tails, paths, strict=True)
         for tail in frame
         if tail not in common

@@ -29,7 +29,7 @@ from types import MappingProxyType
 import numpy as np
 
 from convcli.conv.padding import PAD_MODES
-from convcli.errors import KernelError
+from convcli.errors import KernelError, shown_name
 from convcli.kernels.filters import COMBINE, Filter, filter_bank
 from convcli.kernels.imagemagick import imagemagick_spec
 from convcli.kernels.named import NAMED, list_kernels, named_kernel
@@ -156,7 +156,9 @@ def _shadowing(found: Filter, spec: str, path: Path, what: str) -> Filter:
             return found
     except OSError:  # a name too long for the file system: no such file
         return found
-    where = "in the working directory" if path.parent == Path(".") else f"in {path.parent}"
+    where = (
+        "in the working directory" if path.parent == Path(".") else f"in {shown_name(path.parent)}"
+    )
     warning = (
         f"kernel {spec!r} is read as {what}, though a file named {spec!r} exists {where}; "
         f"write {'./' + spec!r} to use the file"
@@ -216,13 +218,13 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Filter:
         return _load_config(path, chain)
     text = read_text(path)
     if suffix == ".mat":
-        matrix, offset = parse_vips_mat(text, str(path))
+        matrix, offset = parse_vips_mat(text, shown_name(path))
         # libvips adds the offset in the image's units; convcli's pixels are 0..1.
-        bias = as_bias_array(offset / 255.0, f"{path}: offset") if offset else None
+        bias = as_bias_array(offset / 255.0, f"{shown_name(path)}: offset") if offset else None
         return Filter(
-            as_weight_array(matrix, str(path)), bias, source=str(path), files=(str(path),)
+            as_weight_array(matrix, shown_name(path)), bias, source=str(path), files=(str(path),)
         )
-    weight = as_weight_array(parse_text(text, str(path)), str(path))
+    weight = as_weight_array(parse_text(text, shown_name(path)), shown_name(path))
     return Filter(weight, source=str(path), files=(str(path),))
 
 
@@ -230,25 +232,29 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
     here = path.resolve()
     if here in chain:
         raise KernelError(
-            f"{path}: its 'weight' leads back to this file ({' -> '.join(p.name for p in chain)} "
+            f"{shown_name(path)}: "
+            f"its 'weight' leads back to this file ({' -> '.join(p.name for p in chain)} "
             f"-> {path.name}); give a matrix or another file"
         )
     data = read_config(path)
     unknown = sorted(set(data) - set(CONFIG_KEYS))
     if unknown:
         raise KernelError(
-            f"{path}: unknown key {unknown[0]!r}; allowed keys are {', '.join(CONFIG_KEYS)}"
+            f"{shown_name(path)}: "
+            f"unknown key {unknown[0]!r}; allowed keys are {', '.join(CONFIG_KEYS)}"
         )
     if ("weight" in data) == ("bank" in data):
         raise KernelError(
-            f"{path}: no 'weight' key; give a matrix, a kernel name or a file (or 'bank': a "
+            f"{shown_name(path)}: "
+            f"no 'weight' key; give a matrix, a kernel name or a file (or 'bank': a "
             f"list of them, whose responses combine by 'combine')"
             if "bank" not in data
-            else f"{path}: give 'weight' or 'bank', not both"
+            else f"{shown_name(path)}: give 'weight' or 'bank', not both"
         )
     if "combine" in data and ("bank" not in data or data["combine"] not in COMBINE):
         raise KernelError(
-            f"{path}: 'combine' must be {' or '.join(map(repr, COMBINE))}, with a 'bank'; "
+            f"{shown_name(path)}: "
+            f"'combine' must be {' or '.join(map(repr, COMBINE))}, with a 'bank'; "
             f"got {data['combine']!r}" + ("" if "bank" in data else " without one")
         )
     files: tuple[str, ...] = (str(path),)
@@ -256,10 +262,15 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
     entries = data["bank"] if "bank" in data else [data["weight"]]
     if not isinstance(entries, list):
         raise KernelError(
-            f"{path}: 'bank' must be a list of kernels (matrices, names or files), got {entries!r}"
+            f"{shown_name(path)}: "
+            f"'bank' must be a list of kernels (matrices, names or files), got {entries!r}"
         )
     for number, entry in enumerate(entries, start=1):
-        where = f"{path}: bank entry {number}" if "bank" in data else f"{path}: weight"
+        where = (
+            f"{shown_name(path)}: bank entry {number}"
+            if "bank" in data
+            else f"{shown_name(path)}: weight"
+        )
         if isinstance(entry, str):
             inner = _load(entry, path.parent, (*chain, here))
             members.append(replace(inner, options=MappingProxyType({})))
@@ -268,11 +279,11 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
             members.append(Filter(as_weight_array(entry, where), source=where))
     bias = members[0].bias if "weight" in data else None
     if "bias" in data:
-        bias = as_bias_array(data["bias"], f"{path}: bias")
+        bias = as_bias_array(data["bias"], f"{shown_name(path)}: bias")
     options = {key: _option(path, key, data[key]) for key in OPTION_KEYS if key in data}
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise KernelError(f"{path}: 'description' must be text, got {description!r}")
+        raise KernelError(f"{shown_name(path)}: 'description' must be text, got {description!r}")
     fields = dict(
         bias=bias,
         options=MappingProxyType(options),
@@ -281,12 +292,14 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
         files=files,
     )
     if "bank" in data:
-        found = filter_bank(members, str(path), combine=data.get("combine", COMBINE[0]), **fields)
+        found = filter_bank(
+            members, shown_name(path), combine=data.get("combine", COMBINE[0]), **fields
+        )
     else:
         found = replace(members[0], **fields)
     if options.get("normalize") and any(abs(w.sum()) < 1e-12 for w in found.weights):
         raise KernelError(
-            f"{path}: 'normalize' is true but the weight sums to zero; drop 'normalize'"
+            f"{shown_name(path)}: 'normalize' is true but the weight sums to zero; drop 'normalize'"
         )
     return found
 
@@ -295,7 +308,7 @@ def _option(path: Path, key: str, value: object) -> object:
     """Validate one configuration option; the message names the key and what it takes."""
 
     def bad(expected: str) -> KernelError:
-        return KernelError(f"{path}: '{key}' must be {expected}, got {value!r}")
+        return KernelError(f"{shown_name(path)}: '{key}' must be {expected}, got {value!r}")
 
     def ints(v: object, minimum: int) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and v >= minimum

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import KernelError
+from convcli.errors import KernelError, shown_name
 from convcli.kernels.limits import MAX_TAPS, MAX_TEXT_BYTES, check_text_size, check_weight_shape
 from convcli.kernels.values import as_number, as_weight_array, excerpt
 
@@ -323,7 +323,9 @@ def _unique_keys(path: Path):
         data: dict = {}
         for key, value in pairs:
             if key in data:
-                raise KernelError(f"{path}: the key {key!r} is given twice; keep one of its values")
+                raise KernelError(
+                    f"{shown_name(path)}: the key {key!r} is given twice; keep one of its values"
+                )
             data[key] = value
         return data
 
@@ -335,10 +337,10 @@ def read_text(path: Path) -> str:
     size past :data:`~convcli.kernels.limits.MAX_TEXT_BYTES` before a byte is read."""
     try:
         with path.open("rb") as stream:
-            check_text_size(os.fstat(stream.fileno()).st_size, str(path))
+            check_text_size(os.fstat(stream.fileno()).st_size, shown_name(path))
             return stream.read(MAX_TEXT_BYTES + 1).decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
-        raise KernelError(f"{path}: cannot read it as text ({err})") from None
+        raise KernelError(f"{shown_name(path)}: cannot read it as text ({err})") from None
 
 
 def read_config(path: Path) -> dict:
@@ -354,22 +356,25 @@ def read_config(path: Path) -> dict:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise KernelError(f"{path}: not valid TOML ({err})") from None
+            raise KernelError(f"{shown_name(path)}: not valid TOML ({err})") from None
         except RecursionError:  # tomllib parses arrays and tables recursively
-            raise KernelError(_TOO_DEEP.format(path=path)) from None
+            raise KernelError(_TOO_DEEP.format(path=shown_name(path))) from None
     else:
         try:
             data = json.loads(text, object_pairs_hook=_unique_keys(path))
         except json.JSONDecodeError as err:
-            raise KernelError(f"{path}, line {err.lineno}: not valid JSON ({err.msg})") from None
+            raise KernelError(
+                f"{shown_name(path)}, line {err.lineno}: not valid JSON ({err.msg})"
+            ) from None
         except RecursionError:
-            raise KernelError(_TOO_DEEP.format(path=path)) from None
+            raise KernelError(_TOO_DEEP.format(path=shown_name(path))) from None
     if isinstance(data, list):  # a bare JSON array is the weight, as it is inline
         return {"weight": data}
     if not isinstance(data, dict):
         kind = {bool: "true/false", str: "string", type(None): "null"}.get(type(data), "number")
         raise KernelError(
-            f"{path}: holds a single JSON {kind}; a filter file holds an array of numbers "
+            f"{shown_name(path)}: "
+            f"holds a single JSON {kind}; a filter file holds an array of numbers "
             f"or an object with a 'weight' key"
         )
     return data

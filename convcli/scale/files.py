@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from convcli.conv import memory
-from convcli.errors import OutputError, ResourceError
+from convcli.errors import OutputError, ResourceError, shown_name
 from convcli.images import writing
 from convcli.images.metadata import NONE
 from convcli.images.regions import Regions, open_regions
@@ -95,7 +95,7 @@ class FileBlocks:
 
     def _need_dask(self, path: str) -> None:
         why = "--chunks" if self.chunks is not None else "too large to filter in memory"
-        require_dask(f"{path}: {why}: filtering in blocks")
+        require_dask(f"{shown_name(path)}: {why}: filtering in blocks")
 
     def run(
         self,
@@ -246,12 +246,13 @@ def check_room(
         free = shutil.disk_usage(directory).free
         if size > free and not compressed:
             raise OutputError(
-                f"{target}: the output takes {size_text(size)} and its file system has "
+                f"{shown_name(target)}: the output takes {size_text(size)} and its file system has "
                 f"{size_text(free)} free; free some space or write it elsewhere"
             )
         if size > free:
             warnings.append(
-                f"{target}: the output takes up to {size_text(size)} uncompressed and its file "
+                f"{shown_name(target)}: "
+                f"the output takes up to {size_text(size)} uncompressed and its file "
                 f"system has {size_text(free)} free; it fits only if it compresses that well"
             )
     whole = fmt not in ("TIFF", "ZARR") and not (fmt == "NPY" and _regular(target))
