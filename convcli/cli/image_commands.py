@@ -135,6 +135,13 @@ output_options = _options(
         "them whole; TIFF, Zarr and .npy are read by region and filtered in blocks instead.",
     ),
     click.option(
+        "--max-frames",
+        type=click.IntRange(1),
+        metavar="N",
+        help="Refuse inputs with more frames (default 10000): GIF, APNG and WebP frames, MPO "
+        "pictures, TIFF pages, the first axis of .npy and Zarr; counted as they are read.",
+    ),
+    click.option(
         "--threads",
         type=click.IntRange(1),
         metavar="N",

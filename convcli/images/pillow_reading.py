@@ -16,7 +16,15 @@ import numpy as np
 from convcli.errors import ImageError
 from convcli.images import fast_codecs, jpeg, pillow, png_chunks
 from convcli.images.decoded import Image, Stored, scaled_planes
-from convcli.images.limits import check_frame, check_opening, check_whole
+from convcli.images.limits import (
+    GIF_MAGICS,
+    MAX_FRAMES,
+    check_frame,
+    check_frames,
+    check_opening,
+    check_whole,
+    gif_frames,
+)
 from convcli.images.metadata import from_pillow
 from convcli.images.orientation import oriented, upright
 
@@ -58,8 +66,27 @@ def raster_formats(pil) -> list[str]:
     return [name for name in RASTER_FORMATS if name in pil.OPEN]
 
 
+def frame_count(im, data: bytes, source: str, max_frames: int) -> int:
+    """The frames of Pillow's image ``im`` of ``data`` (GIF, APNG, WebP, MPO: from their
+    headers), refused past ``max_frames``: a GIF's are counted up to the limit first,
+    since Pillow would walk all of them to count them."""
+    if data.startswith(GIF_MAGICS):
+        check_frames(source, gif_frames(data, max_frames), max_frames, counted=True)
+    try:
+        frames = getattr(im, "n_frames", 1)  # frame headers only
+    except DECODE_ERRORS as err:
+        raise ImageError(f"{source}: damaged image header ({err})") from None
+    check_frames(source, frames, max_frames)  # as declared: APNG, WebP, MPO
+    return frames
+
+
 def read_pillow(
-    data: bytes, source: str, max_pixels: int, checked: png_chunks.Checked | None = None
+    data: bytes,
+    source: str,
+    max_pixels: int,
+    checked: png_chunks.Checked | None = None,
+    *,
+    max_frames: int = MAX_FRAMES,
 ) -> Image:
     """Pillow's image of ``data``, or the fast decoders' (``checked``: a PNG's chunks)."""
     pil = pillow.image_module()
@@ -71,10 +98,7 @@ def read_pillow(
     except DECODE_ERRORS as err:
         raise ImageError(f"{source}: damaged image header ({err})") from None
     with im:
-        try:
-            frames = getattr(im, "n_frames", 1)  # GIF, APNG, MPO: frame headers only
-        except DECODE_ERRORS as err:
-            raise ImageError(f"{source}: damaged image header ({err})") from None
+        frames = frame_count(im, data, source, max_frames)
         check_whole(source, im.width, im.height, frames, max_pixels)
         key = png_chunks.colour_key(checked) if checked else None
         notes: list[str] = checked.notes if checked else []

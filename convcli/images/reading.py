@@ -25,11 +25,20 @@ import numpy as np
 from convcli.errors import ImageError
 from convcli.images import inputs, npy, pillow, png, png_chunks, pnm, tiff_reading, zarr_arrays
 from convcli.images.decoded import Image, Stored, scaled_planes
-from convcli.images.limits import ICO_MAGIC, check_ico, check_pixels, check_samples, check_whole
+from convcli.images.limits import (
+    ICO_MAGIC,
+    MAX_FRAMES,
+    check_frames,
+    check_ico,
+    check_pixels,
+    check_samples,
+    check_whole,
+)
 from convcli.images.metadata import Metadata, exif_payload
 from convcli.images.orientation import exif_orientation, upright
 from convcli.images.pillow_reading import (
     DECODE_ERRORS,
+    frame_count,
     keyed,
     raster_formats,
     read_pillow,
@@ -72,10 +81,13 @@ def _read_bytes(path: str | Path, max_pixels: int) -> tuple[bytes, str]:
     )
 
 
-def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+def read_image(
+    path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_frames: int = MAX_FRAMES
+) -> Image:
     """Read an image file (or ``-`` for standard input) as (N, C, H, W) float32.
 
-    Multi-frame files (TIFF pages, GIF and APNG frames) give one sample per frame.
+    Multi-frame files (TIFF pages, GIF and APNG frames) give one sample per frame, at
+    most ``max_frames`` of them, and at most ``max_pixels`` pixels in all.
 
     Examples
     --------
@@ -84,7 +96,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     ((1, 1, 512, 512), 8)
     """
     if str(path) != "-" and zarr_arrays.is_zarr(path):  # a directory store: raw values
-        pixels, notes = zarr_arrays.read_zarr(str(path), max_pixels)
+        pixels, notes = zarr_arrays.read_zarr(str(path), max_pixels, max_frames)
         return Image(pixels, 32, False, inputs.shown(path), "ZARR", notes)
     data, source = _read_bytes(path, max_pixels)
     if not data:
@@ -92,6 +104,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     if data.startswith(np.lib.format.MAGIC_PREFIX):
         notes: list[str] = []
         frames, channels, height, width = npy.shape(data, source)
+        check_frames(source, frames, max_frames)
         check_pixels(source, width, height, frames, max_pixels)
         check_samples(source, "frames", frames, channels, height, width, max_pixels)
         array = npy.read_npy(data, source, notes)
@@ -102,7 +115,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         values, maxval = pnm.read_pnm(data, source)
         return Image(None, 16, False, source, "PPM", stored=Stored.of(values, maxval))
     if tiff_reading.is_tiff(data):
-        return _read_tiff(data, source, max_pixels)
+        return _read_tiff(data, source, max_pixels, max_frames)
     checked = None
     if data.startswith(png_chunks.SIGNATURE):  # every chunk checked, whoever decodes it
         checked = png_chunks.check_png(data, source)
@@ -125,7 +138,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     # nothing else in convcli uses it while images are read.)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        image = read_pillow(data, source, max_pixels, checked)
+        image = read_pillow(data, source, max_pixels, checked, max_frames=max_frames)
     for w in caught:
         message = f"{source}: {w.message}"
         if message not in image.warnings:
@@ -133,15 +146,16 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     return image
 
 
-def _read_tiff(data: bytes, source: str, max_pixels: int) -> Image:
+def _read_tiff(data: bytes, source: str, max_pixels: int, max_frames: int) -> Image:
     def check(pages: list[tiff_reading.Page]) -> None:  # every page, before any is decoded
         frames = sum(page.frames for page in pages)
+        check_frames(source, frames, max_frames)
         for page in pages:
             check_pixels(source, page.width, page.height, frames, max_pixels)
             channels = max(page.samples, page.channels)
             check_samples(source, "pages", frames, channels, page.height, page.width, max_pixels)
 
-    decoded = tiff_reading.read_tiff(data, source, check=check)
+    decoded = tiff_reading.read_tiff(data, source, check=check, max_frames=max_frames)
     page = decoded.page
     planes = [scaled_planes(upright(f, page.orientation), page.top) for f in decoded.frames]
     # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
@@ -150,16 +164,21 @@ def _read_tiff(data: bytes, source: str, max_pixels: int) -> Image:
     return Image(pixels, page.depth, page.has_alpha, source, "TIFF", decoded.warnings, found)
 
 
-def read_image_shape(path: str | Path) -> tuple[int, int, int, int]:
-    """(N, C, H, W) of an image from its header, without decoding the pixels."""
+def read_image_shape(
+    path: str | Path, *, max_frames: int = MAX_FRAMES
+) -> tuple[int, int, int, int]:
+    """(N, C, H, W) of an image from its header, without decoding the pixels; more than
+    ``max_frames`` frames are refused, as :func:`read_image` refuses them."""
     # Only a header is read: what Pillow warns about (a corrupt EXIF, tags skipped, in
     # any page's header) is not the user's concern here, nor printed on stderr.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _header_shape(path)
+        shape = _header_shape(path, max_frames)
+    check_frames(inputs.shown(path), shape[0], max_frames)
+    return shape
 
 
-def _header_shape(path: str | Path) -> tuple[int, int, int, int]:
+def _header_shape(path: str | Path, max_frames: int) -> tuple[int, int, int, int]:
     if str(path) != "-" and zarr_arrays.is_zarr(path):
         return zarr_arrays.ZarrRegions(str(path)).shape
     data, source = _read_bytes(path, DEFAULT_MAX_PIXELS)
@@ -168,7 +187,7 @@ def _header_shape(path: str | Path) -> tuple[int, int, int, int]:
     if data.startswith(np.lib.format.MAGIC_PREFIX):
         return npy.shape(data, source)
     if tiff_reading.is_tiff(data):
-        pages = tiff_reading.tiff_pages(data, source)
+        pages = tiff_reading.tiff_pages(data, source, max_frames=max_frames)
         page = pages[0]
         turned = page.orientation in (5, 6, 7, 8)
         width, height = (page.height, page.width) if turned else (page.width, page.height)
@@ -204,8 +223,10 @@ def _header_shape(path: str | Path) -> tuple[int, int, int, int]:
             header_exif = im.format != "PNG" or "exif" in im.info
             orientation = im.getexif().get(0x0112, 1) if header_exif else 1
             width, height = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
-            return (getattr(im, "n_frames", 1), channels, height, width)
+            return (frame_count(im, data, source, max_frames), channels, height, width)
     except pil.UnidentifiedImageError:
         raise ImageError(unreadable(source)) from None
+    except ImageError:
+        raise
     except DECODE_ERRORS as err:
         raise ImageError(f"{source}: damaged image header ({err})") from None

@@ -147,12 +147,14 @@ class ZarrRegions(Regions):
         return values.astype(np.float32, copy=False)
 
 
-def read_zarr(path: str, max_pixels: int):
-    """The whole array at ``path`` as (N, C, H, W) float32, within ``max_pixels``."""
-    from convcli.images.limits import check_pixels, check_samples
+def read_zarr(path: str, max_pixels: int, max_frames: int):
+    """The whole array at ``path`` as (N, C, H, W) float32, within ``max_pixels`` and
+    ``max_frames``."""
+    from convcli.images.limits import check_frames, check_pixels, check_samples
 
     regions = ZarrRegions(path)
     n, c, h, w = regions.shape
+    check_frames(regions.source, n, max_frames)
     check_pixels(regions.source, w, h, n, max_pixels)
     check_samples(regions.source, "frames", n, c, h, w, max_pixels)
     whole = regions.read_region(slice(0, n), slice(0, c), slice(0, h), slice(0, w))

@@ -34,6 +34,7 @@ from convcli.errors import ConvcliError, ParameterError, ResourceError, shown_na
 from convcli.images import reading, writing
 from convcli.images.flatten import Colour
 from convcli.images.inputs import shown
+from convcli.images.limits import MAX_FRAMES
 from convcli.images.metadata import NONE
 from convcli.images.output_paths import output_format_for
 from convcli.images.outputs import Staged, commit_together
@@ -56,6 +57,7 @@ class JobOptions:
     compress_level: int = 1
     quality: int = 95
     max_pixels: int = reading.DEFAULT_MAX_PIXELS
+    max_frames: int = MAX_FRAMES  # frames (or pages) of one input
     fail_fast: bool = False
     background: Colour | None = None  # flatten alpha over it (None: white, where needed)
     strip: bool = False  # write no ICC profile or EXIF
@@ -115,10 +117,13 @@ def size_text(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def read_input(path: str, max_pixels: int) -> reading.Image:
-    """The decoded input; running out of memory is a :class:`ResourceError`."""
+def read_input(path: str, options: JobOptions) -> reading.Image:
+    """The decoded input, within the options' limits; running out of memory is a
+    :class:`ResourceError`."""
     try:
-        return reading.read_image(path, max_pixels=max_pixels)
+        return reading.read_image(
+            path, max_pixels=options.max_pixels, max_frames=options.max_frames
+        )
     except MemoryError:
         raise ResourceError(f"{shown(path)}: {OUT_OF_MEMORY} reading it; {SMALLER}") from None
 
@@ -182,7 +187,7 @@ def run_file(
         if blocks is not None and image is None:
             regions = blocks.by_region(path, steps)
         if regions is None and image is None:
-            image = read_input(path, options.max_pixels)
+            image = read_input(path, options)
         read = regions if regions is not None else image
         shape = read.shape
         outcome.warnings += read.warnings

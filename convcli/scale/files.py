@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from convcli.conv import memory
 from convcli.errors import OutputError, ResourceError, shown_name
 from convcli.images import writing
+from convcli.images.limits import MAX_FRAMES
 from convcli.images.metadata import NONE
 from convcli.images.regions import Regions, open_regions
 from convcli.jobs import one_file, pipeline, report
@@ -62,17 +63,18 @@ class FileBlocks:
         scheduler,
         *,
         max_pixels: int,
+        max_frames: int = MAX_FRAMES,
         chunks: tuple[int, int] | None = None,
         prefer: bool = False,
         local=None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.scheduler, self.local = scheduler, local or scheduler
-        self.max_pixels, self.chunks = max_pixels, chunks
+        self.max_pixels, self.max_frames, self.chunks = max_pixels, max_frames, chunks
         self.prefer, self.progress = prefer, progress
 
     def by_region(self, path: str, steps: Sequence[pipeline.Step]) -> Regions | None:
-        regions = open_regions(path)
+        regions = open_regions(path, max_frames=self.max_frames)
         if regions is None:
             return None
         n, _, height, width = regions.shape
