@@ -104,3 +104,17 @@ def test_undecodable_bytes_in_a_name_are_escaped_not_a_crash(tmp_path):
     result = run("apply", os.fsdecode(raw), "-k", "box:3", "-o", tmp_path / "o.png")
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith(repr(os.fsdecode(raw)) + " -> "), result.stderr
+
+
+def test_upsample_and_shape_through_click_keep_one_line_per_message(tmp_path):
+    source = _image(tmp_path / "a\nb.png")
+    target = tmp_path / "up\n.png"
+    code, lines = _invoke("upsample", source, "--factor", "2", "-o", target)
+    assert code == 0 and len(lines) == 1
+    assert lines[0].startswith(f"{str(source)!r} -> {str(target)!r}: (1,3,24,32) -> (1,3,48,64)")
+    bad = tmp_path / "bad\nfile.png"
+    bad.write_bytes(b"not an image at all")
+    for args in (["shape", bad, "-k", "box:3"], ["upsample", bad, "--factor", "2", "-o", target]):
+        code, lines = _invoke(*args)
+        assert code == 1 and len(lines) == 1, lines
+        assert lines[0].startswith(f"Error: {str(bad)!r}: not an image convcli can read")
