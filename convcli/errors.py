@@ -9,11 +9,15 @@ that could not be processed.
 Messages name the parameter, the value and, where there is one, the fix::
 
     kernel 7x7 (dilation 1) does not fit the padded input 5x5
+
+A file name in a message goes through :func:`shown_name`, so that one message stays
+one line whatever the name holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -69,6 +73,24 @@ class DependencyError(ConvcliError, ImportError):
     adds it. Also an ``ImportError``, so ``except ImportError`` around an import sees it."""
 
     exit_code = 1
+
+
+def shown_name(name: str | os.PathLike) -> str:
+    """A file name as messages, warnings, per-image lines and text reports show it: as
+    it is when every character prints, else quoted and escaped as a Python string
+    literal (``ls --quoting-style=c`` does the same), so that a name holding a newline,
+    an escape sequence or undecodable bytes cannot split a message, forge a line or
+    drive the terminal. JSON reports keep the exact name (JSON escapes it).
+
+    Examples
+    --------
+    >>> print(shown_name("in put.png"), shown_name("a\\nb.png"), shown_name("\\x1b[31m.png"))
+    in put.png 'a\\nb.png' '\\x1b[31m.png'
+    """
+    text = os.fspath(name)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    return text if text.isprintable() else repr(text)
 
 
 @contextlib.contextmanager
@@ -162,4 +184,5 @@ __all__ = [
     "SchedulerError",
     "numpy_load_errors",
     "check_npy_data",
+    "shown_name",
 ]

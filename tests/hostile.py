@@ -222,6 +222,15 @@ def webp_with_huge_canvas() -> bytes:
     return bytes(data)
 
 
+def gif_of_tiny_frames(frames: int) -> bytes:
+    """A 1x1 GIF of ``frames`` frames, 15 bytes each: 100,000 frames are 1.5 MB (the many
+    frames cost a decoder and a writer far more than their few pixels)."""
+    head = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    # A 1x1 image: its descriptor, LZW code size 2, one sub-block (clear, 0, end), the end.
+    frame = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00"
+    return head + frame * frames + b"\x3b"
+
+
 def mpo_with_huge_second_frame() -> bytes:
     """A two-picture MPO (stereo JPEG) whose second picture's SOF declares 30000x30000."""
     first, second = (PILImage.fromarray(pixels(seed=seed)) for seed in range(2))

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import click
 
 from convcli.cli import console
-from convcli.images.outputs import FORMAT_NAMES
+from convcli.images.output_paths import FORMAT_NAMES
 
 # padding.PAD_MODES with the default first; a literal, since padding.py imports NumPy
 # and --help should not (tests/cli/test_commands.py keeps the two the same).
@@ -133,6 +133,13 @@ output_options = _options(
         metavar="N",
         help="Refuse images with more pixels (default 178956970) where a decoder must hold "
         "them whole; TIFF, Zarr and .npy are read by region and filtered in blocks instead.",
+    ),
+    click.option(
+        "--max-frames",
+        type=click.IntRange(1),
+        metavar="N",
+        help="Refuse inputs with more frames (default 10000): GIF, APNG and WebP frames, MPO "
+        "pictures, TIFF pages, the first axis of .npy and Zarr; counted as they are read.",
     ),
     click.option(
         "--threads",

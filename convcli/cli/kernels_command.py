@@ -22,7 +22,7 @@ def kernels(spec: str | None, quiet: bool) -> None:
       convcli kernels filters/sobel-xy.json
       convcli kernels sobel
     """
-    from convcli.images.outputs import check_output_path
+    from convcli.images.output_paths import check_output_path
     from convcli.kernels import list_kernels, load_filter
     from convcli.kernels.describe import describe_filter
 

@@ -16,7 +16,7 @@ from click.core import ParameterSource
 from convcli import kernels
 from convcli.conv.geometry import pair
 from convcli.conv.padding import resolve_padding
-from convcli.errors import KernelError
+from convcli.errors import KernelError, shown_name
 from convcli.jobs import convolutions, pipeline
 from convcli.kernels.named import UPSAMPLING
 
@@ -174,4 +174,4 @@ def _check_step(spec: str, f: kernels.Filter, values: dict) -> None:
             for weight in f.weights:
                 kernels.normalize_kernel(weight)
         except KernelError as err:
-            raise KernelError(f"-k {spec}: {err}") from None
+            raise KernelError(f"-k {shown_name(spec)}: {err}") from None

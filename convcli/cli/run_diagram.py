@@ -12,7 +12,7 @@ import numpy as np
 from convcli import kernels
 from convcli.cli import console
 from convcli.conv.geometry import ConvGeometry
-from convcli.errors import ParameterError
+from convcli.errors import ParameterError, shown_name
 from convcli.images.reading import Image
 from convcli.jobs import pipeline
 from convcli.shapes import diagram, pictures
@@ -93,7 +93,7 @@ def _write(drawn: list, *, inputs: list[str], kernel_files) -> None:
         total = d.output_shape[0] * d.output_shape[1]
         if 1 < frames < total:
             console.warn(
-                f"{path}: the first {frames} of {total} output positions are drawn "
+                f"{shown_name(path)}: the first {frames} of {total} output positions are drawn "
                 f"(an animation holds at most {diagram.MAX_FRAMES} frames, fewer when they "
                 f"are large)"
             )

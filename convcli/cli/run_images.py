@@ -16,10 +16,11 @@ from convcli.cli import console
 from convcli.cli import options as options_text
 from convcli.cli.failures import fail
 from convcli.conv import memory
-from convcli.errors import ConvcliError, OutputError, ParameterError
+from convcli.errors import ConvcliError, OutputError, ParameterError, shown_name
 from convcli.images import flatten, writing, zarr_arrays
+from convcli.images.identities import names_descriptor
 from convcli.images.inputs import is_stream
-from convcli.images.outputs import names_descriptor
+from convcli.images.limits import MAX_FRAMES
 from convcli.images.reading import DEFAULT_MAX_PIXELS
 from convcli.jobs import advice, batch, report, run
 from convcli.scale import batches, files, schedulers
@@ -68,6 +69,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
         compress_level=options["compress_level"],
         quality=options["quality"],
         max_pixels=options["max_pixels"] or DEFAULT_MAX_PIXELS,
+        max_frames=options["max_frames"] or MAX_FRAMES,
         fail_fast=options["fail_fast"],
         background=background,
         strip=options["strip"],
@@ -106,6 +108,7 @@ def run_images(ctx: click.Context, options: dict, *, transpose: bool) -> None:
                     blocks = files.FileBlocks(
                         scheduler,
                         max_pixels=job_options.max_pixels,
+                        max_frames=job_options.max_frames,
                         chunks=chunks,
                         # the cluster was asked for: send it the blocks
                         prefer=schedulers.is_distributed(spec),
@@ -212,8 +215,8 @@ def _check_files_for_workers(scheduler: str, inputs: list[str]) -> None:
         if is_stream(path):
             raise ParameterError(
                 f"--scheduler {scheduler} runs each file on a worker, which cannot read "
-                f"{'standard input' if path == '-' else f'the pipe {path}'}; save it to a "
-                f"file first, or leave --scheduler out"
+                f"{'standard input' if path == '-' else f'the pipe {shown_name(path)}'}; "
+                f"save it to a file first, or leave --scheduler out"
             )
 
 

@@ -16,9 +16,10 @@ from convcli.cli import console, run_diagram
 from convcli.cli import options as options_text
 from convcli.cli.console import require_stdout
 from convcli.cli.failures import fail
-from convcli.errors import ConvcliError, ParameterError
+from convcli.errors import ConvcliError, ParameterError, shown_name
 from convcli.images import reading
-from convcli.images.outputs import check_output_path
+from convcli.images.limits import MAX_FRAMES
+from convcli.images.output_paths import check_output_path
 from convcli.shapes import calculator, layers
 
 _SHAPE = re.compile(r"^\s*\d+(\s*[,x×]\s*\d+)*\s*$")
@@ -44,13 +45,14 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
     # The answer goes to stdout: never appended to the input it describes (>> in.png).
     check_output_path("-", run_diagram.inputs_of(source), what="the shape text")
     image = None
+    max_frames = options["max_frames"] or MAX_FRAMES
     if _SHAPE.match(source):
         input_shape = calculator.parse_shape(source)
     elif (source == "-" or os.path.exists(source)) and options["values"]:
-        image = reading.read_image(source)  # --values shows its pixels
+        image = reading.read_image(source, max_frames=max_frames)  # --values shows its pixels
         input_shape = image.shape
     elif source == "-" or os.path.exists(source):
-        input_shape = reading.read_image_shape(source)
+        input_shape = reading.read_image_shape(source, max_frames=max_frames)
     else:
         raise ParameterError(
             f"input {source!r} is neither a shape (N,C,H,W, C,H,W, H,W or HxW, e.g. "
@@ -117,7 +119,10 @@ def _shape_text(ctx: click.Context, options: dict) -> str:
     padding = options_text.padding_spec(options["padding"])
     prefix = ""
     if bank:
-        prefix = f"{spec}: {bank} kernels of this shape, their responses combined by {combine}\n"
+        prefix = (
+            f"{shown_name(spec)}: {bank} kernels of this shape, their responses combined by "
+            f"{combine}\n"
+        )
     if options["target"]:
         target = calculator.parse_ints(options["target"], "--target")
         target = (target[0], target[-1])

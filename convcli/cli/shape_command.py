@@ -65,6 +65,12 @@ PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
     help="With --diagram: the numbers and each output's sum (an image's or .npy's pixels, "
     "or 0, 1, 2, ... for a shape).",
 )
+@click.option(
+    "--max-frames",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Refuse an input image with more frames or pages (default 10000), as apply does.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("-q", "--quiet", is_flag=True, help=console.QUIET_HELP.format(more=""))
 @click.pass_context

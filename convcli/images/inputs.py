@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from convcli.errors import ImageError
+from convcli.errors import ImageError, shown_name
 
 # The most a raster convcli reads can store per pixel: four float64 samples (.npy), or
 # four 16-bit samples with a worst-case LZW expansion; headers, profiles and
@@ -42,8 +42,9 @@ def byte_budget(max_pixels: int) -> int:
 
 
 def shown(path: str | Path) -> str:
-    """How an input is named in messages."""
-    return "<stdin>" if str(path) == "-" else str(path)
+    """How an input is named in messages: ``<stdin>`` for ``-``, else
+    :func:`~convcli.errors.shown_name` (quoted when it holds a control character)."""
+    return "<stdin>" if str(path) == "-" else shown_name(path)
 
 
 def is_stream(path: str | Path) -> bool:

@@ -5,18 +5,28 @@ PNG or BMP entries, which the decoder would load while merely opening the file).
 
 A decompression bomb is a small file that declares (or inflates to) a huge image;
 refusing it from its declarations keeps the memory it would take from ever being
-asked for.
+asked for. Its cousin holds a huge number of tiny frames (100,000 1x1 GIF frames are
+1.5 MB): few pixels, but every frame costs a seek, a decode, an array and an output
+page, so the frames of one input are limited too (:data:`MAX_FRAMES`), counted as they
+are sought and refused at the first one past the limit.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import struct
+from pathlib import Path
 
 from convcli.errors import ImageError
 from convcli.images import pillow, png, png_chunks
 
 ICO_MAGIC = b"\0\0\1\0"
+GIF_MAGICS = (b"GIF87a", b"GIF89a")
+_GIF_BLOCK = re.compile(rb"[!,;]")  # what starts a block: an extension, an image, the end
+MAX_FRAMES = 10_000
+"""The most frames (GIF, APNG and WebP frames, MPO pictures, TIFF pages, the first axis of
+a ``.npy`` or Zarr array) one input may hold unless ``--max-frames`` raises it."""
 
 
 def check_opening(data: bytes, source: str, max_pixels: int) -> None:
@@ -72,6 +82,20 @@ def check_pixels(source: str, width: int, height: int, frames: int, max_pixels: 
         )
 
 
+def check_whole(source: str, width: int, height: int, frames: int, max_pixels: int) -> None:
+    """The pixel limit of a format that decodes only whole (PNG, JPEG, PPM, ...: not TIFF,
+    Zarr or .npy, which convcli reads a region at a time): its refusal names the way
+    out, a tiled TIFF."""
+    try:
+        check_pixels(source, width, height, frames, max_pixels)
+    except ImageError as err:
+        stem = Path(source).stem if source != "<stdin>" else "image"
+        raise ImageError(
+            f"{err}; or convert it to a tiled TIFF, which convcli filters a region at a "
+            f"time without that limit: vips tiffsave {source} {stem}.tif --tile --bigtiff"
+        ) from None
+
+
 def check_samples(
     source: str, what: str, frames: int, channels: int, height: int, width: int, max_pixels: int
 ) -> None:
@@ -91,6 +115,66 @@ def check_samples(
             f"{samples:,} samples, over 4 per pixel of the limit; if you trust this file, "
             f"raise it with --max-pixels {-(-samples // 4)}"
         )
+
+
+def check_frames(source: str, frames: int, max_frames: int, *, counted: bool = False) -> None:
+    """Refuse more than ``max_frames`` frames; ``counted``: ``frames`` were counted up to
+    one past the limit (how many there are in all is not known, nor worth learning).
+
+    Examples
+    --------
+    >>> check_frames("a.gif", 10_000, 10_000)
+    >>> check_frames("a.gif", 10_001, 10_000, counted=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    convcli.errors.ImageError: a.gif: more than 10,000 frames, over the limit of 10,000; ...
+    """
+    if frames > max_frames:
+        held = f"more than {max_frames:,}" if counted else f"{frames:,}"
+        raise ImageError(
+            f"{source}: {held} frames, over the limit of {max_frames:,}; if you trust this "
+            f"file, raise it with --max-frames{'' if counted else f' {frames}'}"
+        )
+
+
+def gif_frames(data: bytes, limit: int) -> int:
+    """The images (frames) in GIF ``data``, counted block by block up to ``limit`` + 1,
+    as Pillow finds them (bytes between blocks skipped): its ``n_frames`` walks every
+    frame of the file, however many there are. Counting stops where the data ends.
+
+    Examples
+    --------
+    >>> frame = b"\\x2c" + bytes(4) + b"\\x01\\x00\\x01\\x00\\x00" + b"\\x02\\x02\\x44\\x01\\x00"
+    >>> gif = b"GIF89a\\x01\\x00\\x01\\x00\\x00\\x00\\x00" + frame * 5 + b"\\x3b"
+    >>> gif_frames(gif, 100), gif_frames(gif, 2)
+    (5, 3)
+    """
+    if len(data) < 13:
+        return 0
+    flags = data[10]
+    at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # past the global palette
+    count = 0
+    while at < len(data) and count <= limit:
+        kind = data[at]
+        if kind == 0x2C:  # an image: its descriptor, palette and LZW code size, then data
+            if at + 10 > len(data):
+                break
+            local = data[at + 9]
+            at += 11 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            count += 1
+        elif kind == 0x21:  # an extension: its label, then data
+            at += 2
+        elif kind == 0x3B:  # the trailer
+            break
+        else:  # a byte that starts nothing: Pillow reads on to the next block that does
+            found = _GIF_BLOCK.search(data, at)
+            if found is None:
+                break
+            at = found.start()
+            continue
+        while at < len(data) and data[at]:  # sub-blocks, each its length then its bytes
+            at += data[at] + 1
+        at += 1
+    return count
 
 
 def check_frame(source: str, index: int, size: tuple[int, int], first: tuple[int, int]) -> None:

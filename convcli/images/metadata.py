@@ -22,6 +22,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from convcli.errors import shown_name
+
 EXIF_HEADER = b"Exif\x00\x00"  # before the TIFF structure in JPEG's APP1 (and some WebPs)
 _ORIENTATION, _EXIF_IFD, _PIXEL_X, _PIXEL_Y = 0x0112, 0x8769, 0xA002, 0xA003
 _SHORT, _LONG = 3, 4
@@ -180,22 +182,27 @@ def for_output(
             if not is_srgb(icc) and fmt not in _NO_METADATA:
                 name = profile_description(icc) or "not sRGB"
                 notes.append(
-                    f"{path}: {fmt} cannot hold the input's ICC profile ({name}); colour-managed "
+                    f"{shown_name(path)}: "
+                    f"{fmt} cannot hold the input's ICC profile ({name}); colour-managed "
                     f"viewers will show its colours as sRGB; write PNG, JPEG, WebP or TIFF to keep "
                     f"it"
                 )
             icc = None
         elif fmt == "JPEG" and len(icc) > 255 * (JPEG_MARKER_BYTES - 14):
-            notes.append(f"{path}: the input's ICC profile is too large for JPEG; not written")
+            notes.append(
+                f"{shown_name(path)}: the input's ICC profile is too large for JPEG; not written"
+            )
             icc = None
     if exif is not None and fmt in EXIF_FORMATS:
         try:
             exif = upright_exif(exif, width=width, height=height)
         except (ValueError, struct.error):
-            notes.append(f"{path}: the input's EXIF cannot be read; not written")
+            notes.append(f"{shown_name(path)}: the input's EXIF cannot be read; not written")
             exif = None
         if exif is not None and fmt == "JPEG" and len(exif) + 6 > JPEG_MARKER_BYTES:
-            notes.append(f"{path}: the input's EXIF is too large for a JPEG marker; not written")
+            notes.append(
+                f"{shown_name(path)}: the input's EXIF is too large for a JPEG marker; not written"
+            )
             exif = None
     else:
         exif = None

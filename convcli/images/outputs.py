@@ -1,10 +1,11 @@
-"""Writing outputs safely: formats by extension, never over an input, never half-written.
+"""Writing outputs safely: never half-written, never a temporary left behind.
 
 Regular files are written to a temporary file in the target directory and
 renamed into place only when complete, so a failure (disk full, Ctrl-C) leaves
 the old file, or nothing, behind. Targets that are not regular files (a device
 such as ``/dev/full`` or ``/dev/stdout``, a named pipe) are written directly and
-never renamed over; ``-`` is standard output.
+never renamed over; ``-`` is standard output. Names, formats and the checks made
+before writing are :mod:`convcli.images.output_paths`.
 """
 
 from __future__ import annotations
@@ -17,257 +18,22 @@ import shutil
 import stat
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from convcli.errors import OutputError, ParameterError
-
-FORMAT_NAMES = {
-    "png": "PNG",
-    "jpg": "JPEG",
-    "jpeg": "JPEG",
-    "tif": "TIFF",
-    "tiff": "TIFF",
-    "webp": "WEBP",
-    "bmp": "BMP",
-    "ppm": "PPM",
-    "pgm": "PPM",
-    "pnm": "PPM",
-    "npy": "NPY",
-    "zarr": "ZARR",
-}
-FORMATS = {f".{name}": fmt for name, fmt in FORMAT_NAMES.items()}  # by extension
-
-
-def output_format_for(path: str, fmt: str | None = None) -> str:
-    """The format to write ``path`` in: ``fmt`` if given, else from the extension.
-
-    ``-`` (standard output) defaults to PNG. Unknown names, and a ``fmt`` that
-    disagrees with a known extension (JPEG into ``x.png``), are usage errors.
-
-    Examples
-    --------
-    >>> output_format_for("out.JPG"), output_format_for("-"), output_format_for("x", "tiff")
-    ('JPEG', 'PNG', 'TIFF')
-    """
-    suffix = "" if path == "-" else Path(path).suffix.lower()
-    if fmt:
-        name = FORMAT_NAMES.get(fmt.lower().lstrip("."))
-        if name is None:
-            raise ParameterError(
-                f"--format {fmt!r} is not supported; use one of {', '.join(sorted(FORMAT_NAMES))}"
-            )
-        if suffix in FORMATS and FORMATS[suffix] != name:
-            # A .png holding JPEG bytes misleads every program that opens it.
-            raise ParameterError(
-                f"--format {fmt} disagrees with the extension of {path!r} ({FORMATS[suffix]}); "
-                f"drop --format or give the output a .{fmt.lower().lstrip('.')} name"
-            )
-        return name
-    if path == "-":
-        return "PNG"
-    if suffix not in FORMATS:
-        shown = f"extension {suffix!r}" if suffix else "no extension"
-        raise ParameterError(
-            f"output {path!r} has {shown}; convcli writes {', '.join(sorted(FORMATS))} "
-            f"(or give --format)"
-        )
-    return FORMATS[suffix]
-
-
-def check_output_path(
-    path: str,
-    inputs: Iterable[str],
-    *,
-    what: str = "output",
-    kernels: Iterable[str] = (),
-    known: dict[tuple[int, int], tuple[str, str]] | None = None,
-) -> None:
-    """Refuse an output that is one of the inputs or one of the kernel files read by ``-k``
-    (also through a link or another path): a :class:`ParameterError` (exit 2).
-
-    ``-`` is standard output, and an input ``-`` standard input: they are compared by
-    the files they are open on (``-o - >> in.png``, ``apply - -o in.png < in.png``).
-    ``known`` is :func:`file_identities` of ``inputs`` and ``kernels``, made once when
-    many outputs are checked against the same files (else each check looks at every
-    input: a thousand outputs that exist made a million ``stat`` calls).
-
-    Examples
-    --------
-    >>> check_output_path("no-such-file.png", ["a.png"], kernels=["w.npy"])  # nothing to refuse
-    """
-    if path == "-":
-        identity = stream_identity(1)
-    elif os.path.exists(path):
-        try:
-            found = os.stat(path)
-        except OSError:
-            return
-        identity = (found.st_dev, found.st_ino)
-    else:
-        return
-    if identity is None:
-        return
-    if known is None:
-        known = file_identities(inputs, kernels)
-    kind, source = known.get(identity, (None, ""))
-    if kind is None:
-        return
-    shown = f"{what} - (standard output)" if path == "-" else f"{what} {path!r}"
-    held = f"the kernel file {source!r} (-k)" if kind == "kernel" else f"the input {_named(source)}"
-    raise ParameterError(
-        f"{shown} is {held}; convcli never overwrites its inputs, choose another "
-        f"{'file to write to' if path == '-' else f'{what} name'}"
-    )
-
-
-def _named(source: str) -> str:
-    return "- (standard input)" if source == "-" else repr(source)
-
-
-def stream_identity(fd: int) -> tuple[int, int] | None:
-    """(device, inode) of the file a standard descriptor is open on, when it is a regular
-    file (``< in.png``, ``>> out.png``); None for a terminal, a pipe, /dev/null or a
-    closed one, which hold no file an output could overwrite."""
-    try:
-        found = os.fstat(fd)
-    except OSError:
-        return None
-    return (found.st_dev, found.st_ino) if stat.S_ISREG(found.st_mode) else None
-
-
-def names_descriptor(path: str, fd: int) -> bool:
-    """True when ``path`` is a name of this process's descriptor ``fd`` (``/dev/stdout``,
-    ``/dev/fd/1``, ``/proc/self/fd/1``, or a link to one): followed name by name, since
-    the file behind it may be /dev/null, where convcli holds a closed standard stream.
-
-    Examples
-    --------
-    >>> names_descriptor("/dev/stdout", 1), names_descriptor("out.png", 1)
-    (True, False)
-    """
-    standard = {0: "/dev/stdin", 1: "/dev/stdout", 2: "/dev/stderr"}.get(fd)
-    names = {standard, f"/dev/fd/{fd}", f"/proc/self/fd/{fd}", f"/proc/{os.getpid()}/fd/{fd}"}
-    current = os.path.abspath(path)
-    for _ in range(40):  # the kernel's own limit on links followed
-        if current in names:
-            return True
-        try:
-            link = os.readlink(current)
-        except OSError:
-            return False
-        current = os.path.normpath(os.path.join(os.path.dirname(current), link))
-    return False
-
-
-def file_identities(
-    inputs: Iterable[str], kernels: Iterable[str] = ()
-) -> dict[tuple[int, int], tuple[str, str]]:
-    """(device, inode) of each existing input and kernel file -> ("input" or "kernel",
-    the name it was given by); the first input of a file names it. An input ``-`` is
-    the file standard input is open on, if it is one."""
-    found: dict[tuple[int, int], tuple[str, str]] = {}
-    for kind, paths in (("input", inputs), ("kernel", kernels)):
-        for source in paths:
-            if source == "-":
-                identity = stream_identity(0)
-                if identity is not None:
-                    found.setdefault(identity, (kind, source))
-                continue
-            try:
-                info = os.stat(source)
-            except OSError:
-                continue
-            found.setdefault((info.st_dev, info.st_ino), (kind, source))
-    return found
-
-
-def same_path(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` name the same file, existing or not (``-`` is never a file)."""
-    if "-" in (a, b):
-        return False
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def check_output_directory(path: str) -> None:
-    """Refuse an output whose directory is missing, is a file or is not writable,
-    or which is itself a directory: an :class:`OutputError` naming the path."""
-    if path == "-" or _is_special(Path(path)) and not os.path.isdir(path):
-        return  # stdout, a device or a pipe: written directly
-    if os.path.isdir(path):
-        raise OutputError(f"{path}: is a directory; give a file name (or end it with '/')")
-    directory = os.path.dirname(path) or "."
-    if os.path.isdir(directory):
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise OutputError(
-                f"{path}: the directory {directory!r} is not writable; choose another output"
-            )
-        return
-    # The nearest ancestor that is not a directory says what is wrong.
-    blocker = directory
-    while blocker and not os.path.exists(blocker) and os.path.dirname(blocker) != blocker:
-        blocker = os.path.dirname(blocker)
-    if blocker and os.path.exists(blocker) and not os.path.isdir(blocker):
-        raise OutputError(
-            f"{path}: {blocker!r} is a file, not a directory; choose another output path"
-        )
-    raise OutputError(f"{path}: the directory {directory!r} does not exist; create it first")
-
-
-def _name_max(directory: str) -> int:
-    """The longest file name (in bytes) ``directory``'s file system takes; 255 if unknown."""
-    try:
-        return os.pathconf(directory, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return 255
-
-
-def check_output_name(path: str) -> None:
-    """Refuse an output whose file name is longer than its file system allows: an
-    :class:`OutputError`, before any input is read.
-
-    Examples
-    --------
-    >>> check_output_name("out.png")
-    >>> check_output_name("x" * 300 + ".png")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    convcli.errors.OutputError: xxx...x.png: the file name is 304 bytes, more than the 255 ...
-    """
-    name = os.path.basename(path)
-    if path == "-" or not name:
-        return
-    directory = os.path.dirname(path) or "."
-    limit = _name_max(directory if os.path.isdir(directory) else ".")
-    size = len(os.fsencode(name))
-    if size > limit:
-        raise OutputError(
-            f"{path}: the file name is {size} bytes, more than the {limit} the file system "
-            f"allows; choose a shorter name"
-        )
+from convcli.errors import OutputError, shown_name
+from convcli.images.output_paths import check_output_directory, is_special, name_max
 
 
 def _temporary_name(directory: Path, name: str) -> str:
     """``.NAME.<hex>.part``, with NAME cut (at a character) so that it fits wherever
     NAME itself does: a legal 250-byte output name must not fail for its temporary."""
     token = secrets.token_hex(6)
-    room = _name_max(str(directory)) - len(f"..{token}.part")
+    room = name_max(str(directory)) - len(f"..{token}.part")
     while len(os.fsencode(name)) > room:
         name = name[:-1]
     return f".{name}.{token}.part"
-
-
-def _is_special(path: Path) -> bool:
-    """True for existing targets that are not regular files (devices, pipes)."""
-    try:
-        return path.exists() and not path.is_file()
-    except OSError:
-        return False
 
 
 class CompleteWrites:
@@ -318,7 +84,9 @@ def _create(temporary: Path, *, directory: bool = False) -> int | None:
     :func:`remove_unplaced` cannot leave a new one behind."""
     with _unplaced_lock:
         if _closed:
-            raise OutputError(f"{temporary.parent}: not written, the command was interrupted")
+            raise OutputError(
+                f"{shown_name(temporary.parent)}: not written, the command was interrupted"
+            )
         if directory:
             os.mkdir(temporary)
             fd = None
@@ -424,7 +192,9 @@ class Staged:
     def _failed(self, err: BaseException):
         self.discard()
         if isinstance(err, OSError):
-            raise OutputError(f"{self.target}: cannot write ({err.strerror or err})") from None
+            raise OutputError(
+                f"{shown_name(self.target)}: cannot write ({err.strerror or err})"
+            ) from None
         raise err
 
     def discard(self) -> None:
@@ -499,7 +269,9 @@ def _keep_old(target: str) -> Path | None:
         try:
             os.link(path, old, follow_symlinks=False)
         except OSError as err:
-            raise OutputError(f"{target}: cannot keep the old file ({err.strerror})") from None
+            raise OutputError(
+                f"{shown_name(target)}: cannot keep the old file ({err.strerror})"
+            ) from None
         _unplaced.add(old)
     return old
 
@@ -526,7 +298,7 @@ def staged_output(path: str, *, directory: bool = False) -> Staged:
     try:
         fd = _create(temporary, directory=directory)
     except OSError as err:
-        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+        raise OutputError(f"{shown_name(path)}: cannot write ({err.strerror or err})") from None
     if fd is not None:
         os.close(fd)
     return Staged(temporary, path)
@@ -555,16 +327,18 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
             raise OutputError(f"<stdout>: cannot write ({err.strerror or err})") from None
         return
     target = Path(path)
-    if _is_special(target):
+    if is_special(target):
         if target.is_dir():
-            raise OutputError(f"{path}: is a directory; give a file name (or end it with '/')")
+            raise OutputError(
+                f"{shown_name(path)}: is a directory; give a file name (or end it with '/')"
+            )
         try:
             with open(target, "wb") as stream:
                 yield CompleteWrites(stream)
         except BrokenPipeError:
             raise
         except OSError as err:
-            raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+            raise OutputError(f"{shown_name(path)}: cannot write ({err.strerror or err})") from None
         return
     check_output_directory(path)
     directory = target.parent
@@ -590,5 +364,5 @@ def atomic_output(path: str, *, staged: list[Staged] | None = None) -> Iterator[
                 os.unlink(temporary)
             _placed(temporary)
         if isinstance(err, OSError) and not isinstance(err, BrokenPipeError):
-            raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+            raise OutputError(f"{shown_name(path)}: cannot write ({err.strerror or err})") from None
         raise

@@ -37,6 +37,7 @@ import numpy as np
 from convcli.errors import ImageError, ParameterError
 from convcli.images import npy, tiff_reading
 from convcli.images.inputs import shown
+from convcli.images.limits import MAX_FRAMES, check_frames
 from convcli.images.metadata import NONE
 
 
@@ -193,12 +194,20 @@ class NotByRegion(Exception):
 Opener = Callable[[str], Regions]
 
 
-def open_regions(path: str) -> Regions | None:
+def open_regions(path: str, *, max_frames: int = MAX_FRAMES) -> Regions | None:
     """The input at ``path`` as :class:`Regions`, from its header alone; None when it
     cannot be read a region at a time (any other format, a stream, a TIFF layout that
-    decodes only whole, a Fortran-order ``.npy``). Damaged headers are an
-    :class:`~convcli.errors.ImageError`, as reading them whole would be.
+    decodes only whole, a Fortran-order ``.npy``). Damaged headers, and more than
+    ``max_frames`` frames, are an :class:`~convcli.errors.ImageError`, as reading them
+    whole would be.
     """
+    regions = _open_regions(path, max_frames)
+    if regions is not None:
+        check_frames(regions.source, regions.shape[0], max_frames)
+    return regions
+
+
+def _open_regions(path: str, max_frames: int) -> Regions | None:
     if path == "-":
         return None
     try:
@@ -218,7 +227,7 @@ def open_regions(path: str) -> Regions | None:
         if tiff_reading.is_tiff(magic):
             from convcli.images.tiff_regions import TiffRegions
 
-            return TiffRegions(path)
+            return TiffRegions(path, max_frames=max_frames)
     except NotByRegion:
         return None
     return None

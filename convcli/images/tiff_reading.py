@@ -29,6 +29,7 @@ import numpy as np
 
 from convcli.errors import ImageError
 from convcli.images import codecs, segments
+from convcli.images.limits import MAX_FRAMES, check_frames
 
 _MINISWHITE, _MINISBLACK, _RGB, _PALETTE, _CMYK, _YCBCR = 0, 1, 2, 3, 5, 6
 _COLOURS = {_MINISWHITE: 1, _MINISBLACK: 1, _RGB: 3, _PALETTE: 1, _CMYK: 4, _YCBCR: 3}
@@ -73,23 +74,28 @@ class Decoded:
     icc_profile: bytes | None = None  # the first page's InterColorProfile
 
 
-def tiff_pages(data: bytes, source: str) -> list[Page]:
+def tiff_pages(data: bytes, source: str, *, max_frames: int = MAX_FRAMES) -> list[Page]:
     """The pages :func:`read_tiff` would read, from their headers alone."""
-    with opened(data, source) as (pages, logged):
+    with opened(data, source, max_frames=max_frames) as (pages, logged):
         found = [describe(page, source) for page in pages]
         logged()
         return found
 
 
 def read_tiff(
-    data: bytes, source: str, *, check: Callable[[list[Page]], None] = lambda pages: None
+    data: bytes,
+    source: str,
+    *,
+    check: Callable[[list[Page]], None] = lambda pages: None,
+    max_frames: int = MAX_FRAMES,
 ) -> Decoded:
     """Decode every page of TIFF ``data``; ``check`` sees the headers before any decoding.
 
     ``check`` is where the caller refuses sizes (``--max-pixels``). Pages of
-    different sizes, channels or sample ranges are refused.
+    different sizes, channels or sample ranges are refused, and so are more than
+    ``max_frames`` pages, from their count as they are parsed.
     """
-    with opened(data, source) as (pages, logged):
+    with opened(data, source, max_frames=max_frames) as (pages, logged):
         found = [describe(page, source) for page in pages]
         check(found)  # before what tifffile logged: a size over the limit explains more
         logged()
@@ -110,9 +116,12 @@ def read_tiff(
 
 
 @contextlib.contextmanager
-def opened(data: bytes | str, source: str) -> Iterator[tuple[list, Callable[[], list[str]]]]:
+def opened(
+    data: bytes | str, source: str, *, max_frames: int = MAX_FRAMES
+) -> Iterator[tuple[list, Callable[[], list[str]]]]:
     """The pages to read (every IFD but pyramid levels and masks) of TIFF ``data`` (or of
-    the file at that path), and ``logged``.
+    the file at that path), and ``logged``; refused at the first page past ``max_frames``
+    (a chain of 100,000 tiny pages takes seconds to parse, and far longer to write).
 
     ``logged()`` raises what tifffile logged as an error so far (a broken page
     chain, a tag needed to decode that it could not read: it reads on, short or
@@ -141,7 +150,18 @@ def opened(data: bytes | str, source: str) -> Iterator[tuple[list, Callable[[], 
         try:
             stream = io.BytesIO(data) if isinstance(data, bytes) else data
             with tifffile.TiffFile(stream) as tif:
-                found = list(tif.pages)
+                found, seen = [], set()
+                for page in tif.pages:  # parsed one by one as the chain is followed
+                    # Followed lazily, tifffile finds no cycle in the chain: it would
+                    # go round it for ever.
+                    if page.offset in seen:
+                        raise ImageError(
+                            f"{source}: damaged TIFF (its chain of pages is circular: page "
+                            f"{len(found)} is an earlier one)"
+                        )
+                    seen.add(page.offset)
+                    found.append(page)
+                    check_frames(source, len(found), max_frames, counted=True)
                 if not found:
                     logged()  # the reason, when tifffile logged one
                     raise ImageError(f"{source}: damaged TIFF: no pages")

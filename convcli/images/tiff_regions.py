@@ -25,8 +25,10 @@ import numpy as np
 
 from convcli.errors import ImageError
 from convcli.images import segments, tiff_reading
+from convcli.images.decoded import scaled_planes
+from convcli.images.limits import MAX_FRAMES
 from convcli.images.metadata import Metadata
-from convcli.images.reading import scaled_planes, upright
+from convcli.images.orientation import upright
 from convcli.images.regions import NotByRegion, Regions
 
 # A region decodes whole strips or tiles: past this size each, the input is read whole.
@@ -64,9 +66,10 @@ class TiffRegions(Regions):
 
     format = "TIFF"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, max_frames: int = MAX_FRAMES) -> None:
         super().__init__(path)
-        layout = _layout(self.path, self.stamp, self.source)
+        self.max_frames = max_frames
+        layout = _layout(self.path, self.stamp, self.source, max_frames)
         first = layout.headers[0]
         turned = first.orientation in (5, 6, 7, 8)
         height, width = (first.width, first.height) if turned else (first.height, first.width)
@@ -76,7 +79,7 @@ class TiffRegions(Regions):
         self.metadata = Metadata(icc_profile=layout.icc_profile)
 
     def _open(self) -> _Layout:
-        return _layout(self.path, self.stamp, self.source)
+        return _layout(self.path, self.stamp, self.source, self.max_frames)
 
     def _read(self, layout: _Layout, samples, channels, rows, cols) -> np.ndarray:
         out = np.empty(
@@ -176,12 +179,12 @@ def _contiguous(page) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _layout(path: str, stamp: tuple[int, int], source: str) -> _Layout:
+def _layout(path: str, stamp: tuple[int, int], source: str, max_frames: int) -> _Layout:
     """The pages :func:`~convcli.images.tiff_reading.read_tiff` reads, checked as it
     checks them, with where their segments are. Cached per process (by path, size and
     modification time): every block of an image reads through one parse."""
     whole_only = None
-    with tiff_reading.opened(path, source) as (pages, logged):
+    with tiff_reading.opened(path, source, max_frames=max_frames) as (pages, logged):
         headers = [tiff_reading.describe(page, source) for page in pages]
         notes = logged()
         first = headers[0]
@@ -223,7 +226,7 @@ def _layout(path: str, stamp: tuple[int, int], source: str) -> _Layout:
 
 def _stored_span(header: tiff_reading.Page, rows: tuple[int, int], cols: tuple[int, int]):
     """The stored rows and columns that the displayed ``rows`` x ``cols`` come from, by the
-    page's orientation (turned upright by :func:`convcli.images.reading.upright`)."""
+    page's orientation (turned upright by :func:`convcli.images.orientation.upright`)."""
     height, width, o = header.height, header.width, header.orientation
 
     def flipped(span: tuple[int, int], size: int) -> tuple[int, int]:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import ConvcliError, OutputError
+from convcli.errors import ConvcliError, OutputError, shown_name
 from convcli.images import fast_codecs, npy, pillow, png, pnm, tiff
 from convcli.images.flatten import WHITE, Colour, flatten
 from convcli.images.metadata import EXIF_HEADER, NONE, Metadata, for_output
-from convcli.images.outputs import Staged, atomic_output, output_format_for
+from convcli.images.output_paths import output_format_for
+from convcli.images.outputs import Staged, atomic_output
 from convcli.images.quantizing import (  # noqa: F401
     Integers,
     quantize,
@@ -191,7 +192,7 @@ def nan_notes(path: str, count: int) -> list[str]:
     if not count:
         return []
     were = "value was" if count == 1 else "values were"
-    return [f"{path}: {count} {were} NaN; written as 0"]
+    return [f"{shown_name(path)}: {count} {were} NaN; written as 0"]
 
 
 def channel_notes(
@@ -213,18 +214,21 @@ def channel_notes(
         if asked is not None:
             return []
         return [
-            f"{path}: {fmt} has no alpha channel; flattened over white (--background to choose)"
+            f"{shown_name(path)}: "
+            f"{fmt} has no alpha channel; flattened over white (--background to choose)"
         ]
     if alpha:
         return []
     if fmt not in _ALPHA_FORMATS:
         return [
-            f"{path}: {fmt} holds {channels - 1} of the result's {channels} channels; the "
+            f"{shown_name(path)}: "
+            f"{fmt} holds {channels - 1} of the result's {channels} channels; the "
             f"last one is dropped (write .npy or .tif to keep every channel)"
         ]
     kind = "gray+alpha" if channels == 2 else "RGBA"
     return [
-        f"{path}: the result has {channels} channels, which {fmt} stores as {kind}: channel "
+        f"{shown_name(path)}: "
+        f"the result has {channels} channels, which {fmt} stores as {kind}: channel "
         f"{channels} becomes transparency; write .npy to keep {channels} plain channels"
     ]
 
@@ -272,27 +276,31 @@ def check_encodable(
     if fmt in RAW_FORMATS:
         return
     if depth not in (8, 16):
-        raise error(f"{path}: depth {depth} is not 8 or 16")
+        raise error(f"{shown_name(path)}: depth {depth} is not 8 or 16")
     if depth == 16 and fmt not in _DEPTH16_FORMATS:
         raise error(
-            f"{path}: {fmt} holds 8 bits per channel; write 16-bit data as .png, .tif or "
+            f"{shown_name(path)}: "
+            f"{fmt} holds 8 bits per channel; write 16-bit data as .png, .tif or "
             f".ppm/.pgm (or pass --depth 8)"
         )
     if channels not in (1, 2, 3, 4) and fmt != "TIFF":
         raise error(
-            f"{path}: the result has {channels} channels; images hold 1 to 4, so write it as "
+            f"{shown_name(path)}: "
+            f"the result has {channels} channels; images hold 1 to 4, so write it as "
             f".tif (any number of channels) or .npy (raw floats)"
         )
     if frames > 1 and fmt != "TIFF":
         raise error(
-            f"{path}: {frames} frames need a multi-page .tif, or a {{frame}} template in the name"
+            f"{shown_name(path)}: "
+            f"{frames} frames need a multi-page .tif, or a {{frame}} template in the name"
         )
     if channels in (2, 4) and fmt not in _ALPHA_FORMATS:
         channels -= 1  # write_image drops alpha (with a warning)
     if fmt == "PPM" and channels == 3 and _pnm_name(path, fmt_name) == "pgm":
         # P6 data in a .pgm is what Pillow would write; PGM readers refuse it.
         raise error(
-            f"{path}: PGM holds gray and the result is RGB; write .ppm or .pnm, or make one "
+            f"{shown_name(path)}: "
+            f"PGM holds gray and the result is RGB; write .ppm or .pnm, or make one "
             f"channel first (e.g. -k filters/luma.toml)"
         )
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import DependencyError, ImageError, OutputError
+from convcli.errors import DependencyError, ImageError, OutputError, shown_name
 from convcli.images.outputs import Staged, staged_output
 from convcli.images.regions import Regions
 
@@ -147,12 +147,14 @@ class ZarrRegions(Regions):
         return values.astype(np.float32, copy=False)
 
 
-def read_zarr(path: str, max_pixels: int):
-    """The whole array at ``path`` as (N, C, H, W) float32, within ``max_pixels``."""
-    from convcli.images.limits import check_pixels, check_samples
+def read_zarr(path: str, max_pixels: int, max_frames: int):
+    """The whole array at ``path`` as (N, C, H, W) float32, within ``max_pixels`` and
+    ``max_frames``."""
+    from convcli.images.limits import check_frames, check_pixels, check_samples
 
     regions = ZarrRegions(path)
     n, c, h, w = regions.shape
+    check_frames(regions.source, n, max_frames)
     check_pixels(regions.source, w, h, n, max_pixels)
     check_samples(regions.source, "frames", n, c, h, w, max_pixels)
     whole = regions.read_region(slice(0, n), slice(0, c), slice(0, h), slice(0, w))
@@ -258,9 +260,12 @@ def staged_store(path: str) -> Staged:
     target = Path(path)
     if target.exists() and not is_zarr(target):
         what = "a directory" if target.is_dir() else "a file"
-        raise OutputError(f"{path}: is {what} but not a Zarr store; convcli replaces only a store")
+        raise OutputError(
+            f"{shown_name(path)}: is {what} but not a Zarr store; convcli replaces only a store"
+        )
     if not target.parent.is_dir():
         raise OutputError(
-            f"{path}: the directory {str(target.parent)!r} does not exist; create it first"
+            f"{shown_name(path)}: "
+            f"the directory {str(target.parent)!r} does not exist; create it first"
         )
     return staged_output(path, directory=True)

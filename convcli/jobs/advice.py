@@ -1,7 +1,7 @@
 """What a job warns about when its result would be silently useless: derivative kernels
 chained with ``-k ... -k ...`` (a second derivative where a gradient magnitude was
 meant), a kernel whose gain clips most of an image, and what reading a spec found
-doubtful (:attr:`~convcli.kernels.loader.Filter.warnings`). The steps' warnings are
+doubtful (:attr:`~convcli.kernels.filters.Filter.warnings`). The steps' warnings are
 known before any image is read; the clipping one once an image's report is.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from convcli.errors import shown_name
 from convcli.jobs.report import ImageReport
 from convcli.jobs.step import Step, is_derivative, phase_warning
 
@@ -60,11 +61,12 @@ def clipping_warnings(record: ImageReport, steps: Sequence[Step]) -> list[str]:
         return []
     which = "it" if len(gains) == 1 else "each kernel"
     return [
-        f"{record.input}: {100 * record.clipped_share:.2f}% of the values were clipped: "
+        f"{shown_name(record.input)}: "
+        f"{100 * record.clipped_share:.2f}% of the values were clipped: "
         f"{'; '.join(gains)}, which scales what it filters by that much; --normalize "
         f"divides {which} by its sum"
     ]
 
 
 def _name(step: Step) -> str:
-    return step.filter.source or "the kernel"
+    return shown_name(step.filter.source or "the kernel")

@@ -9,14 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from convcli.errors import ParameterError
-from convcli.images.outputs import (
+from convcli.images.identities import file_identities, same_path
+from convcli.images.output_paths import (
     FORMATS,
     check_output_directory,
     check_output_name,
     check_output_path,
-    file_identities,
     output_format_for,
-    same_path,
 )
 
 TEMPLATE_KEYS = ("stem", "name", "ext", "index", "frame")

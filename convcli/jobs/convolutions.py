@@ -21,10 +21,10 @@ from convcli.conv.geometry import (
     pair,
 )
 from convcli.conv.padding import PAD_MODES
-from convcli.errors import KernelError, ParameterError
+from convcli.errors import KernelError, ParameterError, shown_name
 from convcli.jobs.step import Step, effective_weight, pair_text
-from convcli.kernels.parsers import FLOAT32_MAX
 from convcli.kernels.shaping import weight_for_channels
+from convcli.kernels.values import FLOAT32_MAX
 
 
 def check_step(step: Step) -> None:
@@ -41,7 +41,7 @@ def check_step(step: Step) -> None:
     convcli.errors.ParameterError: groups=2 applies to 4-D (F, C/groups, Hf, Wf) weights; \
 kernel box:3 is 2-D (a 2-D kernel already filters each channel on its own); drop --groups
     """
-    f, name = step.filter, step.filter.source or "weight"
+    f, name = step.filter, shown_name(step.filter.source or "weight")
     if not step.transpose and pair(step.output_padding, "output_padding", minimum=0) != (0, 0):
         raise ParameterError(
             f"output_padding {step.output_padding} applies to transposed steps (upsample) "

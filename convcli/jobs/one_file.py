@@ -30,11 +30,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from convcli.conv import memory
-from convcli.errors import ConvcliError, ParameterError, ResourceError
+from convcli.errors import ConvcliError, ParameterError, ResourceError, shown_name
 from convcli.images import reading, writing
 from convcli.images.flatten import Colour
+from convcli.images.inputs import shown
+from convcli.images.limits import MAX_FRAMES
 from convcli.images.metadata import NONE
-from convcli.images.outputs import Staged, commit_together, output_format_for
+from convcli.images.output_paths import output_format_for
+from convcli.images.outputs import Staged, commit_together
 from convcli.jobs import batch, pipeline, report
 
 if TYPE_CHECKING:
@@ -54,6 +57,7 @@ class JobOptions:
     compress_level: int = 1
     quality: int = 95
     max_pixels: int = reading.DEFAULT_MAX_PIXELS
+    max_frames: int = MAX_FRAMES  # frames (or pages) of one input
     fail_fast: bool = False
     background: Colour | None = None  # flatten alpha over it (None: white, where needed)
     strip: bool = False  # write no ICC profile or EXIF
@@ -103,11 +107,6 @@ def format_of(target: str, fmt: str | None) -> str:
     return output_format_for(batch.frame_path(target, 0), fmt)
 
 
-def shown(path: str) -> str:
-    """How an input is named in messages."""
-    return "<stdin>" if path == "-" else path
-
-
 def frame_paths(target: str, frames: int) -> list[str]:
     if "{frame}" in target:
         return [batch.frame_path(target, n) for n in range(frames)]
@@ -118,10 +117,13 @@ def size_text(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def read_input(path: str, max_pixels: int) -> reading.Image:
-    """The decoded input; running out of memory is a :class:`ResourceError`."""
+def read_input(path: str, options: JobOptions) -> reading.Image:
+    """The decoded input, within the options' limits; running out of memory is a
+    :class:`ResourceError`."""
     try:
-        return reading.read_image(path, max_pixels=max_pixels)
+        return reading.read_image(
+            path, max_pixels=options.max_pixels, max_frames=options.max_frames
+        )
     except MemoryError:
         raise ResourceError(f"{shown(path)}: {OUT_OF_MEMORY} reading it; {SMALLER}") from None
 
@@ -185,7 +187,7 @@ def run_file(
         if blocks is not None and image is None:
             regions = blocks.by_region(path, steps)
         if regions is None and image is None:
-            image = read_input(path, options.max_pixels)
+            image = read_input(path, options)
         read = regions if regions is not None else image
         shape = read.shape
         outcome.warnings += read.warnings
@@ -381,12 +383,13 @@ def frame_notes(notes: list[list[str]], paths: list[str], target: str) -> list[s
     if len(paths) < 2:
         return [note for frame in notes for note in frame]
     tails = [
-        [note[len(path) :] for note in frame] for frame, path in zip(notes, paths, strict=True)
+        [note[len(shown_name(path)) :] for note in frame]
+        for frame, path in zip(notes, paths, strict=True)
     ]
     common = set(tails[0]).intersection(*tails[1:])
-    said = [target + tail for tail in tails[0] if tail in common]
+    said = [shown_name(target) + tail for tail in tails[0] if tail in common]
     return said + [
-        path + tail
+        shown_name(path) + tail
         for frame, path in zip(tails, paths, strict=True)
         for tail in frame
         if tail not in common

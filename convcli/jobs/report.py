@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 
 from convcli.conv.geometry import ConvGeometry
-from convcli.errors import ConvcliError, OutputError
+from convcli.errors import ConvcliError, OutputError, shown_name
 from convcli.images.flatten import Colour, colour_text
 from convcli.jobs.step import Step
 
@@ -86,11 +86,12 @@ def text_line(r: ImageReport) -> str:
             f"{kind}weight {_shape(weight[-4:])}{bank} stride {_shape(geo.stride)} "
             f"padding {_shape(geo.padding)}"
         )
-    output = r.output
+    output = shown_name(r.output)
     if len(r.outputs) > 1:
-        output = f"{r.outputs[0]} .. {r.outputs[-1]} ({len(r.outputs)} files)"
+        first, last = shown_name(r.outputs[0]), shown_name(r.outputs[-1])
+        output = f"{first} .. {last} ({len(r.outputs)} files)"
     return (
-        f"{r.input} -> {output}: {_shape(r.input_shape)} -> {_shape(r.output_shape)} "
+        f"{shown_name(r.input)} -> {output}: {_shape(r.input_shape)} -> {_shape(r.output_shape)} "
         f"{'; '.join(parts)} clipped {100 * r.clipped_share:.2f}% in {r.seconds:.2f} s"
     )
 
@@ -228,7 +229,9 @@ class ReportStream:
     def _failed(self, err: OSError) -> None:
         if isinstance(err, BrokenPipeError) and self.stream is sys.stdout:
             raise err
-        self.error = OutputError(f"--report {self.path}: cannot write ({err.strerror or err})")
+        self.error = OutputError(
+            f"--report {shown_name(self.path)}: cannot write ({err.strerror or err})"
+        )
         self.close()
 
     def write(self, line: str) -> None:

@@ -226,7 +226,7 @@ class _Batch:
             return pool.submit(job, path, target)
         started = time.perf_counter()  # the record's seconds count the read made here
         try:
-            image = read_input(path, self.options.max_pixels)
+            image = read_input(path, self.options)
         except ConvcliError as err:
             synced: Future = Future()
             synced.set_result(None)

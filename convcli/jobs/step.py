@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from convcli.conv.geometry import pair
-from convcli.kernels.loader import Filter
-from convcli.kernels.parsers import check_float32
+from convcli.errors import shown_name
+from convcli.kernels.filters import Filter
 from convcli.kernels.shaping import flip_kernel, normalize_kernel
+from convcli.kernels.values import check_float32
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def phase_warning(step: Step) -> str | None:
     if np.all(np.abs(sums - 1) <= 1e-6):
         return None
     lo, hi = float(sums.min()), float(sums.max())
-    (sh, sw), name = pair(step.stride, "stride"), step.filter.source or "the kernel"
+    (sh, sw), name = pair(step.stride, "stride"), shown_name(step.filter.source or "the kernel")
     uneven = hi - lo > 1e-6 * max(1.0, abs(hi))
     span = f"{lo:.4g} to {hi:.4g}" if uneven else f"{lo:.4g}"
     text = (

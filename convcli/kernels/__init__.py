@@ -1,5 +1,6 @@
 """Kernels: named kernels (:mod:`~convcli.kernels.named`), filter-file parsers
-(:mod:`~convcli.kernels.parsers`, :mod:`~convcli.kernels.numpy_files`), the loader that
+(:mod:`~convcli.kernels.parsers`, :mod:`~convcli.kernels.numpy_files`; their values
+checked by :mod:`~convcli.kernels.values`), the loader that
 ends every spec in one :class:`Filter` (:mod:`~convcli.kernels.loader`), its shaping for
 an image (:mod:`~convcli.kernels.shaping`), and what
 ``convcli kernels SPEC`` prints (:mod:`~convcli.kernels.describe`).
@@ -11,7 +12,8 @@ an image (:mod:`~convcli.kernels.shaping`), and what
 
 from __future__ import annotations
 
-from convcli.kernels.loader import NAMED, Filter, list_kernels, load_filter
+from convcli.kernels.filters import Filter
+from convcli.kernels.loader import NAMED, list_kernels, load_filter
 from convcli.kernels.shaping import (
     flip_kernel,
     normalize_kernel,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from convcli.errors import KernelError
+from convcli.kernels.filters import Filter
 from convcli.kernels.loader import (
     CONFIG_KEYS,
-    Filter,
     load_filter,  # noqa: F401 - the examples use it
 )
 from convcli.kernels.shaping import normalize_kernel

@@ -25,14 +25,9 @@ import numpy as np
 
 from convcli.errors import KernelError
 from convcli.kernels.imagemagick_builders import EPSILON, ROUND, build, rotate
-from convcli.kernels.parsers import (
-    IMAGEMAGICK,
-    NUMBER,
-    as_number,
-    as_weight_array,
-    parse_imagemagick,
-)
+from convcli.kernels.parsers import IMAGEMAGICK, parse_imagemagick
 from convcli.kernels.shaping import centre_origin
+from convcli.kernels.values import NUMBER, as_number, as_weight_array
 
 NAMES = (
     "Unity", "Gaussian", "DoG", "LoG", "Blur", "Comet", "Binomial", "Laplacian", "Sobel",

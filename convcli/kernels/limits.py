@@ -14,7 +14,7 @@ member inflates 1000:1 made convcli allocate 5 GB before it could say anything. 
 
 ``.npy`` and ``.npz`` are checked from their headers (:mod:`convcli.kernels.numpy_files`),
 text files from their size before they are read, and every weight once more as it is
-made (:func:`convcli.kernels.parsers.as_weight_array`).
+made (:func:`convcli.kernels.values.as_weight_array`).
 """
 
 from __future__ import annotations

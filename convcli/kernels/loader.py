@@ -22,22 +22,20 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
 from convcli.conv.padding import PAD_MODES
-from convcli.errors import KernelError
+from convcli.errors import KernelError, shown_name
+from convcli.kernels.filters import COMBINE, Filter, filter_bank
 from convcli.kernels.imagemagick import imagemagick_spec
 from convcli.kernels.named import NAMED, list_kernels, named_kernel
 from convcli.kernels.numpy_files import load_numpy
 from convcli.kernels.parsers import (
     IMAGEMAGICK,
-    as_bias_array,
-    as_weight_array,
     parse_imagemagick,
     parse_inline,
     parse_text,
@@ -45,113 +43,14 @@ from convcli.kernels.parsers import (
     read_config,
     read_text,
 )
+from convcli.kernels.values import as_bias_array, as_weight_array
 
-__all__ = ["NAMED", "Filter", "list_kernels", "load_filter"]
+__all__ = ["NAMED", "list_kernels", "load_filter"]
 
-
-@dataclass(frozen=True)
-class Filter:
-    """A filter from any source: weight, optional bias, options from a config file.
-
-    ``weight`` is float64 with 2 (Hf, Wf), 3 (C, Hf, Wf) or 4 (F, C/groups, Hf, Wf)
-    dimensions; ``options`` holds validated ``stride``, ``padding``, ``dilation``,
-    ``groups``, ``pad_mode``, ``flip``, ``normalize`` from a configuration file;
-    ``files`` are the files it was read from (a configuration and the weight file it
-    names), which outputs must never overwrite.
-
-    A filter bank (``sobel``, or a file's ``"bank"``) has its weights in ``bank``: each
-    filters the same input and the responses combine value by value by ``combine``:
-    ``"magnitude"``, ``sqrt(r_1**2 + ... + r_K**2)``, or ``"abs-sum"``,
-    ``|r_1| + ... + |r_K|``; then the bias is added. They share one shape, so ``weight``
-    (the first) stands for all of them where only the shape counts. ``warnings`` are
-    what reading the spec found doubtful (a one-row matrix that looks meant as a square).
-    ``offcentre`` is (matrix, (x, y) origin) as a source with an origin off the centre
-    gave it (ImageMagick's Comet); ``weight`` is that matrix padded to centre the origin.
-    """
-
-    weight: np.ndarray
-    bias: np.ndarray | None = None
-    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
-    description: str = ""
-    source: str = ""
-    files: tuple[str, ...] = ()
-    bank: tuple[np.ndarray, ...] = ()
-    combine: str = "magnitude"
-    warnings: tuple[str, ...] = ()
-    offcentre: tuple[np.ndarray, tuple[int, int]] | None = None
-
-    @property
-    def weights(self) -> tuple[np.ndarray, ...]:
-        """Every weight whose response counts: the bank's, or the one ``weight``."""
-        return self.bank or (self.weight,)
-
-    def __reduce__(self):
-        # Sent to cluster workers with the job: the read-only options (a mappingproxy,
-        # which does not pickle) travel as a dict.
-        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        values["options"] = dict(self.options)
-        return _unpickled_filter, (values,)
-
-
-def _unpickled_filter(values: dict) -> Filter:
-    return Filter(**{**values, "options": MappingProxyType(values["options"])})
-
-
-def filter_bank(
-    members: list[Filter], where: str, *, combine: str = "magnitude", **fields
-) -> Filter:
-    """A bank of the members' weights whose responses combine by ``combine`` (a member
-    that is a bank with the same rule adds its own weights: the magnitude of magnitudes
-    is one magnitude).
-
-    Members share one shape and carry no bias or options of their own, which would
-    apply to one response only; ``fields`` (bias, options, ...) are the bank's.
-
-    Examples
-    --------
-    >>> bank = filter_bank([load_filter("sobel-x"), load_filter("sobel-y")], "bank")
-    >>> len(bank.bank), bank.weight.shape
-    (2, (3, 3))
-    """
-    if not members:
-        raise KernelError(
-            f"{where}: the bank is empty; list the kernels whose responses it combines"
-        )
-    weights: list[np.ndarray] = []
-    for member in members:
-        name = member.source or "a member"
-        if member.bias is not None or member.options:
-            held = ", ".join(["bias"] * (member.bias is not None) + list(member.options))
-            raise KernelError(
-                f"{where}: bank member {name} sets {held}, which would apply to its own "
-                f"response only; give them to the bank instead"
-            )
-        if member.bank and member.combine != combine:
-            raise KernelError(
-                f"{where}: bank member {name} combines its responses by {member.combine}, "
-                f"the bank by {combine}; list its kernels in the bank instead"
-            )
-        weights.extend(member.weights)
-    shapes = {w.shape for w in weights}
-    if len(shapes) > 1:
-        shown = ", ".join(
-            "x".join(map(str, shape)) for shape in dict.fromkeys(w.shape for w in weights)
-        )
-        raise KernelError(
-            f"{where}: the bank's kernels have different shapes ({shown}); their responses "
-            f"are combined value by value, so give them one shape (pad a small kernel with "
-            f"zeros around it)"
-        )
-    warnings = tuple(w for member in members for w in member.warnings)
-    return Filter(weights[0], bank=tuple(weights), combine=combine, warnings=warnings, **fields)
-
-
-# Loading ----------------------------------------------------------------------------------
 
 TEXT_SUFFIXES = {".txt", ".csv", ".tsv"}
 OPTION_KEYS = ("stride", "padding", "dilation", "groups", "pad_mode", "flip", "normalize")
 CONFIG_KEYS = ("weight", "bank", "combine", "bias", *OPTION_KEYS, "description")
-COMBINE = ("magnitude", "abs-sum")  # how a bank's responses combine
 
 
 def load_filter(spec: str, *, base_dir: str | Path | None = None) -> Filter:
@@ -257,7 +156,9 @@ def _shadowing(found: Filter, spec: str, path: Path, what: str) -> Filter:
             return found
     except OSError:  # a name too long for the file system: no such file
         return found
-    where = "in the working directory" if path.parent == Path(".") else f"in {path.parent}"
+    where = (
+        "in the working directory" if path.parent == Path(".") else f"in {shown_name(path.parent)}"
+    )
     warning = (
         f"kernel {spec!r} is read as {what}, though a file named {spec!r} exists {where}; "
         f"write {'./' + spec!r} to use the file"
@@ -317,13 +218,13 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> Filter:
         return _load_config(path, chain)
     text = read_text(path)
     if suffix == ".mat":
-        matrix, offset = parse_vips_mat(text, str(path))
+        matrix, offset = parse_vips_mat(text, shown_name(path))
         # libvips adds the offset in the image's units; convcli's pixels are 0..1.
-        bias = as_bias_array(offset / 255.0, f"{path}: offset") if offset else None
+        bias = as_bias_array(offset / 255.0, f"{shown_name(path)}: offset") if offset else None
         return Filter(
-            as_weight_array(matrix, str(path)), bias, source=str(path), files=(str(path),)
+            as_weight_array(matrix, shown_name(path)), bias, source=str(path), files=(str(path),)
         )
-    weight = as_weight_array(parse_text(text, str(path)), str(path))
+    weight = as_weight_array(parse_text(text, shown_name(path)), shown_name(path))
     return Filter(weight, source=str(path), files=(str(path),))
 
 
@@ -331,25 +232,29 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
     here = path.resolve()
     if here in chain:
         raise KernelError(
-            f"{path}: its 'weight' leads back to this file ({' -> '.join(p.name for p in chain)} "
+            f"{shown_name(path)}: "
+            f"its 'weight' leads back to this file ({' -> '.join(p.name for p in chain)} "
             f"-> {path.name}); give a matrix or another file"
         )
     data = read_config(path)
     unknown = sorted(set(data) - set(CONFIG_KEYS))
     if unknown:
         raise KernelError(
-            f"{path}: unknown key {unknown[0]!r}; allowed keys are {', '.join(CONFIG_KEYS)}"
+            f"{shown_name(path)}: "
+            f"unknown key {unknown[0]!r}; allowed keys are {', '.join(CONFIG_KEYS)}"
         )
     if ("weight" in data) == ("bank" in data):
         raise KernelError(
-            f"{path}: no 'weight' key; give a matrix, a kernel name or a file (or 'bank': a "
+            f"{shown_name(path)}: "
+            f"no 'weight' key; give a matrix, a kernel name or a file (or 'bank': a "
             f"list of them, whose responses combine by 'combine')"
             if "bank" not in data
-            else f"{path}: give 'weight' or 'bank', not both"
+            else f"{shown_name(path)}: give 'weight' or 'bank', not both"
         )
     if "combine" in data and ("bank" not in data or data["combine"] not in COMBINE):
         raise KernelError(
-            f"{path}: 'combine' must be {' or '.join(map(repr, COMBINE))}, with a 'bank'; "
+            f"{shown_name(path)}: "
+            f"'combine' must be {' or '.join(map(repr, COMBINE))}, with a 'bank'; "
             f"got {data['combine']!r}" + ("" if "bank" in data else " without one")
         )
     files: tuple[str, ...] = (str(path),)
@@ -357,10 +262,15 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
     entries = data["bank"] if "bank" in data else [data["weight"]]
     if not isinstance(entries, list):
         raise KernelError(
-            f"{path}: 'bank' must be a list of kernels (matrices, names or files), got {entries!r}"
+            f"{shown_name(path)}: "
+            f"'bank' must be a list of kernels (matrices, names or files), got {entries!r}"
         )
     for number, entry in enumerate(entries, start=1):
-        where = f"{path}: bank entry {number}" if "bank" in data else f"{path}: weight"
+        where = (
+            f"{shown_name(path)}: bank entry {number}"
+            if "bank" in data
+            else f"{shown_name(path)}: weight"
+        )
         if isinstance(entry, str):
             inner = _load(entry, path.parent, (*chain, here))
             members.append(replace(inner, options=MappingProxyType({})))
@@ -369,11 +279,11 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
             members.append(Filter(as_weight_array(entry, where), source=where))
     bias = members[0].bias if "weight" in data else None
     if "bias" in data:
-        bias = as_bias_array(data["bias"], f"{path}: bias")
+        bias = as_bias_array(data["bias"], f"{shown_name(path)}: bias")
     options = {key: _option(path, key, data[key]) for key in OPTION_KEYS if key in data}
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise KernelError(f"{path}: 'description' must be text, got {description!r}")
+        raise KernelError(f"{shown_name(path)}: 'description' must be text, got {description!r}")
     fields = dict(
         bias=bias,
         options=MappingProxyType(options),
@@ -382,12 +292,14 @@ def _load_config(path: Path, chain: tuple[Path, ...]) -> Filter:
         files=files,
     )
     if "bank" in data:
-        found = filter_bank(members, str(path), combine=data.get("combine", COMBINE[0]), **fields)
+        found = filter_bank(
+            members, shown_name(path), combine=data.get("combine", COMBINE[0]), **fields
+        )
     else:
         found = replace(members[0], **fields)
     if options.get("normalize") and any(abs(w.sum()) < 1e-12 for w in found.weights):
         raise KernelError(
-            f"{path}: 'normalize' is true but the weight sums to zero; drop 'normalize'"
+            f"{shown_name(path)}: 'normalize' is true but the weight sums to zero; drop 'normalize'"
         )
     return found
 
@@ -396,7 +308,7 @@ def _option(path: Path, key: str, value: object) -> object:
     """Validate one configuration option; the message names the key and what it takes."""
 
     def bad(expected: str) -> KernelError:
-        return KernelError(f"{path}: '{key}' must be {expected}, got {value!r}")
+        return KernelError(f"{shown_name(path)}: '{key}' must be {expected}, got {value!r}")
 
     def ints(v: object, minimum: int) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and v >= minimum

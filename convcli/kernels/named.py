@@ -3,7 +3,7 @@
 Each entry of :data:`NAMED` has a syntax, a one-line description (what ``convcli kernels``
 lists) and a builder that turns the spec's numeric arguments into a float64 matrix or
 raises :class:`~convcli.errors.KernelError` naming the spec. :mod:`convcli.kernels.loader`
-turns the matrix into a :class:`~convcli.kernels.loader.Filter`.
+turns the matrix into a :class:`~convcli.kernels.filters.Filter`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from convcli.errors import KernelError
 from convcli.kernels.imagemagick import NAMES as IMAGEMAGICK_NAMES
 from convcli.kernels.limits import MAX_TAPS
-from convcli.kernels.parsers import as_number
+from convcli.kernels.values import as_number
 
 MAX_SIZE = MAX_TAPS
 """The largest size of a named kernel (checked before anything is allocated)."""

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import KernelError, check_npy_data, numpy_load_errors
+from convcli.errors import KernelError, check_npy_data, numpy_load_errors, shown_name
 from convcli.kernels.limits import check_bias_shape, check_weight_shape
-from convcli.kernels.parsers import as_bias_array, as_weight_array
+from convcli.kernels.values import as_bias_array, as_weight_array
 
 
 def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -22,7 +22,7 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     as a pickle, so a text matrix named ``.npy`` would be "refused: pickle" otherwise.
     """
     _check_numpy_magic(path)
-    with numpy_load_errors(str(path), KernelError, "NumPy file"):
+    with numpy_load_errors(shown_name(path), KernelError, "NumPy file"):
         if path.suffix.lower() == ".npz":
             _check_npz_members(path)  # and their shapes, before any is read
             # Opened here, not by np.load: given a path, np.load leaves the file open when
@@ -30,24 +30,27 @@ def load_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             with path.open("rb") as stream, np.load(stream, allow_pickle=False) as archive:
                 if "weight" not in archive.files:
                     raise KernelError(
-                        f"{path}: no 'weight' array; it holds {', '.join(archive.files) or 'none'}"
+                        f"{shown_name(path)}: "
+                        f"no 'weight' array; it holds {', '.join(archive.files) or 'none'}"
                     )
                 weight = archive["weight"]
                 bias = archive["bias"] if "bias" in archive.files else None
         else:
             with path.open("rb") as stream:
                 size = os.fstat(stream.fileno()).st_size
-                shape, _ = check_npy_data(stream, size, str(path), KernelError)
-                check_weight_shape(shape, str(path))
+                shape, _ = check_npy_data(stream, size, shown_name(path), KernelError)
+                check_weight_shape(shape, shown_name(path))
                 stream.seek(0)
                 weight, bias = np.load(stream, allow_pickle=False), None
     if not np.issubdtype(weight.dtype, np.number) or np.issubdtype(
         weight.dtype, np.complexfloating
     ):
-        raise KernelError(f"{path}: weight has dtype {weight.dtype}; it must hold real numbers")
-    weight = as_weight_array(weight, str(path))
+        raise KernelError(
+            f"{shown_name(path)}: weight has dtype {weight.dtype}; it must hold real numbers"
+        )
+    weight = as_weight_array(weight, shown_name(path))
     if bias is not None:
-        bias = as_bias_array(bias, str(path))
+        bias = as_bias_array(bias, shown_name(path))
     return weight, bias
 
 
@@ -63,7 +66,7 @@ def _check_npz_members(path: Path) -> None:
         for info in archive.infolist():
             if not info.filename.endswith(".npy"):
                 continue
-            where = f"{path} ({info.filename})"
+            where = f"{shown_name(path)} ({info.filename})"
             if info.compress_type == zipfile.ZIP_STORED:
                 bound = info.compress_size
             elif info.compress_type == zipfile.ZIP_DEFLATED:
@@ -97,17 +100,23 @@ def _check_numpy_magic(path: Path) -> None:
         with path.open("rb") as stream:
             head = stream.read(512)
     except OSError as err:
-        raise KernelError(f"{path}: cannot read it ({err.strerror or err})") from None
+        raise KernelError(f"{shown_name(path)}: cannot read it ({err.strerror or err})") from None
     npz = path.suffix.lower() == ".npz"
     if head.startswith(ZIP_MAGICS if npz else (NPY_MAGIC,)):
         return
     kind = ".npz archive (not a zip)" if npz else ".npy file (no \\x93NUMPY header)"
     if not head:
-        raise KernelError(f"{path}: empty file, not a NumPy {'.npz' if npz else '.npy'} file")
+        raise KernelError(
+            f"{shown_name(path)}: empty file, not a NumPy {'.npz' if npz else '.npy'} file"
+        )
     if npz and head.startswith(NPY_MAGIC):
-        raise KernelError(f"{path}: a single .npy array, not a .npz archive; rename it to .npy")
+        raise KernelError(
+            f"{shown_name(path)}: a single .npy array, not a .npz archive; rename it to .npy"
+        )
     if not npz and head.startswith(ZIP_MAGICS):
-        raise KernelError(f"{path}: a zip archive, not a .npy array; if it is a .npz, rename it")
+        raise KernelError(
+            f"{shown_name(path)}: a zip archive, not a .npy array; if it is a .npz, rename it"
+        )
     try:
         head.decode("utf-8")
         text = b"\x00" not in head
@@ -118,4 +127,4 @@ def _check_numpy_magic(path: Path) -> None:
         if text
         else "save the weight with numpy.save (or numpy.savez for weight and bias)"
     )
-    raise KernelError(f"{path}: not a NumPy {kind}; {hint}")
+    raise KernelError(f"{shown_name(path)}: not a NumPy {kind}; {hint}")

@@ -2,7 +2,8 @@
 libvips ``.mat`` files, ImageMagick kernel strings and configuration files
 (JSON/TOML); NumPy files are read by :func:`convcli.kernels.numpy_files.load_numpy`. Each returns
 plain arrays and raises :class:`~convcli.errors.KernelError` naming the file, the
-line and the fix; :func:`as_weight_array` is the one check of their values.
+line and the fix; :func:`convcli.kernels.values.as_weight_array` is the one check of
+their values.
 """
 
 from __future__ import annotations
@@ -16,70 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import KernelError
-from convcli.kernels.limits import (
-    MAX_TAPS,
-    MAX_TEXT_BYTES,
-    check_bias_shape,
-    check_text_size,
-    check_weight_shape,
-)
+from convcli.errors import KernelError, shown_name
+from convcli.kernels.limits import MAX_TAPS, MAX_TEXT_BYTES, check_text_size, check_weight_shape
+from convcli.kernels.values import as_number, as_weight_array, excerpt
 
 _SPLIT = re.compile(r"[\s,;]+")
 # ImageMagick's user-defined kernel: "WxH[+X+Y][@><]: values" (AcquireKernelInfo).
 IMAGEMAGICK = re.compile(
     r"^\s*(\d+)(?:x(\d+))?(?:([+-]\d+)([+-]\d+))?\s*([@<>]*)\s*:(.*)$", re.S | re.I
 )
-
-
-# A number as written in a kernel or an option: ASCII digits, an optional sign, point and
-# exponent. Python's float() also takes "1_000", "inf", "nan", " 3 " and other scripts'
-# digits ("٣"), none of which a kernel file or ImageMagick means as a number.
-NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def plain_number(text: str) -> float | None:
-    """The finite value of ``text`` written as a plain decimal number, else None.
-
-    Examples
-    --------
-    >>> plain_number("-2.5e3"), plain_number("1_0"), plain_number("1e400"), plain_number("nan")
-    (-2500.0, None, None, None)
-    """
-    if not NUMBER.fullmatch(text):
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
-
-
-def plain_integer(text: str) -> int | None:
-    """The value of ``text`` written as a plain decimal integer (no ``_``), else None.
-
-    Examples
-    --------
-    >>> plain_integer("-12"), plain_integer("3_0"), plain_integer("2.0")
-    (-12, None, None)
-    """
-    return int(text) if INTEGER.fullmatch(text) else None
-
-
-def as_number(token: str, where: str) -> float:
-    """``token`` as a finite number, or a KernelError naming ``where``."""
-    value = plain_number(token)
-    if value is None:
-        if NUMBER.fullmatch(token) or token.lower().lstrip("+-") in ("inf", "infinity", "nan"):
-            raise KernelError(
-                f"{where}: {_excerpt(token)} is not a finite number; kernels need real values"
-            )
-        raise KernelError(f"{where}: {_excerpt(token)} is not a number")
-    return value
-
-
-def _excerpt(text: str, limit: int = 16) -> str:
-    """``text`` quoted for a message, cut to ``limit`` characters: a file's bad token may
-    be a whole line of something that is no kernel (``-k /etc/passwd``)."""
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 def _rows_to_matrix(rows: list[tuple[int | str, list[float]]], source: str) -> np.ndarray:
@@ -132,7 +78,7 @@ def _check_decimal_commas(lines: list[tuple[int, str]], source: str) -> None:
             example = example.strip()
             raise KernelError(
                 f"{source}, line {number}: looks like a spreadsheet saved with decimal "
-                f"commas ({_excerpt(example)}) and ';' between values; convcli reads ';' as the "
+                f"commas ({excerpt(example)}) and ';' between values; convcli reads ';' as the "
                 f"end of a row and ',' between values, so save it with decimal points "
                 f"({example.replace(',', '.')}) and commas, spaces or tabs between values"
             )
@@ -152,7 +98,7 @@ def _check_spaced_decimal_commas(number: int, line: str, source: str) -> None:
             example = inside[0]
             raise KernelError(
                 f"{source}, line {number}: looks like numbers written with decimal commas "
-                f"({_excerpt(example)}) and tabs or spaces between values; convcli reads ',' "
+                f"({excerpt(example)}) and tabs or spaces between values; convcli reads ',' "
                 f"between values, so save it with decimal points ({example.replace(',', '.')})"
             )
 
@@ -261,83 +207,6 @@ def parse_inline(spec: str) -> np.ndarray:
     )
 
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _plain_numbers(data: object, where: str, what: str) -> None:
-    """Refuse booleans, strings and other non-numbers in nested lists (JSON/TOML), which
-    NumPy would otherwise turn into numbers (``true`` -> 1.0, ``"1"`` -> 1.0), and lists
-    nested deeper than any kernel (NumPy would call a 500-deep list "not rectangular")."""
-    stack = [(data, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (list, tuple)):
-            if depth >= 4:
-                raise KernelError(
-                    f"{where}: nested too deeply (more than 4 levels); a kernel has 2 to 4 "
-                    f"dimensions"
-                )
-            stack.extend((value, depth + 1) for value in reversed(item))
-        elif isinstance(item, bool) or not isinstance(item, (int, float, np.number)):
-            shown = repr(item) if not isinstance(item, bool) else str(item).lower()
-            raise KernelError(
-                f"{where}: the {what} holds {shown} ({type(item).__name__}); it must hold "
-                f"numbers only"
-            )
-
-
-def _to_float64(data: object, where: str, what: str, error: str) -> np.ndarray:
-    if isinstance(data, (list, tuple, bool, str)):
-        _plain_numbers(data, where, what)
-    try:
-        return np.array(data, dtype=np.float64)
-    except OverflowError:  # an integer past float64 (JSON/TOML allow any length)
-        raise KernelError(
-            f"{where}: a {what} value is too large; convcli computes in float32 (at most "
-            f"{FLOAT32_MAX:.6g} in magnitude)"
-        ) from None
-    except (ValueError, TypeError):
-        raise KernelError(f"{where}: {error}") from None
-
-
-def check_float32(array: np.ndarray, where: str, what: str = "weight") -> np.ndarray:
-    """Refuse NaN, infinity and values that would overflow float32, naming ``where``.
-
-    Images, kernels and biases are float32 inside convcli; 1e308 would silently become
-    infinity there (and NumPy would warn "overflow encountered in cast").
-    """
-    if not np.isfinite(array).all():
-        raise KernelError(f"{where}: {what} contains NaN or infinite values")
-    too_big = np.abs(array) > FLOAT32_MAX
-    if too_big.any():
-        value = float(array[too_big].flat[0])
-        raise KernelError(
-            f"{where}: {what} value {value:g} is too large; convcli computes in float32 "
-            f"(at most {FLOAT32_MAX:.6g} in magnitude)"
-        )
-    return array
-
-
-def as_weight_array(data: object, where: str) -> np.ndarray:
-    """Nested lists of numbers (2-D to 4-D) -> float64 array, or a clear error.
-
-    Every filter source ends here: the values must be numbers (not booleans or text)
-    and finite in float32.
-    """
-    array = _to_float64(
-        data,
-        where,
-        "weight",
-        "not a rectangular array of numbers (rows of different lengths, or text)",
-    )
-    if array.ndim == 1 and array.size:
-        array = array[None]
-    if array.ndim not in (2, 3, 4) or array.size == 0:
-        raise KernelError(f"{where}: a kernel needs 2 to 4 dimensions, got shape {array.shape}")
-    check_weight_shape(array.shape, where)
-    return check_float32(array, where)
-
-
 def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
     """A libvips matrix file: header ``W H [scale [offset]]``, then H rows of W numbers.
 
@@ -355,7 +224,7 @@ def parse_vips_mat(text: str, source: str) -> tuple[np.ndarray, float]:
     if not 2 <= len(fields) <= 4 or fields[0] != int(fields[0]) or fields[1] != int(fields[1]):
         raise KernelError(
             f"{source}, line {n0}: the header must be 'W H [scale [offset]]', got "
-            f"{_excerpt(header, 40)}"
+            f"{excerpt(header, 40)}"
         )
     width, height = int(fields[0]), int(fields[1])
     scale = fields[2] if len(fields) > 2 else 1.0
@@ -443,20 +312,6 @@ def parse_imagemagick(spec: str) -> np.ndarray:
     return np.nan_to_num(matrix, nan=0.0)
 
 
-def as_bias_array(data: object, where: str) -> np.ndarray:
-    """A bias: one number or a flat list of numbers, finite in float32."""
-    bias = np.atleast_1d(
-        _to_float64(data, where, "bias", "bias must be a number or a list of numbers")
-    )
-    if bias.ndim != 1 or bias.size == 0:
-        raise KernelError(
-            f"{where}: bias must be a number or a flat, non-empty list of finite numbers, "
-            f"got {data!r}"
-        )
-    check_bias_shape(bias.shape, where)
-    return check_float32(bias, where, "bias")
-
-
 _TOO_DEEP = "{path}: nested too deeply; a kernel has 2 to 4 dimensions"
 
 
@@ -468,7 +323,9 @@ def _unique_keys(path: Path):
         data: dict = {}
         for key, value in pairs:
             if key in data:
-                raise KernelError(f"{path}: the key {key!r} is given twice; keep one of its values")
+                raise KernelError(
+                    f"{shown_name(path)}: the key {key!r} is given twice; keep one of its values"
+                )
             data[key] = value
         return data
 
@@ -480,10 +337,10 @@ def read_text(path: Path) -> str:
     size past :data:`~convcli.kernels.limits.MAX_TEXT_BYTES` before a byte is read."""
     try:
         with path.open("rb") as stream:
-            check_text_size(os.fstat(stream.fileno()).st_size, str(path))
+            check_text_size(os.fstat(stream.fileno()).st_size, shown_name(path))
             return stream.read(MAX_TEXT_BYTES + 1).decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
-        raise KernelError(f"{path}: cannot read it as text ({err})") from None
+        raise KernelError(f"{shown_name(path)}: cannot read it as text ({err})") from None
 
 
 def read_config(path: Path) -> dict:
@@ -499,22 +356,25 @@ def read_config(path: Path) -> dict:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise KernelError(f"{path}: not valid TOML ({err})") from None
+            raise KernelError(f"{shown_name(path)}: not valid TOML ({err})") from None
         except RecursionError:  # tomllib parses arrays and tables recursively
-            raise KernelError(_TOO_DEEP.format(path=path)) from None
+            raise KernelError(_TOO_DEEP.format(path=shown_name(path))) from None
     else:
         try:
             data = json.loads(text, object_pairs_hook=_unique_keys(path))
         except json.JSONDecodeError as err:
-            raise KernelError(f"{path}, line {err.lineno}: not valid JSON ({err.msg})") from None
+            raise KernelError(
+                f"{shown_name(path)}, line {err.lineno}: not valid JSON ({err.msg})"
+            ) from None
         except RecursionError:
-            raise KernelError(_TOO_DEEP.format(path=path)) from None
+            raise KernelError(_TOO_DEEP.format(path=shown_name(path))) from None
     if isinstance(data, list):  # a bare JSON array is the weight, as it is inline
         return {"weight": data}
     if not isinstance(data, dict):
         kind = {bool: "true/false", str: "string", type(None): "null"}.get(type(data), "number")
         raise KernelError(
-            f"{path}: holds a single JSON {kind}; a filter file holds an array of numbers "
+            f"{shown_name(path)}: "
+            f"holds a single JSON {kind}; a filter file holds an array of numbers "
             f"or an object with a 'weight' key"
         )
     return data

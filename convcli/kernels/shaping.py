@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convcli.errors import KernelError
+from convcli.errors import KernelError, shown_name
 
 if TYPE_CHECKING:
-    from convcli.kernels.loader import Filter
+    from convcli.kernels.filters import Filter
 
 
 def flip_kernel(weight: np.ndarray) -> np.ndarray:
@@ -110,7 +110,7 @@ def shape_for_channels(
     >>> shape_for_channels((3, 5, 5), 3), shape_for_channels((3, 5, 5), 3, transpose=True)
     (((1, 3, 5, 5), 1), ((3, 1, 5, 5), 1))
     """
-    name = source or "weight"
+    name = shown_name(source) if source else "weight"
     if len(shape) == 2:
         return (channels, 1, *shape), channels  # type: ignore[return-value]
     if len(shape) == 3:

@@ -110,7 +110,9 @@ def file_job(
     from convcli.scale.files import FileBlocks
     from convcli.scale.schedulers import Inline
 
-    blocks = FileBlocks(Inline(), max_pixels=options.max_pixels, chunks=chunks)
+    blocks = FileBlocks(
+        Inline(), max_pixels=options.max_pixels, max_frames=options.max_frames, chunks=chunks
+    )
     with engines.using(engines.Settings(threads=1)):
         outcome = one_file.run_file(
             path, target, steps, options, inputs=inputs, protected=protected, blocks=blocks

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from convcli.conv import memory
-from convcli.errors import OutputError, ResourceError
+from convcli.errors import OutputError, ResourceError, shown_name
 from convcli.images import writing
+from convcli.images.limits import MAX_FRAMES
 from convcli.images.metadata import NONE
 from convcli.images.regions import Regions, open_regions
 from convcli.jobs import one_file, pipeline, report
@@ -62,17 +63,18 @@ class FileBlocks:
         scheduler,
         *,
         max_pixels: int,
+        max_frames: int = MAX_FRAMES,
         chunks: tuple[int, int] | None = None,
         prefer: bool = False,
         local=None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.scheduler, self.local = scheduler, local or scheduler
-        self.max_pixels, self.chunks = max_pixels, chunks
+        self.max_pixels, self.max_frames, self.chunks = max_pixels, max_frames, chunks
         self.prefer, self.progress = prefer, progress
 
     def by_region(self, path: str, steps: Sequence[pipeline.Step]) -> Regions | None:
-        regions = open_regions(path)
+        regions = open_regions(path, max_frames=self.max_frames)
         if regions is None:
             return None
         n, _, height, width = regions.shape
@@ -95,7 +97,7 @@ class FileBlocks:
 
     def _need_dask(self, path: str) -> None:
         why = "--chunks" if self.chunks is not None else "too large to filter in memory"
-        require_dask(f"{path}: {why}: filtering in blocks")
+        require_dask(f"{shown_name(path)}: {why}: filtering in blocks")
 
     def run(
         self,
@@ -246,12 +248,13 @@ def check_room(
         free = shutil.disk_usage(directory).free
         if size > free and not compressed:
             raise OutputError(
-                f"{target}: the output takes {size_text(size)} and its file system has "
+                f"{shown_name(target)}: the output takes {size_text(size)} and its file system has "
                 f"{size_text(free)} free; free some space or write it elsewhere"
             )
         if size > free:
             warnings.append(
-                f"{target}: the output takes up to {size_text(size)} uncompressed and its file "
+                f"{shown_name(target)}: "
+                f"the output takes up to {size_text(size)} uncompressed and its file "
                 f"system has {size_text(free)} free; it fits only if it compresses that well"
             )
     whole = fmt not in ("TIFF", "ZARR") and not (fmt == "NPY" and _regular(target))

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from convcli.errors import ParameterError
-from convcli.images.outputs import atomic_output, check_output_directory, check_output_path
+from convcli.images.output_paths import check_output_directory, check_output_path
+from convcli.images.outputs import atomic_output
 from convcli.shapes.diagram import Diagram
 
 DIAGRAM_FORMATS = {".svg": "SVG", ".gif": "GIF", ".png": "PNG", ".apng": "PNG"}

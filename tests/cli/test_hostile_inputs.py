@@ -244,3 +244,45 @@ def test_shape_reads_a_png_header_and_no_pixels(tmp_path, make):
     result = run("shape", tmp_path / "h.png", "-k", "3x3")
     assert result.returncode == 0, result.stderr
     assert "output: (1, 3, " in result.stdout
+
+
+# A huge number of tiny frames: refused from their count, before any is decoded --------------
+
+
+@pytest.mark.parametrize("command", ["apply", "upsample", "shape"])
+def test_a_gif_of_100000_tiny_frames_is_one_error_naming_the_limit(tmp_path, command):
+    path = tmp_path / "many.gif"
+    path.write_bytes(hostile.gif_of_tiny_frames(100_000))  # 1.5 MB
+    args = {"apply": ["-k", "box:3"], "upsample": ["--factor", "2"], "shape": ["-k", "box:1"]}
+    output = [] if command == "shape" else ["-o", tmp_path / "out.tif"]
+    line = assert_one_error(run(command, path, *args[command], *output))
+    assert "more than 10,000 frames, over the limit of 10,000" in line
+    assert line.endswith("raise it with --max-frames")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.gif"]
+
+
+@pytest.mark.parametrize("chunks", [[], ["--chunks", "64"]])
+def test_max_frames_raises_or_lowers_the_limit_in_memory_and_in_blocks(tmp_path, chunks):
+    pages = [PILImage.fromarray(hostile.pixels(seed=seed)) for seed in range(3)]
+    source = tmp_path / "pages.tif"
+    pages[0].save(source, save_all=True, append_images=pages[1:])
+    out = tmp_path / "out.tif"
+    args = ["apply", source, "-k", "box:3", "-o", out, *chunks, "--max-frames"]
+    line = assert_one_error(run(*args, "2"))
+    assert "over the limit of 2" in line and not out.exists()
+    result = run(*args, "3")
+    assert result.returncode == 0, result.stderr
+    tifffile = pytest.importorskip("tifffile")
+    with tifffile.TiffFile(out) as written:
+        assert len(written.pages) == 3
+
+
+def test_max_frames_in_help_is_the_library_s_default():
+    from click.testing import CliRunner
+
+    from convcli.cli.app import cli
+    from convcli.images.limits import MAX_FRAMES
+
+    for command in ("apply", "upsample", "shape"):
+        text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+        assert "--max-frames N" in text and f"(default {MAX_FRAMES})" in text, command

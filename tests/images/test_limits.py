@@ -12,10 +12,13 @@ from PIL import Image as PILImage
 
 from convcli.errors import ImageError
 from convcli.images.limits import (
+    MAX_FRAMES,
     check_frame,
+    check_frames,
     check_ico,
     check_pixels,
     check_samples,
+    gif_frames,
     webp_canvas,
 )
 from convcli.images.reading import read_image, read_image_shape
@@ -145,3 +148,89 @@ def test_encoded_bytes_in_a_buffer_are_what_pillow_reads():
     # that the generators make what they claim.
     with PILImage.open(io.BytesIO(hostile.gif_with_huge_second_frame())) as image:
         assert image.size == (8, 8) and image.n_frames == 2
+
+
+# The frame limit: counted as frames are reached, refused at the first past it ----------------
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _animated(fmt: str, frames: int, **options) -> bytes:
+    images = [PILImage.fromarray(hostile.pixels(6, 5, seed=i)) for i in range(frames)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format=fmt, save_all=True, append_images=images[1:], **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"comment": b"note", "loop": 0, "duration": 40}, {"optimize": False, "disposal": 2}],
+)
+def test_gif_frames_are_counted_as_pillow_counts_them(options):
+    data = _animated("GIF", 7, **options)
+    assert gif_frames(data, 100) == PILImage.open(io.BytesIO(data)).n_frames == 7
+    assert gif_frames(data, 3) == 4  # one past the limit is enough to refuse
+    # Bytes between blocks start nothing: Pillow reads on past them, and so does the count.
+    start = data.index(b"\x2c", 13 + 3 * (2 << (data[10] & 7)))
+    padded = data[:start] + b"\x00\x07" + data[start:]
+    assert gif_frames(padded, 100) == PILImage.open(io.BytesIO(padded)).n_frames == 7
+
+
+def test_check_frames_names_the_count_or_that_there_are_more():
+    check_frames("a", 5, 5)
+    with pytest.raises(ImageError, match=r"a: 6 frames, over the limit of 5; .* --max-frames 6$"):
+        check_frames("a", 6, 5)
+    with pytest.raises(ImageError, match=r"a: more than 5 frames, .* with --max-frames$"):
+        check_frames("a", 6, 5, counted=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("g.gif", lambda: _animated("GIF", 3)),
+        ("a.png", lambda: _animated("PNG", 3)),
+        ("w.webp", lambda: _animated("WEBP", 3, lossless=True)),
+        ("m.mpo", lambda: _animated("MPO", 3)),
+        ("t.tif", lambda: _animated("TIFF", 3)),
+        ("n.npy", lambda: _npy(np.zeros((3, 1, 2, 2), np.float32))),
+        ("tiny.gif", lambda: hostile.gif_of_tiny_frames(3)),
+    ],
+)
+def test_every_multi_frame_format_is_refused_past_max_frames(tmp_path, name, data):
+    # (An MPO of 5 pictures Pillow wrote does not read at all, on main too: 3 here.)
+    path = tmp_path / name
+    path.write_bytes(data())
+    assert read_image(str(path), max_frames=3).shape[0] == 3
+    assert read_image_shape(str(path), max_frames=3)[0] == 3
+    with pytest.raises(
+        ImageError, match=r"(3|more than 2) frames, over the limit of 2; .*--max-frames"
+    ):
+        read_image(str(path), max_frames=2)
+    with pytest.raises(ImageError, match=r"(3|more than 2) frames, over the limit of 2"):
+        read_image_shape(str(path), max_frames=2)
+
+
+def test_regions_are_refused_past_max_frames_too(tmp_path):
+    from convcli.images.regions import open_regions
+
+    path = tmp_path / "t.tif"
+    path.write_bytes(_animated("TIFF", 5))
+    assert open_regions(str(path), max_frames=5).shape[0] == 5
+    with pytest.raises(ImageError, match="more than 4 frames"):
+        open_regions(str(path), max_frames=4)
+    np.save(tmp_path / "n.npy", np.zeros((5, 1, 2, 2), np.float32))
+    with pytest.raises(ImageError, match="5 frames, over the limit of 4"):
+        open_regions(str(tmp_path / "n.npy"), max_frames=4)
+
+
+def test_the_default_limit_refuses_a_gif_of_100000_tiny_frames_from_its_count(tmp_path):
+    path = tmp_path / "many.gif"
+    path.write_bytes(hostile.gif_of_tiny_frames(100_000))
+    with pytest.raises(ImageError, match=f"more than {MAX_FRAMES:,} frames"):
+        read_image(str(path))
+    with pytest.raises(ImageError, match=f"more than {MAX_FRAMES:,} frames"):
+        read_image_shape(str(path))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image as PILImage
 
 from convcli import ImageError, OutputError
-from convcli.images.outputs import output_format_for
+from convcli.images.output_paths import output_format_for
 from convcli.images.reading import read_image
 from convcli.images.writing import to_integers, write_image
 

@@ -26,40 +26,6 @@ def pil_save(tmp_path, name, image, **options):
 
 
 @pytest.mark.parametrize(
-    ("mode", "channels", "alpha"),
-    [
-        ("1", 1, False),
-        ("L", 1, False),
-        ("LA", 2, True),
-        ("RGB", 3, False),
-        ("RGBA", 4, True),
-        ("CMYK", 3, False),
-        ("YCbCr", 3, False),
-    ],
-)
-def test_modes(tmp_path, mode, channels, alpha):
-    image = PILImage.new(mode, (7, 5))
-    name = "x.jpg" if mode in ("CMYK", "YCbCr") else "x.png" if mode != "1" else "x.bmp"
-    img = read_image(pil_save(tmp_path, name, image))
-    assert img.pixels.shape == (1, channels, 5, 7) and img.pixels.dtype == np.float32
-    assert img.has_alpha is alpha and img.depth == 8
-
-
-def test_palette_with_and_without_transparency(tmp_path):
-    p = PILImage.new("P", (4, 4))
-    p.putpalette([0, 0, 0, 255, 0, 0] * 128)
-    assert read_image(pil_save(tmp_path, "p.png", p)).pixels.shape[1] == 3
-    assert read_image(pil_save(tmp_path, "t.png", p, transparency=0)).pixels.shape[1] == 4
-
-
-def test_eight_bit_values_are_scaled_by_255(tmp_path):
-    image = PILImage.fromarray(np.array([[0, 51, 255]], np.uint8))
-    np.testing.assert_allclose(
-        read_image(pil_save(tmp_path, "g.png", image)).pixels[0, 0, 0], [0, 0.2, 1]
-    )
-
-
-@pytest.mark.parametrize(
     ("name", "top"), [("x.png", 255), ("x.jpg", 255), ("x16.png", 65535), ("x16.ppm", 1000)]
 )
 def test_integer_images_keep_what_was_decoded(tmp_path, name, top):

@@ -9,7 +9,8 @@ from convcli.conv.geometry import conv2d_geometry
 from convcli.jobs.advice import clipping_warnings, step_warnings
 from convcli.jobs.pipeline import Step
 from convcli.jobs.report import ImageReport
-from convcli.kernels.loader import Filter, load_filter
+from convcli.kernels.filters import Filter
+from convcli.kernels.loader import load_filter
 
 
 def steps(*specs: str, **options) -> list[Step]:

@@ -7,7 +7,8 @@ import pytest
 
 from convcli import KernelError, ParameterError
 from convcli.jobs.pipeline import Step, apply_steps, estimate_bytes, map_range, output_shape
-from convcli.kernels.loader import Filter, filter_bank, load_filter
+from convcli.kernels.filters import Filter, filter_bank
+from convcli.kernels.loader import load_filter
 from tests.reference import ref_conv2d
 
 

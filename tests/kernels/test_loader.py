@@ -233,17 +233,6 @@ def test_other_inline_matrices_do_not_warn(spec):
     assert load_filter(spec).warnings == ()
 
 
-@pytest.mark.parametrize("spec", ["gaussian:9", "sobel", str(FILTERS / "unsharp.json")])
-def test_a_filter_pickles_for_cluster_workers_with_its_read_only_options(spec):
-    import pickle
-
-    f = load_filter(spec)
-    again = pickle.loads(pickle.dumps(f))
-    assert type(again.options).__name__ == "mappingproxy" and dict(again.options) == dict(f.options)
-    assert all(np.array_equal(a, b) for a, b in zip(again.weights, f.weights, strict=True))
-    assert (again.description, again.files, again.combine) == (f.description, f.files, f.combine)
-
-
 # Every numeric argument of every kernel spec: finite and in range, or one KernelError --------
 
 _NUMBER_TEXT = st.one_of(

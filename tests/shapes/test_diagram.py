@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from convcli import ParameterError
 from convcli.conv.geometry import conv2d_geometry, conv_transpose2d_geometry
 from convcli.conv.padding import PAD_MODES
-from convcli.shapes.calculator import _coverage
+from convcli.shapes.coverage import unread_rows
 from convcli.shapes.diagram import MAX_CELLS, build_diagram, numbers_for
 from tests.conftest import assert_close
 from tests.reference import ref_conv2d, ref_conv_transpose2d
@@ -119,7 +119,7 @@ def test_shaded_rows_are_the_calculators_unread_rows(size, k, s, d, pad):
         (1, 1, size, 4), (1, 1, k, 1), stride=(s, 1), padding=pad, dilation=(d, 1)
     )
     diagram = build_diagram(geo)
-    missed, first = _coverage(size, pad, k, s, d, geo.output_shape[2])
+    missed, first = unread_rows(size, pad, k, s, d, geo.output_shape[2])
     assert _rows_never_read(diagram, 0)[: len(first)] == first
     assert len(_rows_never_read(diagram, 0)) == missed
     shaded = [r for r in range(diagram.grid_shape[0]) if diagram.unread(r, pad)]
