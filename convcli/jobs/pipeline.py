@@ -37,7 +37,7 @@ from convcli.jobs.step import (  # Step is reached as pipeline.Step too
     Step,
     is_derivative,
 )
-from convcli.kernels.loader import Filter
+from convcli.kernels.filters import Filter
 
 if TYPE_CHECKING:
     from convcli.images.writing import Integers

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from convcli.kernels.describe import describe_filter
-from convcli.kernels.loader import Filter, load_filter
+from convcli.kernels.filters import Filter
+from convcli.kernels.loader import load_filter
 from tests.paths import FILTERS
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from convcli import KernelError
-from convcli.kernels.loader import Filter, load_filter
+from convcli.kernels.filters import Filter
+from convcli.kernels.loader import load_filter
 from convcli.kernels.shaping import flip_kernel, normalize_kernel, weight_for_channels
 
 
