@@ -33,6 +33,7 @@ fits in memory, and a job that needs blocks without Dask installed is refused by
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import functools
 import itertools
@@ -40,7 +41,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from convcli.conv import engines
 from convcli.errors import DependencyError, ParameterError, SchedulerError
@@ -126,6 +127,12 @@ class Scheduler:
     def map(self, func: Callable, shared, items: Sequence[tuple]) -> list:
         """``[func(shared, *item) for item in items]``, computed in parallel as one graph."""
         raise NotImplementedError
+
+    def map_bands(self, func: Callable, shared, bands: Iterable[Sequence[tuple]]) -> Iterator[list]:
+        """:meth:`map` of each band of items, yielded in order as it is iterated. Here one
+        band after another; a cluster computes the next band while this one is taken."""
+        for items in bands:
+            yield list(self.map(func, shared, items))
 
     def each(self, func: Callable, items: Sequence[tuple], done: Callable) -> None:
         """``done(func(*item))`` for every item, as each finishes (in any order), in the
@@ -325,6 +332,33 @@ class Cluster(Scheduler):
         name = _name("block")
         graph = {(name, i): (func, shared, *item) for i, item in enumerate(items)}
         return self.client.get(graph, list(graph))
+
+    def map_bands(self, func, shared, bands):
+        # A band's last blocks would leave workers idle until the next graph came: the
+        # next band is submitted before this one is gathered (two bands in flight; the
+        # caller holds the results of two more at most).
+        pending: collections.deque = collections.deque()
+
+        def submit(items: Sequence[tuple]) -> list:
+            name = _name("block")
+            graph = {(name, i): (func, shared, *item) for i, item in enumerate(items)}
+            return self.client.get(graph, list(graph), sync=False)
+
+        bands = iter(bands)
+        try:
+            for items in itertools.islice(bands, 2):
+                pending.append(submit(items))
+            while pending:
+                futures = pending.popleft()
+                results = self.client.gather(futures)
+                self.client.cancel(futures)  # gathered: the workers may forget them
+                following = next(bands, None)
+                if following is not None:
+                    pending.append(submit(following))
+                yield results
+        finally:  # failed, interrupted, or the caller stopped iterating
+            for futures in pending:
+                self.client.cancel(futures)
 
     def each(self, func, items, done):
         from distributed import as_completed

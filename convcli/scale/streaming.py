@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -220,22 +220,25 @@ def run_blocks(
         passes = 2 if value_range == "normalize" else 1
         done = 0
 
-        def computed(band: list[Block], mapping: Mapping, part=None) -> list[tuple]:
+        def computed(mapping: Mapping, part=None) -> Iterator[list[tuple]]:
+            """Each band's (block, result) pairs, in order, as they are computed."""
             nonlocal done
-            items = [(block, mapping, part) for block in band]
-            results = list(zip(band, scheduler.map(compute_block, final, items), strict=True))
-            for _ in band:
-                done += 1
-                if progress is not None:
-                    progress(done, passes * len(grid))
-            return results
+            items = ([(block, mapping, part) for block in band] for band in grouped)
+            for band, results in zip(
+                grouped, scheduler.map_bands(compute_block, final, items), strict=True
+            ):
+                for _ in band:
+                    done += 1
+                    if progress is not None:
+                        progress(done, passes * len(grid))
+                yield list(zip(band, results, strict=True))
 
         bounds = None
         if passes == 2:  # the whole image's min and max first
             low, high = _extremes(shape[0])
             stats = Mapping(value_range, stats_only=True, alpha=built.has_alpha)
-            for band in grouped:
-                for block, result in computed(band, stats):
+            for pairs in computed(stats):
+                for block, result in pairs:
                     _fold(low, high, block, result)
             bounds = (low, high)
         depth = sink.depth if sink.payload == "integers" else None
@@ -249,13 +252,12 @@ def run_blocks(
         )
         totals = _Totals(shape[0])
 
-        def counted(band: list[Block]) -> list[tuple]:
-            results = computed(band, mapping, sink.part)
-            for block, result in results:
+        def counted(pairs: list[tuple]) -> list[tuple]:
+            for block, result in pairs:
                 totals.add(block, result)
-            return results
+            return pairs
 
-        bands.write_while_computing(sink, map(counted, grouped))
+        bands.write_while_computing(sink, map(counted, computed(mapping, sink.part)))
     except BaseException:
         sink.discard()
         raise

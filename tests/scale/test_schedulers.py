@@ -121,3 +121,31 @@ def test_an_unreachable_cluster_is_one_error_naming_the_way_out(monkeypatch):
     monkeypatch.setattr(schedulers, "CONNECT_SECONDS", 1)
     with pytest.raises(SchedulerError, match=r"cannot reach the scheduler .*local:N"):
         schedulers.open_scheduler("tcp://127.0.0.1:9")
+
+
+def _mark(folder: str, band: int, item: int) -> tuple[int, int]:
+    with open(os.path.join(folder, f"{band}-{item}"), "w"):
+        pass
+    return band, item
+
+
+def test_a_cluster_computes_the_next_band_while_one_is_taken(tmp_path, cluster_address):
+    # One graph a band left the workers idle between bands (1 -> 2 workers: 1.5x).
+    bands = [[(b, i) for i in range(3)] for b in range(4)]
+    with schedulers.open_scheduler(cluster_address) as scheduler:
+        taken = scheduler.map_bands(_mark, str(tmp_path), bands)
+        assert next(taken) == [(0, i) for i in range(3)]
+        # Not asked for yet, band 1 is computed all the same.
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("1-*"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(p.name for p in tmp_path.glob("1-*")) == ["1-0", "1-1", "1-2"]
+        assert list(taken) == [[(b, i) for i in range(3)] for b in (1, 2, 3)]
+
+
+def test_local_schedulers_take_bands_one_after_another(tmp_path):
+    bands = [[(b, i) for i in range(3)] for b in range(3)]
+    taken = schedulers.open_scheduler("threads").map_bands(_mark, str(tmp_path), bands)
+    assert next(taken) == [(0, i) for i in range(3)]
+    assert not list(tmp_path.glob("1-*"))  # one graph at a time in this process
+    assert list(taken) == [[(b, i) for i in range(3)] for b in (1, 2)]
