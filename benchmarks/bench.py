@@ -491,7 +491,9 @@ def machine() -> dict:
 
 
 def markdown(rows: list[Row], info: dict) -> str:
-    peers = sorted({p for r in rows for p in r.peers if not p.endswith("ns/px")})
+    # Per-pixel and per-file figures go in convcli's cell, not in a peer's column.
+    own = ("ns/px", "ms/file")
+    peers = sorted({p for r in rows for p in r.peers if not p.endswith(own)})
     lines = [
         f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
         f"NumPy {info['numpy']}, torch {info['torch']} ({info['torch_threads']} threads), "
@@ -512,6 +514,9 @@ def markdown(rows: list[Row], info: dict) -> str:
         if r.case == "scaling":
             ours = ", ".join(f"{k.split()[0]}: {v:.2f}" for k, v in r.peers.items()) + " ns/px"
             cells = [""] * len(peers)
+        elif any(k.endswith("ms/file") for k in r.peers):
+            ours = ", ".join(f"{k.split()[0]}: {v:.1f}" for k, v in r.peers.items()) + " ms/file"
+            cells = [""] * len(peers)
         lines.append(
             f"| {r.case} | {ours} | "
             + " | ".join(cells)
@@ -530,19 +535,27 @@ def main() -> None:
     parser.add_argument(
         "--readme", action="store_true", help="also put the table into README.md's bench block"
     )
+    parser.add_argument(
+        "--render", action="store_true", help="only make the table again from the JSON file"
+    )
     args = parser.parse_args()
-    rows: list[Row] = []
-    for name in args.cases.split(","):
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows += CASES[name.strip()](args.repeat, args.quick)
-    info = machine()
+    if args.render:
+        saved = json.loads(Path(args.json).read_text())
+        rows, info = [Row(**r) for r in saved["rows"]], saved["machine"]
+    else:
+        rows = []
+        for name in args.cases.split(","):
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            rows += CASES[name.strip()](args.repeat, args.quick)
+        info = machine()
+        Path(args.json).write_text(
+            json.dumps(
+                {"machine": info, "quick": args.quick, "rows": [asdict(r) for r in rows]},
+                indent=1,
+            )
+        )
     table = markdown(rows, info)
     print(table)
-    Path(args.json).write_text(
-        json.dumps(
-            {"machine": info, "quick": args.quick, "rows": [asdict(r) for r in rows]}, indent=1
-        )
-    )
     Path(args.markdown).write_text(table + "\n")
     if args.readme:
         readme = ROOT / "README.md"
