@@ -132,7 +132,8 @@ class FileBlocks:
             )
         exact = None
         stored = getattr(source, "stored", None)  # a decoded image's integers (not Regions)
-        if stored is not None and value_range == "clip":
+        # As in memory: raw formats keep the float values, even clipped.
+        if stored is not None and value_range == "clip" and fmt not in writing.RAW_FORMATS:
             exact = pipeline.exact_divisor(
                 list(steps), read.shape, has_alpha=has_alpha, top=stored.top, depth=depth
             )

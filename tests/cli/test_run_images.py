@@ -57,6 +57,9 @@ def images(tmp_path_factory) -> dict[str, str]:
 KERNELS = {
     "gaussian:9 (separable)": ["-k", "gaussian:9"],
     "sharpen (rows)": ["-k", "0 -1 0; -1 5 -1; 0 -1 0"],
+    # Integer weights: exact integer sums where floats provably agree (8-bit), floats
+    # where they may not (16-bit: blocks were a level off on 9 pixels)
+    "heavy integer sharpen": ["-k", "-10 -10 -10; -10 81 -10; -10 -10 -10"],
     "sobel magnitude": ["-k", "sobel"],
     "gaussian:31 (fft)": ["-k", "gaussian:31"],
     "box:5 stride 2, then sobel-x": ["-k", "box:5", "--stride", "2", "-k", "sobel-x"],
@@ -106,6 +109,31 @@ def test_blocks_of_64_are_the_in_memory_pixels_and_report(
     assert r1.output == r2.output.replace("whole.png", "blocked.png")  # the same warnings
     assert_same_pixels(str(blocked), str(whole), exact=True)
     assert _records(tmp_path / "b.jsonl") == _records(tmp_path / "w.jsonl")
+
+
+@pytest.mark.parametrize("image", ["RGB 16-bit", "gray 8-bit"])
+@pytest.mark.parametrize("kernel", ["-10 -10 -10; -10 81 -10; -10 -10 -10", "0 -3000 0; 0 3001 0"])
+def test_heavy_integer_kernels_in_blocks_are_the_in_memory_pixels(tmp_path, images, image, kernel):
+    # 16-bit: in memory summed exactly in integers, in blocks in float32 and rounded back:
+    # 9 pixels a level apart (up to 8 levels with the second kernel), another max.
+    common = [images[image], "-k", kernel, "--pad-mode", "replicate", "--range", "clip", "-q"]
+    blocked, whole = tmp_path / "blocked.png", tmp_path / "whole.png"
+    r1 = run("apply", *common, "--chunks", "16", "-o", blocked, "--report", tmp_path / "b.jsonl")
+    r2 = run("apply", *common, "-o", whole, "--report", tmp_path / "w.jsonl")
+    assert r1.exit_code == r2.exit_code == 0, r1.output + r2.output
+    assert_same_pixels(str(blocked), str(whole), exact=True)
+    assert _records(tmp_path / "b.jsonl") == _records(tmp_path / "w.jsonl")
+
+
+@pytest.mark.parametrize("fmt", ["npy", "zarr"])
+def test_raw_outputs_in_blocks_keep_the_float_values_clipped(tmp_path, images, fmt):
+    # Blocks rounded them to k/255 (the integers an 8-bit file would hold), memory did not.
+    common = [images["RGB 8-bit"], "-k", "0 -1 0; -1 5 -1; 0 -1 0", "--range", "clip", "-q"]
+    blocked, whole = tmp_path / f"blocked.{fmt}", tmp_path / f"whole.{fmt}"
+    assert run("apply", *common, "--chunks", "64", "-o", blocked).exit_code == 0
+    assert run("apply", *common, "-o", whole).exit_code == 0
+    got, expected = read_image(str(blocked)).pixels, read_image(str(whole)).pixels
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("fmt", ["npy", "zarr", "tif"])

@@ -458,12 +458,16 @@ def _exact(stored: np.ndarray, step: Step, top: int) -> np.ndarray:
     )
 
 
-@pytest.mark.parametrize("name", INTEGER_KERNELS)
+@pytest.mark.parametrize(
+    ("layout", "name"),
+    # 16-bit: only kernels whose float32 sums provably round to the exact integers
+    [(layout, name) for layout in ("interleaved", "planes", "gray") for name in INTEGER_KERNELS]
+    + [("16-bit", "wide")],
+)
 @pytest.mark.parametrize(
     "options",
     [{}, {"pad_mode": "zeros"}, {"pad_mode": "circular", "stride": 2}, {"pad_mode": "replicate"}],
 )
-@pytest.mark.parametrize("layout", ["interleaved", "planes", "gray", "16-bit"])
 def test_integer_kernels_on_stored_integers_are_summed_exactly(
     name, options, layout, rng, monkeypatch
 ):
@@ -501,8 +505,6 @@ def test_integer_kernels_on_stored_integers_are_summed_exactly(
     assert result.maximum.tolist() == [float(np.float32(exact.max()) / np.float32(top))]
     floats = np.divide(stored, np.float32(top), dtype=np.float32)
     for path in engines.PATHS:
-        if path == "fft" and top == 65535 and name == "int32":
-            continue  # float32 FFTs of sums up to 204 * 65535 err by more than 0.5
         with engines.force_path(path):
             float_result = apply_steps(floats, steps, has_alpha=False)
         integers = quantize(float_result.values, depth)
@@ -547,7 +549,10 @@ def test_weights_or_a_bias_that_are_not_integers_stay_in_floats(spec, options, r
     "specs, shape, alpha, top, depth, expected",
     [
         (["0 -1 0; -1 5 -1; 0 -1 0"], (1, 3, 20, 20), False, 255, 8, 255),
-        (["laplacian"], (1, 3, 20, 20), False, 65535, 16, 65535),
+        (["1 0 0 0 -1"], (1, 3, 20, 20), False, 65535, 16, 65535),
+        # 16-bit laplacian: float32's error bound passes half a level, so floats in memory
+        # as in blocks (which compute floats) and as for decoders that give floats
+        (["laplacian"], (1, 3, 20, 20), False, 65535, 16, None),
         (["laplacian"], (1, 3, 20, 20), False, 255, 16, 255),  # 8 bits into 16
         (["laplacian"], (1, 3, 20, 20), False, 65535, 8, None),  # 16 bits into 8: rounded
         (["laplacian"], (2, 3, 20, 20), False, 255, 8, None),  # frames: the caller quantizes

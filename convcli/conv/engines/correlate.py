@@ -96,17 +96,26 @@ class Sink(Protocol):
     def put(self, at: tuple[slice, slice, slice], block: np.ndarray) -> None: ...
 
 
+# The float32 pipeline's error on a sum of T taps over values of at most ``top`` is below
+# (T + 2) * 2**-24 * sum|w| * top levels; a safety factor 4 covers the other engines'
+# factors (rows, separable). Under half a level, it rounds to the exact integers.
+_FLOAT_AGREES = 0.5 / 4 / 2.0**-24
+
+
 def exact_integers(weight: np.ndarray, stored, bias=None) -> np.dtype | None:
     """The integer type that sums ``weight`` (F, C/G, kh, kw) over values of the unsigned
     type ``stored`` exactly, or None: every weight an integer (sharpen, laplacian, sobel,
     emboss, box sums), no bias, and int16 when the largest sum (sum |w| times the largest
-    stored value) fits, else int32.
+    stored value) fits, else int32. Only where the float32 pipeline provably rounds to the
+    same integers (its error bound under half a level), so that an image in blocks, or
+    read by a decoder that gives floats, gets the same pixels: an 8-bit image with most
+    kernels, a 16-bit one with the smallest (``[-1, 1]``) only.
 
     Examples
     --------
     >>> sharpen = np.array([[[[0, -1, 0], [-1, 5, -1], [0, -1, 0]]]], np.float32)
     >>> exact_integers(sharpen, np.uint8), exact_integers(sharpen, np.uint16)
-    (dtype('int16'), dtype('int32'))
+    (dtype('int16'), None)
     >>> exact_integers(sharpen / 9, np.uint8) is None
     True
     """
@@ -114,8 +123,11 @@ def exact_integers(weight: np.ndarray, stored, bias=None) -> np.dtype | None:
         return None
     if not np.isfinite(weight).all() or not (weight == np.rint(weight)).all():
         return None
-    reach = float(np.abs(weight.astype(np.float64)).reshape(len(weight), -1).sum(axis=1).max())
-    reach *= np.iinfo(stored).max
+    flat = np.abs(weight.astype(np.float64)).reshape(len(weight), -1)
+    reach = float(flat.sum(axis=1).max()) * np.iinfo(stored).max
+    taps = int(np.count_nonzero(flat, axis=1).max())
+    if (taps + 2) * reach >= _FLOAT_AGREES:
+        return None
     for dtype in (np.int16, np.int32):
         if reach <= np.iinfo(dtype).max:
             return np.dtype(dtype)
@@ -128,9 +140,10 @@ def _exact_dtype(source: PaddedSource, weight: np.ndarray, bias, out) -> np.dtyp
 
     An 8-bit 3x3 sharpen then never makes a float: no conversion of the window, passes
     over int16, and a tile that is clipped and cast (a 1024x768 RGB image on one thread:
-    3.5 ms, 7.9 in floats). The float pipeline rounds to the same integers (its error is
-    far below 0.5 and the exact result an integer, so no ties), and counts its clipped
-    values less exactly: a sum that is exactly 0 can come out as -1e-9 in floats.
+    3.5 ms, 7.9 in floats). The float pipeline rounds to the same integers (where
+    :func:`exact_integers` takes it, its error is under half a level and the exact result
+    an integer, so no ties), and counts its clipped values less exactly: a sum that is
+    exactly 0 can come out as -1e-9 in floats.
     """
     takes = getattr(out, "takes_integers", None)
     if source.divisor is None or takes is None or not takes(source.divisor):
