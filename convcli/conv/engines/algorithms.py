@@ -28,7 +28,24 @@ def taps_cost(w: np.ndarray, dtype) -> float:
     return passes_cost(tap_groups(w.astype(dtype).reshape(w.shape[0], -1)))
 
 
-class Taps(Engine):
+class FlatEngine(Engine):
+    """An elementwise engine filling a flat accumulator at the planes' row pitch
+    (:meth:`flat`); its tile is that accumulator's valid columns."""
+
+    def flat(self, win: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """The tile of ``shape`` as a flat accumulator, and its row pitch."""
+        raise NotImplementedError
+
+    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
+        acc, pitch = self.flat(win, out.shape)
+        store(acc, out, self.groups, pitch)
+
+    def values(self, win: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        # The accumulator's valid columns as they are: no copy into a block.
+        return valid_columns(self.flat(win, shape)[0], *shape[2:])
+
+
+class Taps(FlatEngine):
     """One elementwise pass per tap group over the window's flat planes (per-channel
     kernels, one input channel per group): taps of weight 0 skipped, taps of equal weight
     summed before one multiplication, weights of 1 and -1 added or subtracted.
@@ -54,14 +71,6 @@ class Taps(Engine):
     @property
     def per_pixel(self) -> int:
         return 2 * self.f + self.groups
-
-    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        acc, pitch = self.flat(win, out.shape)
-        store(acc, out, self.groups, pitch)
-
-    def values(self, win: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        # The accumulator's valid columns as they are: no copy into a block.
-        return valid_columns(self.flat(win, shape)[0], *shape[2:])
 
     def flat(self, win: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
         """The tile of ``shape`` as a flat accumulator, and its row pitch."""
@@ -110,7 +119,7 @@ def separable_cost(w: np.ndarray, dtype) -> float:
     return cost
 
 
-class Separable(Engine):
+class Separable(FlatEngine):
     """Sum of rank-1 passes: a row pass (Wf taps) then a column pass (Hf taps) each, both
     by :func:`accumulate` (a symmetric factor's pairs summed before one multiplication)."""
 
@@ -133,13 +142,6 @@ class Separable(Engine):
     @property
     def per_pixel(self) -> int:
         return 4 * self.f + self.groups
-
-    def __call__(self, win: np.ndarray, out: np.ndarray) -> None:
-        acc, pitch = self.flat(win, out.shape)
-        store(acc, out, self.groups, pitch)
-
-    def values(self, win: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        return valid_columns(self.flat(win, shape)[0], *shape[2:])
 
     def flat(self, win: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
         """The tile of ``shape`` as a flat accumulator, and its row pitch."""
