@@ -14,8 +14,8 @@ from convcli.images.metadata import NONE, Metadata
 @dataclass(frozen=True)
 class Stored:
     """An image's values as decoded: integers (N, C, H, W), a view of the decoder's
-    interleaved (N, H, W, C) array, read as ``float32(values) / top`` (255, 65535 or a
-    PPM's maxval).
+    interleaved (N, H, W, C) array, read as ``float32(values) / top`` (255, 65535, a
+    PPM's maxval, or a TIFF's range: 4095 for 12 bits, 1 for 1 bit).
 
     The filters read them a tile at a time (:func:`convcli.conv.operations.conv2d_into`
     with ``divisor=top``): a float copy of a whole 8-bit image is four times its size,

@@ -128,7 +128,7 @@ def read_pillow(
                 if index == 0:  # the first frame's: others may have their own
                     found = from_pillow(im)
                 frame, frame_warnings = oriented(im, source)
-                array, depth, has_alpha = _to_array(frame, source, key)
+                values, top, depth, has_alpha = _frame_values(frame, source, key)
             except ImageError:
                 raise
             except DECODE_ERRORS as err:
@@ -136,10 +136,13 @@ def read_pillow(
                     f"{source}: damaged or truncated {im.format} data ({err})"
                 ) from None
             notes.extend(w for w in frame_warnings if w not in notes)
-            arrays.append(array)
+            if frames == 1 and top > 1:  # its integers, kept (see Stored): no float copy
+                stored = Stored.of(values, top)
+                return Image(None, depth, has_alpha, source, im.format, notes, found, stored=stored)
+            arrays.append(scaled_planes(values, top))
         if len({a.shape for a in arrays}) > 1:
             raise ImageError(f"{source}: its frames differ in size or channels; split them first")
-        # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
+        # One frame (floats) needs no stacking copy: a (1, C, H, W) view of it will do.
         pixels = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
         return Image(pixels, depth, has_alpha, source, im.format, notes, found)
 
@@ -168,9 +171,13 @@ def unreadable(source: str) -> str:
     )
 
 
-def _to_array(im, source: str, key: tuple[int, ...] | None = None) -> tuple[np.ndarray, int, bool]:
-    """One Pillow frame -> ((C, H, W) float32, depth, has_alpha); a PNG's colour ``key``
-    (:func:`png_chunks.colour_key`) becomes an alpha channel, as libpng and libvips make it."""
+def _frame_values(
+    im, source: str, key: tuple[int, ...] | None = None
+) -> tuple[np.ndarray, int, int, bool]:
+    """One Pillow frame -> ((H, W[, C]) values, top, depth, has_alpha): 8- or 16-bit
+    integers read as ``values / top`` (255 or 65535), or mode F's float32 (top 1); a PNG's
+    colour ``key`` (:func:`png_chunks.colour_key`) becomes an alpha channel, as libpng and
+    libvips make it."""
     mode = im.mode
     if mode.startswith("I;16") or mode == "I":
         values = np.asarray(im, np.uint16 if mode != "I" else np.int64)
@@ -178,9 +185,9 @@ def _to_array(im, source: str, key: tuple[int, ...] | None = None) -> tuple[np.n
         if mode == "I" and (values.min(initial=0) < 0 or values.max(initial=0) > 65535):
             raise ImageError(f"{source}: 32-bit integer pixels outside 0..65535 are not supported")
         values = keyed(values.astype(np.uint16, copy=False), key)
-        return scaled_planes(values, 65535), 16, key is not None
+        return values, 65535, 16, key is not None
     if mode == "F":
-        return np.asarray(im, np.float32)[None].copy(), 32, False
+        return np.asarray(im, np.float32), 1, 32, False
     if mode == "1":
         im = im.convert("L")
     elif mode in ("P", "PA"):
@@ -195,7 +202,7 @@ def _to_array(im, source: str, key: tuple[int, ...] | None = None) -> tuple[np.n
     if im.mode in ("L", "RGB"):
         values = keyed(values, key)
     alpha = im.mode in ("LA", "RGBA") or (key is not None and im.mode in ("L", "RGB"))
-    return scaled_planes(values, 255), 8, alpha
+    return values, 255, 8, alpha
 
 
 def keyed(values: np.ndarray, key: tuple[int, ...] | None) -> np.ndarray:

@@ -156,11 +156,16 @@ def _read_tiff(data: bytes, source: str, max_pixels: int, max_frames: int) -> Im
             check_samples(source, "pages", frames, channels, page.height, page.width, max_pixels)
 
     decoded = tiff_reading.read_tiff(data, source, check=check, max_frames=max_frames)
-    page = decoded.page
-    planes = [scaled_planes(upright(f, page.orientation), page.top) for f in decoded.frames]
+    page, frames = decoded.page, decoded.frames
+    found = Metadata(icc_profile=decoded.icc_profile)
+    if len(frames) == 1 and frames[0].dtype.kind == "u":  # not floats (premultiplied, ...)
+        # Its integers, kept over their own range (12-bit over 4095, ...): no float copy.
+        stored = Stored.of(upright(frames[0], page.orientation), page.top)
+        warned = decoded.warnings
+        return Image(None, page.depth, page.has_alpha, source, "TIFF", warned, found, stored=stored)
+    planes = [scaled_planes(upright(f, page.orientation), page.top) for f in frames]
     # One frame needs no stacking copy: a (1, C, H, W) view of it will do.
     pixels = planes[0][None] if len(planes) == 1 else np.stack(planes)
-    found = Metadata(icc_profile=decoded.icc_profile)
     return Image(pixels, page.depth, page.has_alpha, source, "TIFF", decoded.warnings, found)
 
 

@@ -562,3 +562,77 @@ def test_a_tiff_through_a_pipe_is_recognised_and_read(tmp_path):
     result = subprocess.run([*command, "-q"], input=source.read_bytes(), capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
     np.testing.assert_array_equal(read_exact(out)[0], values)
+
+
+# One page keeps its integers (no float copy), over its own range ----------------------------
+
+_LAYOUTS = {
+    "gray8": ((9, 13), np.uint8, {}),
+    "rgb8": ((9, 13, 3), np.uint8, {"photometric": "rgb"}),
+    "rgba8": ((9, 13, 4), np.uint8, {"photometric": "rgb", "extrasamples": [2]}),
+    "gray16": ((9, 13), np.uint16, {}),
+    "rgb16": ((9, 13, 3), np.uint16, {"photometric": "rgb", "byteorder": ">"}),
+    "planar": ((9, 13, 3), np.uint8, {"photometric": "rgb", "planarconfig": "separate"}),
+    "tiled": (
+        (40, 50, 3),
+        np.uint8,
+        {"photometric": "rgb", "tile": (16, 16), "compression": "zlib"},
+    ),
+    "channels5": ((9, 13, 5), np.uint16, {"photometric": "minisblack", "planarconfig": "contig"}),
+}
+
+
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
+def test_one_page_keeps_its_integers_and_pixels(tmp_path, layout):
+    tifffile = pytest.importorskip("tifffile")
+    shape, dtype, options = _LAYOUTS[layout]
+    values = random_values(shape, dtype, seed=3)
+    planar = options.get("planarconfig") == "separate"  # tifffile takes (S, H, W) then
+    tifffile.imwrite(
+        tmp_path / "x.tif", np.moveaxis(values, -1, 0) if planar else values, **options
+    )
+    img = read_image(str(tmp_path / "x.tif"))
+    top = np.iinfo(dtype).max
+    assert img.stored is not None and img.stored.top == top and img.stored.values.dtype == dtype
+    planes = values[..., None] if values.ndim == 2 else values
+    expected = (planes.astype(np.float32) / np.float32(top)).transpose(2, 0, 1)[None]
+    np.testing.assert_array_equal(img.pixels, expected, strict=True)
+
+
+def test_one_page_keeps_its_orientation_and_white_is_zero(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    values = random_values((9, 13), np.uint8, seed=4)
+    tifffile.imwrite(
+        tmp_path / "w.tif", values, photometric="miniswhite", extratags=[(274, "H", 1, 6, True)]
+    )
+    img = read_image(str(tmp_path / "w.tif"))
+    assert img.stored is not None and img.pixels.shape == (1, 1, 13, 9)
+    turned = np.rot90(255 - values, k=-1)  # orientation 6: turned clockwise to display
+    np.testing.assert_array_equal(img.pixels[0, 0], turned.astype(np.float32) / np.float32(255))
+
+
+def test_twelve_bit_page_keeps_its_integers_over_4095(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    run_magick(str(SAMPLES / "camera.png"), "-crop", "40x30+200+200", "-depth", "12",
+               str(tmp_path / "g12.tif"))  # fmt: skip
+    raw = tifffile.imread(tmp_path / "g12.tif")  # tifffile's own 12-bit unpacking
+    img = read_image(str(tmp_path / "g12.tif"))
+    assert img.stored is not None and img.stored.top == 4095 and int(raw.max()) <= 4095
+    np.testing.assert_array_equal(img.pixels[0, 0], raw.astype(np.float32) / np.float32(4095))
+
+
+@pytest.mark.parametrize(
+    ("pages", "options"),
+    [
+        ([random_values((9, 13, 4), np.uint8)], {"photometric": "rgb", "extrasamples": [1]}),
+        ([np.linspace(0, 1, 117, dtype=np.float32).reshape(9, 13)], {}),
+        ([random_values((9, 13), np.uint8, seed=n) for n in range(2)], {}),
+    ],
+    ids=["premultiplied", "float", "pages"],
+)
+def test_floats_and_pages_are_not_kept_as_integers(tmp_path, pages, options):
+    with pytest.importorskip("tifffile").TiffWriter(tmp_path / "x.tif") as writer:
+        for page in pages:
+            writer.write(page, **options)
+    img = read_image(str(tmp_path / "x.tif"))
+    assert img.stored is None and img.pixels.shape[0] == len(pages)
