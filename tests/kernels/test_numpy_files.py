@@ -11,15 +11,7 @@ import pytest
 
 from convcli import KernelError
 from convcli.kernels import load_filter
-
-
-def write(tmp_path, name: str, content: str | bytes) -> str:
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
-    return str(path)
+from tests.kernels import write
 
 
 def test_numpy_files(tmp_path):

@@ -13,15 +13,7 @@ from convcli import KernelError
 from convcli.kernels.filters import Filter
 from convcli.kernels.loader import load_filter
 from convcli.kernels.parsers import parse_imagemagick, parse_inline, parse_text, parse_vips_mat
-
-
-def write(tmp_path, name, content, mode="w"):
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
-    return str(path)
+from tests.kernels import write
 
 
 def test_excel_csv_with_bom_crlf_and_trailing_commas(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from convcli import KernelError
 from convcli.kernels.loader import load_filter
 from convcli.kernels.values import as_bias_array, as_number, plain_integer, plain_number
+from tests.kernels import write
 
 
 @pytest.mark.parametrize("text", ["1_0", "inf", "nan", " 3", "\u0663", "1e400", "0x10", ""])
@@ -31,12 +32,6 @@ def test_a_bias_is_a_number_or_a_flat_list():
         as_bias_array([[1.0]], "b")
     with pytest.raises(KernelError, match="flat, non-empty list"):
         as_bias_array([], "b")
-
-
-def write(tmp_path, name, content):
-    path = tmp_path / name
-    path.write_text(content)
-    return str(path)
 
 
 @pytest.mark.parametrize(
