@@ -1,7 +1,9 @@
-"""What the benchmark modules share: a table row, and finding the peers' commands."""
+"""What the benchmark modules share: a table row, finding the peers' commands, and
+LocalClusters set up as convcli's own ``local:N``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -36,3 +38,28 @@ def find_command(*names: str) -> str | None:
             if "Version: ImageMagick" in out.stdout:
                 return path
     return None
+
+
+@contextlib.contextmanager
+def clusters(*sizes: int):
+    """A LocalCluster of each of ``sizes`` single-threaded worker processes, with the
+    worker settings of ``--scheduler local:N``: (scheduler address, client) pairs."""
+    from distributed import Client, LocalCluster
+
+    from convcli.scale.schedulers import WORKER_ENV
+
+    with contextlib.ExitStack() as stack:
+        found = []
+        for workers in sizes:
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    env=WORKER_ENV,
+                )
+            )
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+            found.append((cluster.scheduler_address, client))
+        yield found

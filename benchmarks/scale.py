@@ -22,7 +22,6 @@ sides compute the same numbers. Prints a Markdown table with the machine and its
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import shutil
@@ -40,10 +39,10 @@ sys.path.insert(0, str(ROOT))
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 
+from benchmarks.common import clusters  # noqa: E402
 from convcli import conv2d  # noqa: E402
 from convcli.kernels.named import named_kernel  # noqa: E402
 from convcli.scale import conv2d as scale_conv2d  # noqa: E402
-from convcli.scale.blocks import MMAP_THRESHOLD  # noqa: E402
 
 
 def best_s(*funcs: Callable[[], object], repeat: int) -> list[float]:
@@ -149,8 +148,6 @@ def busy_cores(client, run: Callable[[], object]) -> float:
 
 
 def case_cluster(args) -> list[str]:
-    from distributed import Client, LocalCluster
-
     size = args.cluster_size
     folder = Path(tempfile.mkdtemp(prefix="scale-core-bench-"))
     try:
@@ -166,20 +163,8 @@ def case_cluster(args) -> list[str]:
         source = NpySource(str(folder / "x.npy"))
         y = scale_conv2d(source, w, padding=4)
         target = NpyTarget(str(folder / "y.npy"), y.shape, y.dtype)
-        env = {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "CONVCLI_THREADS": "1"}
-        with contextlib.ExitStack() as stack:
-            clients = []
-            for workers in (1, 2):
-                cluster = stack.enter_context(
-                    LocalCluster(
-                        n_workers=workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=":0",
-                        env=env,
-                    )
-                )
-                clients.append(stack.enter_context(Client(cluster, set_as_default=False)))
+        with clusters(1, 2) as found:
+            clients = [client for _, client in found]
             # The two clusters take turns, so that a busy spell slows both alike.
             runs = [
                 lambda client=client: da.store(y, target, lock=False, scheduler=client)

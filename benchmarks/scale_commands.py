@@ -45,6 +45,7 @@ import tifffile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import clusters  # noqa: E402
 from benchmarks.scale import _cpu_seconds, machine  # noqa: E402
 from convcli.images.writing import write_image  # noqa: E402
 from convcli.kernels.named import named_kernel  # noqa: E402
@@ -152,29 +153,6 @@ def case_command(args, folder: Path) -> list[str]:
             f"{'yes' if ratio <= 1.2 else 'no'}) | {'same pixels' if same else 'PIXELS DIFFER'} |"
         )
     return rows
-
-
-@contextlib.contextmanager
-def clusters(*sizes: int):
-    from distributed import Client, LocalCluster
-
-    from convcli.scale.schedulers import WORKER_ENV
-
-    with contextlib.ExitStack() as stack:
-        found = []
-        for workers in sizes:
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",
-                    env=WORKER_ENV,
-                )
-            )
-            client = stack.enter_context(Client(cluster, set_as_default=False))
-            found.append((cluster.scheduler_address, client))
-        yield found
 
 
 def case_cluster(args, folder: Path) -> list[str]:
